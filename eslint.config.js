@@ -1,0 +1,45 @@
+// Type-checked lint rules, plus the import fences that keep the architecture honest:
+// core/ is pure, controller/ knows nothing about agents.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**'] },
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['node:*', '@kubernetes/*', '@anthropic-ai/*', 'pino', '../adapters/*', '../controller/*'],
+            message: 'core/ is pure: it may import only api/ and other core/ modules.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['src/controller/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['../api/*', '../core/*', '../adapters/*', '@anthropic-ai/*'],
+            message: 'controller/ is a generic runtime: it must not know about agents.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
