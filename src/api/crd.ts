@@ -1,0 +1,134 @@
+/**
+ * Builds the CustomResourceDefinitions from the zod schemas, so the schema the apiserver enforces
+ * and the one the operator parses with can never drift. `npm run generate` writes them to crds/.
+ */
+import { z } from 'zod';
+import { GROUP, PART_OF_LABEL, VERSION } from './group.ts';
+import { agentRunSpec, agentRunStatus, specTransitionRules } from './agent-run.ts';
+import { agentToolSpec } from './agent-tool.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+/**
+ * Turns zod's OpenAPI 3.0 output into a Kubernetes structural schema: no `additionalProperties:
+ * false`, int-or-string and preserve-unknown-fields in their Kubernetes spelling, no `$schema`.
+ */
+export function toStructural(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toStructural);
+  if (node === null || typeof node !== 'object') return node;
+  const src = node as JsonSchema;
+  const out: JsonSchema = {};
+  for (const [key, value] of Object.entries(src)) {
+    if (key === '$schema' || key === 'id') continue;
+    if (key === 'additionalProperties' && (value === false || (typeof value === 'object' && value !== null && Object.keys(value).length === 0))) continue;
+    // Property names are data, not schema keywords: recurse into each schema, keep the names.
+    if (key === 'properties' && typeof value === 'object' && value !== null) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([name, s]) => [name, toStructural(s)]));
+      continue;
+    }
+    out[key] = toStructural(value);
+  }
+  if (out['x-kubernetes-int-or-string'] === true) {
+    delete out.type;
+    out.anyOf = [{ type: 'integer' }, { type: 'string' }];
+  }
+  if (out['x-kubernetes-preserve-unknown-fields'] === true) {
+    delete out.additionalProperties;
+    out.type = 'object';
+  }
+  // Bounds zod adds for "any safe integer" say nothing to a user; keep only real ones.
+  if (out.maximum === Number.MAX_SAFE_INTEGER) delete out.maximum;
+  if (out.minimum === Number.MIN_SAFE_INTEGER) delete out.minimum;
+  return out;
+}
+
+function openApi(schema: z.ZodType): JsonSchema {
+  return toStructural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' })) as JsonSchema;
+}
+
+interface PrinterColumn { name: string; type: string; jsonPath: string; description: string; priority?: number }
+
+function crd(options: {
+  kind: string; plural: string; shortNames: string[]; description: string;
+  spec: JsonSchema; status?: JsonSchema; columns: PrinterColumn[];
+}): JsonSchema {
+  const properties: JsonSchema = { spec: options.spec };
+  if (options.status) properties.status = options.status;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${options.plural}.${GROUP}`, labels: { ...PART_OF_LABEL } },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: options.kind, listKind: `${options.kind}List`, plural: options.plural,
+        singular: options.kind.toLowerCase(), shortNames: options.shortNames, categories: ['agents'],
+      },
+      versions: [{
+        name: VERSION,
+        served: true,
+        storage: true,
+        ...(options.status ? { subresources: { status: {} } } : {}),
+        additionalPrinterColumns: options.columns,
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            description: options.description,
+            required: ['spec'],
+            properties: {
+              apiVersion: { type: 'string' },
+              kind: { type: 'string' },
+              metadata: { type: 'object' },
+              ...properties,
+            },
+          },
+        },
+      }],
+    },
+  };
+}
+
+/** The AgentRun CRD: spec with CEL rules (including immutability), status subresource, printer columns. */
+export function agentRunCrd(): JsonSchema {
+  const spec = openApi(agentRunSpec);
+  spec['x-kubernetes-validations'] = [
+    ...(spec['x-kubernetes-validations'] as unknown[] | undefined ?? []),
+    ...specTransitionRules.map((r) => ({ rule: r.cel, message: r.message })),
+  ];
+  return crd({
+    kind: 'AgentRun',
+    plural: 'agentruns',
+    shortNames: ['ar'],
+    description: 'AgentRun is one durable run of an AI agent: a model, a task and tools, each tool call in its own Pod, every step journaled.',
+    spec,
+    status: openApi(agentRunStatus),
+    columns: [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Where the run is in its lifecycle.' },
+      { name: 'Step', type: 'string', jsonPath: '.status.currentStep', description: 'The step in flight.' },
+      { name: 'Turn', type: 'integer', jsonPath: '.status.currentTurn', description: 'Model turns so far.' },
+      { name: 'Tokens', type: 'integer', jsonPath: '.status.usage.totalTokens', description: 'Tokens used so far.' },
+      { name: 'Waiting-For', type: 'string', jsonPath: '.status.waitingFor', description: 'What the run waits for (approval, model retry, tool pod).' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+      { name: 'Model', type: 'string', jsonPath: '.spec.model.name', description: 'Model id.', priority: 1 },
+      { name: 'Message', type: 'string', jsonPath: '.status.message', description: 'What is happening or wrong.', priority: 1 },
+    ],
+  });
+}
+
+/** The AgentTool CRD: a reusable tool definition. */
+export function agentToolCrd(): JsonSchema {
+  return crd({
+    kind: 'AgentTool',
+    plural: 'agenttools',
+    shortNames: ['at'],
+    description: 'AgentTool is a reusable tool definition: what the model sees and the container that runs each call.',
+    spec: openApi(agentToolSpec),
+    columns: [
+      { name: 'Image', type: 'string', jsonPath: '.spec.container.image', description: 'Container image.' },
+      { name: 'Approval', type: 'boolean', jsonPath: '.spec.requiresApproval', description: 'Calls wait for a human.' },
+      { name: 'Idempotent', type: 'boolean', jsonPath: '.spec.idempotent', description: 'Safe to run again.' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+    ],
+  });
+}

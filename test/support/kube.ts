@@ -1,0 +1,74 @@
+/** Kubernetes clients and small helpers for integration tests. Each test file works in its own namespace. */
+import * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { kubectl as runKubectl, type ClusterInfo } from './control-plane.ts';
+
+export function cluster(): ClusterInfo {
+  return inject('cluster');
+}
+
+export function kubeConfig(path = cluster().kubeconfig): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+export interface Clients {
+  readonly kc: k8s.KubeConfig;
+  readonly core: k8s.CoreV1Api;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly objects: k8s.KubernetesObjectApi;
+}
+
+export function clients(path?: string): Clients {
+  const kc = kubeConfig(path);
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+
+/** Creates a namespace with a unique name and returns it. */
+export async function createNamespace(prefix: string, core = clients().core): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await core.createNamespace({ body: { metadata: { name, labels: { 'agentrun.dev/test': prefix } } } });
+  // ServiceAccount admission needs the namespace's default ServiceAccount before pods can be created.
+  for (let i = 0; i < 300; i++) {
+    try { await core.readNamespacedServiceAccount({ name: 'default', namespace: name }); return name; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`namespace ${name}: default ServiceAccount never appeared (is kube-controller-manager running?)`);
+}
+
+/** The real kubectl against the test cluster (admin unless another kubeconfig is given). */
+export function kubectl(args: readonly string[], options: { input?: string; kubeconfig?: string } = {}) {
+  return runKubectl(options.kubeconfig ?? cluster().kubeconfig, args, options.input);
+}
+
+/** Parses a multi-document YAML string into objects. */
+export function parseYaml(text: string): k8s.KubernetesObject[] {
+  return parseAllDocuments(text).map((d) => d.toJSON() as k8s.KubernetesObject).filter(Boolean);
+}
+
+/** The status code of a client-node ApiException, or undefined. */
+export function statusCode(error: unknown): number | undefined {
+  return error instanceof k8s.ApiException ? error.code : undefined;
+}
+
+/** Polls `fn` until it returns a value that is not undefined (the apiserver is the clock here). */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < end) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (error) { lastError = error; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+}
