@@ -23,8 +23,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['node:*', '@kubernetes/*', '@anthropic-ai/*', 'pino', '../adapters/*', '../controller/*'],
-            message: 'core/ is pure: it may import only api/ and other core/ modules.' },
+          { group: ['node:*', 'pino', '../adapters/*', '../controller/*', '../observability/*'],
+            message: 'core/ is pure: it may import only api/, other core/ modules and pure libraries.' },
+          { group: ['@kubernetes/*', '@anthropic-ai/*'], allowTypeImports: true,
+            message: 'core/ may use Kubernetes and SDK types, never their values (no I/O in core/).' },
         ],
       }],
     },

@@ -59,7 +59,7 @@ const limits = withRules(z.object({
   timeout: duration('Deadline for the whole run, from its start. Default 1h.').default('1h'),
   approvalTimeout: duration('How long a step waits for a human decision. Default 24h.').default('24h'),
   maxParallelTools: z.int().min(1).max(32).default(4).describe('Tool pods of one run that may run at once.'),
-  maxToolOutputBytes: z.int().min(1024).max(1_048_576).default(65_536).describe('Tool output beyond this is truncated (the model is told).'),
+  maxToolOutputBytes: z.int().min(1024).max(786_432).default(65_536).describe('Tool output beyond this is truncated (the model is told).'),
   onExhausted: z.enum(['Fail', 'AskForApproval']).default('Fail').describe('What reaching maxTurns or maxTotalTokens does: fail the run, or pause it for a human to extend.'),
 }), [{
   cel: "duration(self.timeout) >= duration('1s')",

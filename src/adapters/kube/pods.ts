@@ -1,0 +1,43 @@
+/** Tool pod I/O: create (AlreadyExists = adopt), delete (NotFound = done), live existence, logs. */
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { PodClient } from '../../ports.ts';
+import { isAlreadyExists, isNotFound } from './errors.ts';
+
+export class KubePodClient implements PodClient {
+  private readonly core: CoreV1Api;
+  constructor(core: CoreV1Api) { this.core = core; }
+
+  async create(pod: V1Pod): Promise<void> {
+    try {
+      await this.core.createNamespacedPod({ namespace: pod.metadata?.namespace ?? '', body: pod });
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+    }
+  }
+
+  async delete(namespace: string, name: string): Promise<void> {
+    try {
+      await this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 5 });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  async exists(namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.core.readNamespacedPod({ namespace, name });
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  async readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }> {
+    // One byte more than the limit tells "exactly at the limit" from "cut off".
+    const text = await this.core.readNamespacedPodLog({ namespace, name, container, limitBytes: limitBytes + 1 });
+    const bytes = Buffer.from(text, 'utf8');
+    if (bytes.length <= limitBytes) return { text, truncated: false };
+    return { text: bytes.subarray(0, limitBytes).toString('utf8'), truncated: true };
+  }
+}

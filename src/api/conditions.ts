@@ -1,0 +1,67 @@
+/**
+ * Condition types and reasons the operator reports on an AgentRun. Each reason has one line of
+ * documentation that troubleshooting docs and Events reuse.
+ */
+
+export const ConditionType = {
+  /** The batch condition: Unknown while the run runs, True when it succeeded, False when it ended otherwise. */
+  Succeeded: 'Succeeded',
+  /** True while at least one step waits for a human decision. */
+  AwaitingApproval: 'AwaitingApproval',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/** Why a run is where it is. */
+export const Reason = {
+  // in progress (Succeeded=Unknown)
+  Pending: 'Pending', // accepted, nothing started yet
+  Running: 'Running', // a model call or tool pods are in flight
+  ModelRetrying: 'ModelRetrying', // the model API failed transiently; the next attempt is scheduled
+  WaitingForAgentTool: 'WaitingForAgentTool', // a toolRef names an AgentTool that does not exist yet
+  Suspended: 'Suspended', // spec.suspend is set; nothing new starts
+  // succeeded (Succeeded=True)
+  Completed: 'Completed', // the model ended its turn with a final answer
+  // ended otherwise (Succeeded=False)
+  Cancelled: 'Cancelled', // spec.cancel was set
+  DeadlineExceeded: 'DeadlineExceeded', // limits.timeout passed before the run finished
+  MaxTurnsReached: 'MaxTurnsReached', // limits.maxTurns model calls were made without a final answer
+  TokenBudgetExceeded: 'TokenBudgetExceeded', // limits.maxTotalTokens was used up
+  ModelRequestInvalid: 'ModelRequestInvalid', // the model API refused the request (400)
+  ModelAuthenticationFailed: 'ModelAuthenticationFailed', // the API key was refused (401)
+  ModelPermissionDenied: 'ModelPermissionDenied', // the API key may not use this model (403)
+  ModelNotFound: 'ModelNotFound', // the model or endpoint does not exist (404)
+  ModelRefused: 'ModelRefused', // the model declined to answer (stop_reason refusal)
+  MaxTokensReached: 'MaxTokensReached', // one response hit model.maxTokens and was cut off
+  ContextWindowExceeded: 'ContextWindowExceeded', // the conversation no longer fits the model's context window
+  UnexpectedStopReason: 'UnexpectedStopReason', // the model stopped for a reason this operator does not know
+  StatusTooLarge: 'StatusTooLarge', // the run's status would exceed its byte budget
+  JournalCorrupted: 'JournalCorrupted', // a journal entry does not match the digest recorded in status
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Step outcomes, recorded in status.steps[].outcome. */
+export const StepOutcome = {
+  Completed: 'Completed', // model answered, or tool exited 0
+  ToolError: 'ToolError', // the tool exited non-zero; the model got its output as an error result
+  TimedOut: 'TimedOut', // the tool ran past its timeout
+  UnknownTool: 'UnknownTool', // the model called a tool the run does not have
+  InvalidInput: 'InvalidInput', // the input failed the tool's inputSchema; no pod was created
+  PodLost: 'PodLost', // the pod vanished or its node failed and the tool is not idempotent
+  RetriesExhausted: 'RetriesExhausted', // infrastructure failures used up the tool's retries
+  ResultUnavailable: 'ResultUnavailable', // the pod finished but its output could not be read
+  Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
+} as const;
+export type StepOutcome = (typeof StepOutcome)[keyof typeof StepOutcome];
+
+/** The finalizer that lets the operator stop tool pods before a run disappears. */
+export const FINALIZER = 'agentrun.dev/cleanup';
+
+/** Labels on objects the operator owns. */
+export const Label = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  component: 'app.kubernetes.io/component',
+  run: 'agentrun.dev/run',
+  step: 'agentrun.dev/step',
+  attempt: 'agentrun.dev/attempt',
+} as const;
+export const MANAGED_BY = 'agentrun-operator';

@@ -1,0 +1,31 @@
+/**
+ * What decide() asks the world to do. The reconciler performs them in a fixed order that is the
+ * durability protocol: finalizer → journal writes → status write → everything else. Results are
+ * journaled before status says a step is done; intent is in status before a pod or call starts.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { AgentRunStatus } from '../api/agent-run.ts';
+import type { JournalEntry } from './journal.ts';
+import type { ModelRequest } from './conversation.ts';
+
+export type Effect =
+  | { readonly type: 'addFinalizer' }
+  | { readonly type: 'writeJournal'; readonly name: string; readonly stepId?: number; readonly entry: JournalEntry; readonly digest: string }
+  | { readonly type: 'createPod'; readonly stepId: number; readonly pod: V1Pod }
+  | { readonly type: 'deletePod'; readonly name: string }
+  | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
+  | { readonly type: 'cancelModelCall'; readonly stepId: number }
+  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: string; readonly message: string }
+  | { readonly type: 'removeFinalizer' }
+  | { readonly type: 'deleteRun' };
+
+export interface Decision {
+  /** The complete next status; the reconciler writes it only when it differs from the current one. */
+  readonly status: AgentRunStatus;
+  readonly effects: readonly Effect[];
+  /** Look again after this long even if nothing changes (retry timers, deadlines, TTL). */
+  readonly requeueAfterMs?: number;
+}
+
+/** Effects that must be durable before the status write. */
+export const BEFORE_STATUS: ReadonlySet<Effect['type']> = new Set(['addFinalizer', 'writeJournal']);

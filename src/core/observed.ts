@@ -1,0 +1,58 @@
+/**
+ * What decide() looks at: the run and everything the gatherer observed about it. Plain data,
+ * assembled by the reconciler from caches, the journal and this process's in-flight calls.
+ */
+import type { AgentRun } from '../api/agent-run.ts';
+import type { AgentToolSpec } from '../api/agent-tool.ts';
+import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
+
+/** A journal entry read back, with the digest of its stored bytes. */
+export interface RecordedEntry { readonly entry: JournalEntry; readonly digest: string }
+import type { ModelFailure } from './policies.ts';
+
+/** One tool pod as last seen: still there, or gone (then its last known state). */
+export interface PodObservation {
+  readonly name: string;
+  readonly exists: boolean;
+  readonly phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  /** A container was seen running or terminated: the tool may have had side effects. */
+  readonly started: boolean;
+  readonly terminated?: { exitCode: number; reason?: string; message?: string; finishedAt?: string };
+  /** Pod-level reason, e.g. DeadlineExceeded, Evicted. */
+  readonly reason?: string;
+  readonly message?: string;
+  /** Marked for deletion (by anyone) or disrupted (node lost, eviction). */
+  readonly deleting: boolean;
+}
+
+export type ModelCallObservation =
+  | { readonly state: 'in-flight'; readonly attempt: number }
+  | { readonly state: 'succeeded'; readonly attempt: number; readonly response: ModelResponse }
+  | { readonly state: 'failed'; readonly attempt: number; readonly failure: ModelFailure };
+
+export type ToolOutputObservation =
+  | { readonly ok: true; readonly text: string; readonly truncated: boolean }
+  | { readonly ok: false; readonly error: string };
+
+export interface Observed {
+  /** The run, parsed (spec defaults applied), with the newest resourceVersion this process knows. */
+  readonly run: AgentRun & { metadata: { name: string; namespace: string; uid: string } };
+  /** Milliseconds since the epoch; the only clock decide() reads. */
+  readonly now: number;
+  /** sha256 hex of a string: the journal digest. Pure, injected so core needs no node:crypto. */
+  readonly hash: (text: string) => string;
+  /** AgentTools named by the run's toolRefs (undefined: not found). */
+  readonly agentTools: ReadonlyMap<string, AgentToolSpec | undefined>;
+  /** The run's journaled tool definitions, once written. */
+  readonly toolSnapshot?: readonly ResolvedTool[];
+  /** Journal entries by step id: every step with a journal reference, and in-flight steps whose entry exists. */
+  readonly journal: ReadonlyMap<number, RecordedEntry>;
+  /** The run's tool pods by name; a pod this process never saw and that does not exist is absent. */
+  readonly pods: ReadonlyMap<string, PodObservation>;
+  /** This process's model calls by step id. Empty after a restart. */
+  readonly modelCalls: ReadonlyMap<number, ModelCallObservation>;
+  /** Output of finished tool pods whose result is not journaled yet, by step id. */
+  readonly toolOutputs: ReadonlyMap<number, ToolOutputObservation>;
+  /** Upper bound for the serialized status, in bytes. */
+  readonly statusByteBudget: number;
+}

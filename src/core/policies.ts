@@ -1,0 +1,80 @@
+/**
+ * Small pure policies: how model failures are classified, how long to back off, and where a
+ * run's limits are. Each returns a value; none of them acts.
+ */
+import { parseDurationMs } from '../api/primitives.ts';
+import type { AgentRunSpec } from '../api/agent-run.ts';
+import { Reason } from '../api/conditions.ts';
+
+/** A failed model call, as the model adapter reports it. */
+export type ModelFailure =
+  | { kind: 'http'; status: number; errorType?: string; message: string; retryAfterMs?: number; requestId?: string }
+  | { kind: 'timeout' | 'connection' | 'invalid-response'; message: string }
+  | { kind: 'api-key-unavailable'; message: string };
+
+export type FailureClass =
+  | { retryable: true; errorClass: string; message: string; retryAfterMs?: number }
+  | { retryable: false; reason: Reason; errorClass: string; message: string };
+
+/** Decides whether a model failure is worth retrying, and says what to fix when it is not. */
+export function classifyModelFailure(failure: ModelFailure, spec: AgentRunSpec): FailureClass {
+  switch (failure.kind) {
+    case 'timeout': return { retryable: true, errorClass: 'Timeout', message: failure.message };
+    case 'connection': return { retryable: true, errorClass: 'ConnectionError', message: failure.message };
+    case 'invalid-response': return { retryable: true, errorClass: 'InvalidResponse', message: failure.message };
+    case 'api-key-unavailable': return { retryable: true, errorClass: 'APIKeyUnavailable', message: failure.message };
+    case 'http': return classifyHttp(failure, spec);
+  }
+}
+
+function classifyHttp(f: Extract<ModelFailure, { kind: 'http' }>, spec: AgentRunSpec): FailureClass {
+  const said = `${f.status}${f.errorType ? ` ${f.errorType}` : ''}: ${f.message}`;
+  const transient = (errorClass: string): FailureClass => ({
+    retryable: true, errorClass, message: said, ...(f.retryAfterMs !== undefined ? { retryAfterMs: f.retryAfterMs } : {}),
+  });
+  if (f.status === 429) return transient('RateLimited');
+  if (f.status === 529) return transient('Overloaded');
+  if (f.status === 408 || f.status === 409) return transient('Timeout');
+  if (f.status >= 500) return transient('ServerError');
+  const secret = spec.model.apiKeySecretRef;
+  const keyWhere = secret ? `the API key in Secret ${secret.name} (key ${secret.key})` : 'the request (no API key configured)';
+  switch (f.status) {
+    case 401:
+      return { retryable: false, reason: Reason.ModelAuthenticationFailed, errorClass: 'AuthenticationFailed',
+        message: `The model API refused ${keyWhere} (${said}). Put a valid Anthropic API key in that Secret and create the run again.` };
+    case 403:
+      return { retryable: false, reason: Reason.ModelPermissionDenied, errorClass: 'PermissionDenied',
+        message: `The model API denied ${keyWhere} access to model ${spec.model.name} (${said}). Use a key with access or another spec.model.name.` };
+    case 404:
+      return { retryable: false, reason: Reason.ModelNotFound, errorClass: 'NotFound',
+        message: `The model API does not know model ${spec.model.name}${spec.model.baseURL ? ` at ${spec.model.baseURL}` : ''} (${said}). Check spec.model.name and spec.model.baseURL.` };
+    default:
+      return { retryable: false, reason: Reason.ModelRequestInvalid, errorClass: 'InvalidRequest',
+        message: `The model API refused the request (${said}). Check spec.model and the tools' inputSchema.` };
+  }
+}
+
+/** Wait before retry `attempt` (1-based): exponential from the run's policy, never below retry-after. */
+export function backoffMs(spec: AgentRunSpec, attempt: number, retryAfterMs?: number): number {
+  const { initialBackoff, backoffFactor, maxBackoff } = spec.modelRetry;
+  const exponential = parseDurationMs(initialBackoff) * backoffFactor ** Math.max(0, attempt - 1);
+  const capped = Math.min(exponential, parseDurationMs(maxBackoff));
+  return Math.max(capped, retryAfterMs ?? 0);
+}
+
+/** When the run must be finished by (ms since epoch). */
+export function runDeadline(spec: AgentRunSpec, startTime: string): number {
+  return Date.parse(startTime) + parseDurationMs(spec.limits.timeout);
+}
+
+/** Why no further model call may start, or undefined when one may. */
+export function exhaustedLimit(spec: AgentRunSpec, turnsDone: number, tokensUsed: number): { reason: Reason; message: string } | undefined {
+  if (turnsDone >= spec.limits.maxTurns) {
+    return { reason: Reason.MaxTurnsReached, message: `The run made ${turnsDone} model calls (limits.maxTurns) without a final answer. Raise limits.maxTurns or narrow the task.` };
+  }
+  const budget = spec.limits.maxTotalTokens;
+  if (budget !== undefined && tokensUsed >= budget) {
+    return { reason: Reason.TokenBudgetExceeded, message: `The run used ${tokensUsed} tokens, reaching limits.maxTotalTokens (${budget}). Raise the budget or narrow the task.` };
+  }
+  return undefined;
+}

@@ -1,0 +1,68 @@
+/**
+ * The operator's view of the world, as interfaces. Adapters implement them (Kubernetes, the
+ * Anthropic SDK); the reconciler uses them; tests may substitute tiny fakes.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { AgentRun, AgentRunStatus } from './api/agent-run.ts';
+import type { AgentTool } from './api/agent-tool.ts';
+import type { ModelRequest } from './core/conversation.ts';
+import type { JournalEntry, ModelResponse } from './core/journal.ts';
+import type { RecordedEntry } from './core/observed.ts';
+import type { ModelFailure } from './core/policies.ts';
+
+/** An AgentRun as read from the apiserver (not yet validated). */
+export type AgentRunObject = Omit<AgentRun, 'spec'> & { spec: unknown; metadata: AgentRun['metadata'] & { name: string; namespace: string; uid: string } };
+
+export interface RunOwner { readonly name: string; readonly namespace: string; readonly uid: string }
+
+export interface Caches {
+  run(namespace: string, name: string): AgentRunObject | undefined;
+  /** The run's tool pods currently in the cache (selected by owner). */
+  podsOf(run: RunOwner): V1Pod[];
+  agentTool(namespace: string, name: string): AgentTool | undefined;
+}
+
+export interface RunWriter {
+  /** Replaces the status, conditional on the run's resourceVersion; returns the new resourceVersion. */
+  writeStatus(run: AgentRunObject, status: AgentRunStatus): Promise<string>;
+  /** Adds the finalizer; returns the new resourceVersion. */
+  addFinalizer(run: AgentRunObject, finalizer: string): Promise<string>;
+  removeFinalizer(run: AgentRunObject, finalizer: string): Promise<void>;
+  delete(run: RunOwner): Promise<void>;
+}
+
+export interface JournalStore {
+  /** Creates the entry's ConfigMap; an existing one with that name is adopted. Returns what is stored. */
+  write(owner: RunOwner, name: string, entry: JournalEntry, digest: string): Promise<RecordedEntry>;
+  /** Reads an entry, or undefined when it does not exist. Entries are immutable, so reads are cached. */
+  read(namespace: string, name: string): Promise<RecordedEntry | undefined>;
+  /** Drops cached entries of a run that finished or went away. */
+  forget(namespace: string, namePrefix: string): void;
+}
+
+export interface PodClient {
+  /** Creates the pod; AlreadyExists means it was created before and is adopted. */
+  create(pod: V1Pod): Promise<void>;
+  delete(namespace: string, name: string): Promise<void>;
+  /** Live read, to tell "not in the cache yet" from "gone". */
+  exists(namespace: string, name: string): Promise<boolean>;
+  /** Up to `limitBytes` of the container's log; `truncated` when there was more. */
+  readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }>;
+}
+
+export interface EventSink {
+  emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export interface SecretReader {
+  /** The value of one key of a Secret; throws SecretUnavailableError with a message that says what to fix. */
+  read(namespace: string, name: string, key: string): Promise<string>;
+}
+
+export type ModelCallOutcome = { ok: true; response: ModelResponse } | { ok: false; failure: ModelFailure };
+
+export interface ModelClient {
+  call(request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal }): Promise<ModelCallOutcome>;
+}
+
+export interface Clock { now(): number }

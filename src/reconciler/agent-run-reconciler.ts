@@ -1,0 +1,256 @@
+/**
+ * Reconciles one AgentRun: gather what is observable → decide() → execute the effects in the
+ * order that makes the run durable (finalizer, journal, status, then side effects).
+ */
+import { agentRun, type AgentRun, type AgentRunStatus } from '../api/agent-run.ts';
+import type { AgentToolSpec } from '../api/agent-tool.ts';
+import { agentToolSpec } from '../api/agent-tool.ts';
+import { FINALIZER, Reason } from '../api/conditions.ts';
+import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
+import { decide } from '../core/decide.ts';
+import type { Effect } from '../core/effects.ts';
+import { isFinished, isStepDone } from '../core/machine.ts';
+import { journalName, toolsJournalName } from '../core/naming.ts';
+import type { Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
+import { describeApiError, isConflict, isNotFound } from '../adapters/kube/errors.ts';
+import { JournalCorruptedError, sha256 } from '../adapters/kube/journal.ts';
+import type { ModelCalls } from '../adapters/model/calls.ts';
+import type { AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
+import { CrashPoint, crashPoint } from './crash-points.ts';
+import type { PodMemory } from './pod-memory.ts';
+
+export interface ReconcilerDeps {
+  readonly caches: Caches;
+  readonly runs: RunWriter;
+  readonly journal: JournalStore;
+  readonly pods: PodClient;
+  readonly events: EventSink;
+  readonly secrets: SecretReader;
+  readonly modelCalls: ModelCalls;
+  readonly podMemory: PodMemory;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Enqueues a run again (model call finished). */
+  readonly enqueue: (key: string) => void;
+  readonly statusByteBudget: number;
+  readonly onStatusWritten?: (bytes: number) => void;
+  readonly onEffect?: (effect: Effect) => void;
+}
+
+type ParsedRun = AgentRun & { metadata: { name: string; namespace: string; uid: string } };
+
+export class AgentRunReconciler {
+  private readonly d: ReconcilerDeps;
+  /** The newest version of each run this process wrote, to outrun a stale informer cache. */
+  private readonly written = new Map<string, AgentRunObject>();
+  /** Runs whose in-flight steps were checked against the journal since this process started. */
+  private readonly recovered = new Set<string>();
+  private readonly uidsByKey = new Map<string, string>();
+
+  constructor(deps: ReconcilerDeps) { this.d = deps; }
+
+  /** The controller's reconcile function. */
+  readonly reconcile = async (key: string): Promise<ReconcileResult> => {
+    const { namespace, name } = parseKey(key);
+    const raw = this.freshest(namespace, name);
+    if (!raw) { this.forget(key); return; }
+    this.uidsByKey.set(key, raw.metadata.uid);
+    const log = childLog(this.d.log, { run: key });
+
+    const parsed = agentRun.safeParse(raw);
+    if (!parsed.success) {
+      // Admission validates specs, so this is a run from an incompatible version of the API.
+      throw new TerminalError(`AgentRun ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`);
+    }
+    const run = parsed.data as ParsedRun;
+    const observed = await this.gather(run, raw);
+    const decision = decide(observed);
+    await this.execute(raw, run, decision.status, decision.effects, log);
+    if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod')) this.d.podMemory.forgetRun(run.metadata.uid);
+    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
+  };
+
+  /** The cached run, unless this process wrote a newer version of it. */
+  private freshest(namespace: string, name: string): AgentRunObject | undefined {
+    const cached = this.d.caches.run(namespace, name);
+    const mine = this.written.get(`${namespace}/${name}`);
+    if (!cached) return undefined;
+    if (mine && mine.metadata.uid === cached.metadata.uid && newer(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
+    this.written.delete(`${namespace}/${name}`);
+    return cached;
+  }
+
+  private forget(key: string): void {
+    const uid = this.uidsByKey.get(key);
+    this.written.delete(key);
+    this.uidsByKey.delete(key);
+    if (!uid) return;
+    this.recovered.delete(uid);
+    this.d.modelCalls.forget(uid);
+    this.d.podMemory.forgetRun(uid);
+    const { namespace, name } = parseKey(key);
+    this.d.journal.forget(namespace, name);
+  }
+
+  // ---- gather ----
+
+  private async gather(run: ParsedRun, raw: AgentRunObject): Promise<Observed> {
+    const { namespace, name, uid } = run.metadata;
+    const steps = run.status?.steps ?? [];
+    const agentTools = new Map<string, AgentToolSpec | undefined>();
+    for (const tool of run.spec.tools ?? []) {
+      if (!tool.toolRef) continue;
+      const found = this.d.caches.agentTool(namespace, tool.toolRef.name);
+      const spec = found ? agentToolSpec.safeParse(found.spec) : undefined;
+      agentTools.set(tool.toolRef.name, spec?.success ? spec.data : undefined);
+    }
+    const finished = isFinished(run.status ?? {}) || Boolean(run.metadata.deletionTimestamp);
+    const toolSnapshotEntry = finished ? undefined : await this.d.journal.read(namespace, toolsJournalName(name));
+
+    const journal = new Map<number, RecordedEntry>();
+    if (!finished) {
+      const firstLook = !this.recovered.has(uid);
+      await Promise.all(steps.map(async (step) => {
+        if (step.journal) {
+          const recorded = await this.readJournal(namespace, step.journal.configMap);
+          if (recorded.digest !== step.journal.digest) {
+            throw new TerminalError(`${Reason.JournalCorrupted}: journal ${step.journal.configMap} has digest ${recorded.digest}, status recorded ${step.journal.digest}`);
+          }
+          journal.set(step.id, recorded);
+        } else if (!isStepDone(step) && firstLook) {
+          // A previous process may have journaled this step and died before recording it.
+          const recorded = await this.d.journal.read(namespace, journalName(name, step.id));
+          if (recorded) journal.set(step.id, recorded);
+        }
+      }));
+      this.recovered.add(uid);
+    }
+
+    const pods = this.d.podMemory.ofRun(uid);
+    const toolOutputs = new Map<number, ToolOutputObservation>();
+    await Promise.all(steps.map(async (step) => {
+      if (step.kind !== 'Tool' || step.phase !== 'Running' || !step.podName || journal.has(step.id)) return;
+      const pod = pods.get(step.podName);
+      if (!pod?.exists || !pod.terminated) return;
+      try {
+        const { text, truncated } = await this.d.pods.readLog(namespace, step.podName, 'tool', run.spec.limits.maxToolOutputBytes);
+        toolOutputs.set(step.id, { ok: true, text, truncated });
+      } catch (error) {
+        toolOutputs.set(step.id, { ok: false, error: describeApiError(error) });
+      }
+    }));
+    if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
+
+    return {
+      run: { ...run, metadata: { ...run.metadata, resourceVersion: raw.metadata.resourceVersion } },
+      now: this.d.clock.now(),
+      hash: sha256,
+      agentTools,
+      ...(toolSnapshotEntry?.entry.kind === 'Tools' ? { toolSnapshot: toolSnapshotEntry.entry.tools } : {}),
+      journal,
+      pods,
+      modelCalls: this.d.modelCalls.observe(uid),
+      toolOutputs,
+      statusByteBudget: this.d.statusByteBudget,
+    };
+  }
+
+  private async readJournal(namespace: string, name: string): Promise<RecordedEntry> {
+    try {
+      const recorded = await this.d.journal.read(namespace, name);
+      if (!recorded) throw new TerminalError(`${Reason.JournalCorrupted}: journal ${namespace}/${name} is missing`);
+      return recorded;
+    } catch (error) {
+      if (error instanceof JournalCorruptedError) throw new TerminalError(`${Reason.JournalCorrupted}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  // ---- execute ----
+
+  private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<void> {
+    const owner: RunOwner = run.metadata;
+    let current = raw;
+    if (effects.some((e) => e.type === 'addFinalizer')) {
+      let resourceVersion: string;
+      try { resourceVersion = await this.d.runs.addFinalizer(current, FINALIZER); } catch (error) { rethrowConflict(error); }
+      current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: [...(current.metadata.finalizers ?? []), FINALIZER] } };
+    }
+
+    const journalWrites = effects.filter((e) => e.type === 'writeJournal');
+    await Promise.all(journalWrites.map((e) => this.d.journal.write(owner, e.name, e.entry, e.digest)));
+    if (journalWrites.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
+    if (journalWrites.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
+
+    if (JSON.stringify(status) !== JSON.stringify(raw.status ?? {}) && !run.metadata.deletionTimestamp) {
+      if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
+      let resourceVersion: string;
+      try {
+        resourceVersion = await this.d.runs.writeStatus(current, status);
+      } catch (error) {
+        if (isNotFound(error)) return;
+        rethrowConflict(error);
+      }
+      current = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
+      this.written.set(`${owner.namespace}/${owner.name}`, current);
+      this.d.onStatusWritten?.(JSON.stringify(status).length);
+      log.debug({ phase: status.phase, steps: status.steps?.length ?? 0 }, 'status written');
+    }
+    if (effects.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
+
+    const key = `${owner.namespace}/${owner.name}`;
+    const sideEffects = effects.filter((e) => e.type !== 'writeJournal' && e.type !== 'addFinalizer');
+    const results = await Promise.allSettled(sideEffects.map(async (effect) => {
+      this.d.onEffect?.(effect);
+      switch (effect.type) {
+        case 'createPod': await this.d.pods.create(effect.pod); return;
+        case 'deletePod': await this.d.pods.delete(owner.namespace, effect.name); return;
+        case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
+        case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
+        case 'event': await this.d.events.emit(owner, effect.eventType, effect.reason, effect.message); return;
+        case 'removeFinalizer': await this.d.runs.removeFinalizer(current, FINALIZER); return;
+        case 'deleteRun': await this.d.runs.delete(owner); return;
+      }
+    }));
+    // Forget model calls whose outcome is now recorded in status.
+    for (const step of status.steps ?? []) if (step.kind === 'Model' && isStepDone(step)) this.d.modelCalls.forget(owner.uid, step.id);
+
+    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
+    for (const f of failures) log.warn({ effect: f.effect?.type, err: describeApiError(f.error) }, 'effect failed');
+    // Events are best effort; anything else must be retried.
+    if (failures.some((f) => f.effect?.type !== 'event')) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+  }
+
+  private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {
+    const { namespace } = run.metadata;
+    const secretRef = run.spec.model.apiKeySecretRef;
+    this.d.modelCalls.start({
+      runUid: run.metadata.uid, stepId, attempt, request,
+      credentials: async () => ({
+        apiKey: secretRef ? await this.d.secrets.read(namespace, secretRef.name, secretRef.key) : undefined,
+        baseURL: run.spec.model.baseURL,
+      }),
+      onDone: () => { this.d.enqueue(key); },
+    });
+  }
+}
+
+function rethrowConflict(error: unknown): never {
+  if (isConflict(error)) throw new ConflictError('the run changed since it was read', { retryAfterMs: 0, cause: error });
+  throw error;
+}
+
+/** resourceVersions are opaque, but etcd revisions are monotonic integers (Argo relies on the same). */
+function newer(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return false;
+  try { return BigInt(a) > BigInt(b); } catch { return false; }
+}
+
+function childLog(log: Logger, fields: object): Logger {
+  return {
+    debug: (f, m) => { log.debug({ ...fields, ...f }, m); },
+    info: (f, m) => { log.info({ ...fields, ...f }, m); },
+    warn: (f, m) => { log.warn({ ...fields, ...f }, m); },
+    error: (f, m) => { log.error({ ...fields, ...f }, m); },
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Test-only crash points: with AGENTRUN_CRASH_POINT=<name>[@<n>] the process SIGKILLs itself the
+ * n-th time it reaches that boundary, so tests can prove recovery at each one without timing luck.
+ */
+export const CrashPoint = {
+  /** A model response is journaled; the status that records it is not written yet. */
+  afterModelJournal: 'after-model-journal',
+  /** A tool step's intent (phase Running, pod name) is in status; the pod is not created yet. */
+  afterToolIntent: 'after-tool-intent',
+  /** A tool pod finished and its output was read; the result is not journaled yet. */
+  beforeToolJournal: 'before-tool-journal',
+  /** A tool result is journaled; the status that records it is not written yet. */
+  afterToolJournal: 'after-tool-journal',
+  /** The run's final status is decided but not written. */
+  beforeFinalStatus: 'before-final-status',
+} as const;
+export type CrashPoint = (typeof CrashPoint)[keyof typeof CrashPoint];
+
+const configured = process.env.AGENTRUN_CRASH_POINT;
+const [target, nth] = (configured ?? '').split('@');
+const hitsBeforeCrash = Number(nth ?? '1') || 1;
+let hits = 0;
+
+/** Kills this process here when AGENTRUN_CRASH_POINT names this point (no-op otherwise). */
+export function crashPoint(point: CrashPoint): void {
+  if (target !== point) return;
+  hits++;
+  if (hits < hitsBeforeCrash) return;
+  process.stderr.write(`AGENTRUN_CRASH_POINT ${point} reached: SIGKILL\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
