@@ -98,7 +98,9 @@ function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', reason: R
     step.finishedAt = now(d);
     if (step.kind === 'Model') d.effects.push({ type: 'cancelModelCall', stepId: step.id });
   }
-  deleteLivePods(d);
+  const live = deleteLivePods(d);
+  // Nothing left to stop: a finished run must stay deletable even without the operator.
+  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER)) d.effects.push({ type: 'removeFinalizer' });
   d.status.phase = phase;
   d.status.completionTime = now(d);
   d.status.message = message;

@@ -1,0 +1,131 @@
+/**
+ * One integration-test environment for the reconciler: a namespace, a node emulator bound to it,
+ * the mock model server, and helpers to create runs and observe what happened to them.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentRun } from '../../src/api/agent-run.ts';
+import { repoRoot } from './control-plane.ts';
+import { clients, cluster, createNamespace, eventually, kubectl } from './kube.ts';
+import { startMockModelServer, type MockModelServer } from './mock-model-server.ts';
+import { NodeEmulator } from './node-emulator.ts';
+import { OperatorProcess } from './operator-process.ts';
+
+export interface AgentEnv {
+  readonly namespace: string;
+  readonly model: MockModelServer;
+  readonly emulator: NodeEmulator;
+  readonly operator: OperatorProcess;
+  /** A file outside every sandbox where test tools append one line per real execution. */
+  readonly execLog: string;
+  readonly pods: PodCreations;
+  close(): Promise<void>;
+}
+
+export async function startAgentEnv(prefix: string, options: { startOperator?: boolean } = {}): Promise<AgentEnv> {
+  const namespace = await createNamespace(prefix);
+  const model = await startMockModelServer();
+  const emulator = new NodeEmulator({ ...cluster(), nodeName: `node-${namespace}`, namespaces: [namespace] });
+  await emulator.start();
+  const operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [namespace] });
+  if (options.startOperator ?? true) await operator.start();
+  const dir = join(repoRoot, '.agentrun', 'test-exec');
+  await mkdir(dir, { recursive: true });
+  const execLog = join(dir, `${namespace}.log`);
+  await writeFile(execLog, '');
+  const pods = await PodCreations.watch(namespace);
+  return {
+    namespace, model, emulator, operator, execLog, pods,
+    close: async () => {
+      const timed = async (what: string, step: () => Promise<unknown>) => {
+        const t = Date.now();
+        await step();
+        if (process.env.AGENTRUN_TEST_VERBOSE) console.log(`[agent-env] ${what} took ${Date.now() - t} ms`);
+      };
+      await timed('operator stop', () => operator.stop());
+      pods.stop();
+      await timed('emulator stop', () => emulator.stop());
+      await timed('model close', () => model.close());
+      await timed('namespace delete', () => clients().core.deleteNamespace({ name: namespace }).catch(() => undefined));
+    },
+  };
+}
+
+/** Records every pod created in a namespace (by uid), so a test can prove none was created twice. */
+export class PodCreations {
+  private readonly created = new Map<string, k8s.V1Pod>();
+  private abort: AbortController | undefined;
+  private constructor() { /* use watch() */ }
+
+  static async watch(namespace: string): Promise<PodCreations> {
+    const recorder = new PodCreations();
+    const watch = new k8s.Watch(clients().kc);
+    recorder.abort = await watch.watch(`/api/v1/namespaces/${namespace}/pods`, {}, (type, pod: k8s.V1Pod) => {
+      if (pod.metadata?.uid) recorder.created.set(pod.metadata.uid, pod);
+    }, () => undefined);
+    return recorder;
+  }
+
+  /** Pod names created, once per creation (a name created twice appears twice). */
+  names(): string[] {
+    return [...this.created.values()].map((p) => p.metadata?.name ?? '').sort();
+  }
+
+  stop(): void { this.abort?.abort(); }
+}
+
+/** A tool container that records each real execution and prints its input. */
+export function recordingTool(execLog: string, script = 'printf "%s" "$AGENTRUN_INPUT"') {
+  return { image: 'busybox', command: ['sh', '-c', `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT" >> ${execLog}; ${script}`] };
+}
+
+/** Lines of the execution log: one per real tool execution. */
+export async function executions(execLog: string): Promise<string[]> {
+  return (await readFile(execLog, 'utf8')).split('\n').filter(Boolean);
+}
+
+const api = { group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns' };
+
+export async function createRun(namespace: string, name: string, spec: Record<string, unknown>): Promise<AgentRun> {
+  return await clients().custom.createNamespacedCustomObject({
+    ...api, namespace, body: { apiVersion: 'agentrun.dev/v1alpha1', kind: 'AgentRun', metadata: { name }, spec },
+  }) as AgentRun;
+}
+
+export async function getRun(namespace: string, name: string): Promise<AgentRun> {
+  return await clients().custom.getNamespacedCustomObject({ ...api, namespace, name }) as AgentRun;
+}
+
+export async function patchRunSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await kubectl(['patch', 'agentrun', name, '-n', namespace, '--type', 'merge', '-p', JSON.stringify({ spec })]);
+}
+
+/** Waits until the run satisfies `predicate`; the failure message shows the last status seen. */
+export async function waitForRun(namespace: string, name: string, what: string, predicate: (run: AgentRun) => boolean, timeoutMs = 60_000): Promise<AgentRun> {
+  let last: AgentRun | undefined;
+  try {
+    return await eventually(what, async () => {
+      last = await getRun(namespace, name);
+      return predicate(last) ? last : undefined;
+    }, timeoutMs);
+  } catch (error) {
+    throw new Error(`${String(error)}\nlast status: ${last ? JSON.stringify(last.status ?? {}, null, 1).slice(0, 3000) : 'none'}`);
+  }
+}
+
+export const finished = (run: AgentRun) => ['Succeeded', 'Failed', 'Cancelled'].includes(run.status?.phase ?? '');
+
+/** Events recorded for the run, oldest first. */
+export async function runEvents(namespace: string, name: string): Promise<{ type: string; reason: string; message: string }[]> {
+  const list = await clients().core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+  return list.items
+    .sort((a, b) => new Date(a.metadata.creationTimestamp ?? 0).getTime() - new Date(b.metadata.creationTimestamp ?? 0).getTime())
+    .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
+}
+
+/** The run's tool pods that still exist. */
+export async function livePods(namespace: string): Promise<string[]> {
+  const list = await clients().core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=agentrun-operator' });
+  return list.items.map((p) => p.metadata?.name ?? '');
+}
