@@ -7,6 +7,7 @@ import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { agentToolSpec } from '../api/agent-tool.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
+import { canonicalJson } from '../core/canonical.ts';
 import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
@@ -182,7 +183,8 @@ export class AgentRunReconciler {
     if (journalWrites.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
     if (journalWrites.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 
-    if (JSON.stringify(status) !== JSON.stringify(raw.status ?? {}) && !run.metadata.deletionTimestamp) {
+    // Compared canonically: the apiserver returns keys in its own order, and zod in the schema's.
+    if (canonicalJson(status) !== canonicalJson(run.status ?? {}) && !run.metadata.deletionTimestamp) {
       if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
       let resourceVersion: string;
       try {

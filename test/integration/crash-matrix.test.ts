@@ -1,0 +1,160 @@
+/**
+ * The crash matrix: the operator is SIGKILLed at every boundary of the durability protocol and
+ * restarted. Every run must end exactly as an undisturbed run does, with one pod creation per
+ * tool attempt, no step recorded twice, each tool executed once, and at most one extra model call
+ * (only when the kill landed while a call was in flight).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentRun } from '../../src/api/agent-run.ts';
+import { CrashPoint } from '../../src/reconciler/crash-points.ts';
+import { repoRoot } from '../support/control-plane.ts';
+import { eventually } from '../support/kube.ts';
+import { text, toolUse } from '../support/mock-model-server.ts';
+import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
+
+let env: AgentEnv;
+let gates = '';
+beforeAll(async () => {
+  env = await startAgentEnv('crash', { startOperator: false });
+  gates = join(repoRoot, '.agentrun', 'test-gates', env.namespace);
+  await mkdir(gates, { recursive: true });
+});
+afterAll(async () => { await env.close(); });
+
+const UNDISTURBED_MODEL_CALLS = 3;
+const FINAL_ANSWER = 'All work is done.';
+
+/** Registers the 3-turn script (2 parallel tool calls, then 1, then the answer) under `key`. */
+function script(key: string): void {
+  env.model.script(key, [
+    { content: [text('Starting.'), toolUse('work', { n: 1 }), toolUse('work', { n: 2 })] },
+    { content: [toolUse('work', { n: 3 })] },
+    { content: [text(FINAL_ANSWER)] },
+  ]);
+}
+
+/** Creates the run; its tool waits for `gate` (a file) when one is given. */
+async function startRun(name: string, key: string, gate?: string): Promise<void> {
+  script(key);
+  const wait = gate ? `while [ ! -f ${gate} ]; do sleep 0.05; done; ` : '';
+  await createRun(env.namespace, name, {
+    model: { name: 'claude-test', baseURL: env.model.url },
+    prompt: `${key} do the work`,
+    tools: [{ name: 'work', description: 'Does work', container: recordingTool(env.execLog, `${wait}printf "did %s" "$AGENTRUN_INPUT"`) }],
+  });
+}
+
+async function finishedRun(name: string): Promise<AgentRun> {
+  return waitForRun(env.namespace, name, `${name} to finish`, finished, 90_000);
+}
+
+/** What must hold for every run, however often the operator died. */
+async function expectIntact(run: AgentRun, key: string, extraModelCallsAllowed: number): Promise<void> {
+  const name = run.metadata.name ?? '';
+  const status = run.status ?? {};
+  expect(status.phase).toBe('Succeeded');
+  expect(status.result).toBe(FINAL_ANSWER);
+  const steps = status.steps ?? [];
+  expect(steps.map((s) => `${String(s.id)}:${s.kind}`)).toEqual(['1:Model', '2:Tool', '3:Tool', '4:Model', '5:Tool', '6:Model']);
+  expect(new Set(steps.filter((s) => s.toolUseId).map((s) => s.toolUseId)).size).toBe(3);
+  expect(steps.every((s) => s.phase === 'Succeeded' && s.journal !== undefined)).toBe(true);
+  // One pod creation per tool attempt, and every attempt was the first.
+  expect(env.pods.names().filter((n) => n.startsWith(`${name}-s`))).toEqual([`${name}-s2-a1`, `${name}-s3-a1`, `${name}-s5-a1`]);
+  // Each tool ran exactly once.
+  const runs = (await executions(env.execLog)).filter((l) => l.startsWith(`${run.metadata.uid ?? '?'}/`));
+  expect(runs.sort()).toEqual([`${run.metadata.uid ?? ''}/2 1`, `${run.metadata.uid ?? ''}/3 1`, `${run.metadata.uid ?? ''}/5 1`]);
+  const received = env.model.requests(key).length;
+  expect(received).toBeGreaterThanOrEqual(UNDISTURBED_MODEL_CALLS);
+  expect(received).toBeLessThanOrEqual(UNDISTURBED_MODEL_CALLS + extraModelCallsAllowed);
+}
+
+describe('SIGKILL at each boundary, then restart', () => {
+  it('undisturbed baseline', async () => {
+    await env.operator.start();
+    await startRun('baseline', '[crash-baseline]');
+    await expectIntact(await finishedRun('baseline'), '[crash-baseline]', 0);
+    await env.operator.stop();
+  });
+
+  it('while a model call is in flight: at most one extra call', async () => {
+    const key = '[crash-mid-call]';
+    const release = env.model.hold(key);
+    await env.operator.start();
+    await startRun('mid-call', key);
+    await env.model.waitForRequest(key, 1);
+    await env.operator.kill();
+    release();
+    await env.operator.start();
+    const run = await finishedRun('mid-call');
+    await expectIntact(run, key, 1);
+    expect(env.model.requests(key)).toHaveLength(UNDISTURBED_MODEL_CALLS + 1);
+    await env.operator.stop();
+  });
+
+  it.each([
+    ['response journaled, status not yet written', CrashPoint.afterModelJournal],
+    ['tool step recorded, pod not yet created', CrashPoint.afterToolIntent],
+    ['tool pod finished, output not yet journaled', CrashPoint.beforeToolJournal],
+    ['tool output journaled, status not yet written', CrashPoint.afterToolJournal],
+    ['final status not yet written', CrashPoint.beforeFinalStatus],
+  ])('%s: no extra model call, no tool run twice', async (_what, point) => {
+    const name = `at-${point}`;
+    const key = `[crash-${point}]`;
+    await env.operator.start({ crashPoint: point });
+    await startRun(name, key);
+    const exit = await env.operator.exited();
+    expect(exit.signal, env.operator.tail()).toBe('SIGKILL');
+    expect(env.operator.tail()).toContain(`AGENTRUN_CRASH_POINT ${point} reached`);
+    await env.operator.start({ crashPoint: undefined });
+    await expectIntact(await finishedRun(name), key, 0);
+    await env.operator.stop();
+  });
+
+  it('while a tool pod runs: the pod is adopted, not run again', async () => {
+    const key = '[crash-tool-running]';
+    const gate = join(gates, 'tool-running');
+    await env.operator.start();
+    await startRun('tool-running', key, gate);
+    await eventually('both tools of turn 1 to be running', async () => ((await executions(env.execLog)).filter((l) => l.endsWith(' 1')).length >= 2 ? true : undefined));
+    await env.operator.kill();
+    await writeFile(gate, '');
+    await env.operator.start();
+    await expectIntact(await finishedRun('tool-running'), key, 0);
+    await env.operator.stop();
+  });
+
+  it('at random moments (seeded), over and over', async () => {
+    const key = '[crash-random]';
+    const seed = Number(process.env.AGENTRUN_CHAOS_SEED ?? 20261129);
+    const random = mulberry32(seed);
+    await env.operator.start();
+    await startRun('random', key);
+    let kills = 0;
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, Math.floor(random() * 250)));
+      const run = await waitForRun(env.namespace, 'random', 'any state', () => true);
+      if (finished(run)) break;
+      await env.operator.kill();
+      kills++;
+      await env.operator.start();
+    }
+    const run = await finishedRun('random');
+    // A kill costs at most the one call it interrupted: between the request and its journal entry.
+    await expectIntact(run, key, kills);
+    await env.operator.stop();
+  });
+});
+
+/** A small seeded PRNG, so a failing random schedule can be replayed with AGENTRUN_CHAOS_SEED. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
