@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseDurationMs, DURATION_PATTERN } from './api/primitives.ts';
 
-interface FlagSpec { readonly env: string; readonly help: string; readonly default?: string }
+interface FlagSpec { readonly env: string; readonly help: string; readonly default?: string; readonly boolean?: true }
 
 /** Every flag, its environment variable, help text and default. */
 export const FLAGS = {
@@ -17,6 +17,14 @@ export const FLAGS = {
   'status-byte-budget': { env: 'AGENTRUN_STATUS_BYTE_BUDGET', help: 'Largest status a run may have, in bytes (etcd refuses objects over 1.5 MiB)', default: '786432' },
   'log-level': { env: 'AGENTRUN_LOG_LEVEL', help: 'debug, info, warn or error', default: 'info' },
   'drain-timeout': { env: 'AGENTRUN_DRAIN_TIMEOUT', help: 'How long SIGTERM waits for reconciles in flight', default: '20s' },
+  'require-approver-identity': { env: 'AGENTRUN_REQUIRE_APPROVER_IDENTITY', help: 'Ignore approvals whose approver the admission policy did not record (true/false)', default: 'true' },
+  'metrics-port': { env: 'AGENTRUN_METRICS_PORT', help: 'Port of /metrics, /healthz and /readyz (all interfaces); 0 disables the server', default: '8080' },
+  'leader-elect': { env: 'AGENTRUN_LEADER_ELECT', help: 'Run the controllers only while holding a Lease, so replicas can stand by (env: true/false)', boolean: true },
+  'leader-election-namespace': { env: 'AGENTRUN_LEADER_ELECTION_NAMESPACE', help: 'Namespace of the Lease; default: the pod\'s namespace (service account), else default' },
+  'leader-election-id': { env: 'AGENTRUN_LEADER_ELECTION_ID', help: 'Name of the Lease', default: 'agentrun-operator' },
+  'leader-election-lease-duration': { env: 'AGENTRUN_LEADER_ELECTION_LEASE_DURATION', help: 'How long standbys wait after the last renewal before taking over', default: '15s' },
+  'leader-election-renew-deadline': { env: 'AGENTRUN_LEADER_ELECTION_RENEW_DEADLINE', help: 'How long the leader tries to renew before it gives up and exits', default: '10s' },
+  'leader-election-retry-period': { env: 'AGENTRUN_LEADER_ELECTION_RETRY_PERIOD', help: 'How often candidates try to acquire and the leader renews', default: '2s' },
 } as const satisfies Record<string, FlagSpec>;
 
 const duration = z.string().regex(new RegExp(DURATION_PATTERN), 'must be a duration such as 30s or 10m').transform(parseDurationMs);
@@ -29,6 +37,24 @@ const configSchema = z.object({
   statusByteBudget: z.coerce.number().int().min(16_384).max(1_400_000),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']),
   drainTimeoutMs: duration,
+  requireApproverIdentity: z.enum(['true', 'false']).transform((v) => v === 'true'),
+  metricsPort: z.coerce.number().int().min(0).max(65_535),
+  leaderElect: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+  leaderElectionNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').optional(),
+  leaderElectionId: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a DNS subdomain (the Lease name)'),
+  leaderElectionLeaseDurationMs: duration,
+  leaderElectionRenewDeadlineMs: duration,
+  leaderElectionRetryPeriodMs: duration,
+}).superRefine((c, ctx) => {
+  if (!(c.leaderElectionLeaseDurationMs > c.leaderElectionRenewDeadlineMs)) {
+    ctx.addIssue({ code: 'custom', path: ['leaderElectionLeaseDurationMs'], message: 'must be longer than --leader-election-renew-deadline' });
+  }
+  if (!(c.leaderElectionRenewDeadlineMs > 1.2 * c.leaderElectionRetryPeriodMs)) {
+    ctx.addIssue({ code: 'custom', path: ['leaderElectionRenewDeadlineMs'], message: 'must be longer than 1.2 × --leader-election-retry-period' });
+  }
+  if (c.leaderElectionRetryPeriodMs <= 0) {
+    ctx.addIssue({ code: 'custom', path: ['leaderElectionRetryPeriodMs'], message: 'must be positive' });
+  }
 });
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
@@ -38,7 +64,7 @@ export class ConfigError extends Error {
 
 /** Parses argv and the environment; throws ConfigError with what to fix. Returns undefined for --help. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | undefined {
-  const options = Object.fromEntries(Object.keys(FLAGS).map((f) => [f, { type: 'string' as const }]));
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([f, spec]: [string, FlagSpec]) => [f, { type: spec.boolean ? 'boolean' as const : 'string' as const }]));
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }));
@@ -49,7 +75,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const pick = (flag: keyof typeof FLAGS): string | undefined => {
     const spec: FlagSpec = FLAGS[flag];
     const value = values[flag];
-    return typeof value === 'string' ? value : env[spec.env] ?? spec.default;
+    if (value === true) return 'true';
+    return typeof value === 'string' ? value : env[spec.env] || spec.default;
   };
   const result = configSchema.safeParse({
     kubeconfig: pick('kubeconfig'),
@@ -59,6 +86,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     statusByteBudget: pick('status-byte-budget'),
     logLevel: pick('log-level'),
     drainTimeoutMs: pick('drain-timeout'),
+    requireApproverIdentity: pick('require-approver-identity'),
+    metricsPort: pick('metrics-port'),
+    leaderElect: pick('leader-elect'),
+    leaderElectionNamespace: pick('leader-election-namespace'),
+    leaderElectionId: pick('leader-election-id'),
+    leaderElectionLeaseDurationMs: pick('leader-election-lease-duration'),
+    leaderElectionRenewDeadlineMs: pick('leader-election-renew-deadline'),
+    leaderElectionRetryPeriodMs: pick('leader-election-retry-period'),
   });
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`).join('\n'));
@@ -69,8 +104,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 /** The --help text: every flag with its environment variable and default. */
 export function usage(): string {
   const lines = Object.entries(FLAGS).map(([flag, spec]: [string, FlagSpec]) =>
-    `  --${flag.padEnd(20)} ${spec.help}${spec.default ? ` (default ${spec.default})` : ''}\n  ${' '.repeat(22)} env ${spec.env}`);
-  return `agentrun-operator: reconciles AgentRun resources (agentrun.dev/v1alpha1).\n\nUsage: node dist/main.js [flags]\n\n${lines.join('\n')}\n  --help                 Show this help\n`;
+    `  --${flag.padEnd(32)} ${spec.help}${spec.default ? ` (default ${spec.default})` : ''}\n  ${' '.repeat(34)} env ${spec.env}`);
+  return `agentrun-operator: reconciles AgentRun resources (agentrun.dev/v1alpha1).\n\nUsage: node dist/main.js [flags]\n\n${lines.join('\n')}\n  --help                             Show this help\n`;
 }
 
 function kebab(key: string): string {

@@ -20,11 +20,22 @@ if (!config) {
 }
 
 const log = createLogger(config.logLevel);
-const operator = createOperator(config, log);
+const operator = createOperator(config, log, undefined, {
+  // A replaced leader must not act on what it remembers: exit at once, without draining, and let
+  // Kubernetes restart the container (it comes back as a standby with fresh caches).
+  onLostLeadership: (reason) => {
+    log.error({ reason }, 'leadership lost; exiting so the process restarts with a clean memory');
+    process.exit(1);
+  },
+});
 onSignals({ stop: () => operator.stop() }, log);
 try {
   await operator.start();
-  log.info({ namespaces: config.namespaces.length > 0 ? config.namespaces : 'all', workers: config.workers }, 'operator started');
+  log.info({
+    namespaces: config.namespaces.length > 0 ? config.namespaces : 'all', workers: config.workers,
+    metricsPort: operator.metricsPort() ?? null,
+    leaderElection: operator.elector ? { identity: operator.elector.identity, leader: operator.elector.isLeader() } : false,
+  }, 'operator started');
 } catch (error) {
   log.error({ err: error }, 'operator failed to start');
   process.exit(1);

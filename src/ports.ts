@@ -27,7 +27,7 @@ export interface RunWriter {
   writeStatus(run: AgentRunObject, status: AgentRunStatus): Promise<string>;
   /** Adds the finalizer; returns the new resourceVersion. */
   addFinalizer(run: AgentRunObject, finalizer: string): Promise<string>;
-  removeFinalizer(run: AgentRunObject, finalizer: string): Promise<void>;
+  removeFinalizer(run: AgentRunObject, finalizer: string): Promise<string | undefined>;
   delete(run: RunOwner): Promise<void>;
 }
 

@@ -5,7 +5,7 @@
 # prebuilt release tarballs are not an option.
 set -euo pipefail
 
-K8S_VERSION="${K8S_VERSION:-1.34.4}"
+K8S_VERSION="${K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 HELM_VERSION="${HELM_VERSION:-3.19.5}"
 CACHE_ROOT="${AGENTRUN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentrun-operator}"

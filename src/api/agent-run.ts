@@ -202,18 +202,29 @@ export const stepRecord = z.object({
   }).optional().describe('The last failed attempt and when the next one starts.'),
   approval: z.object({
     decision: z.enum(['Approved', 'Rejected', 'TimedOut']),
-    by: z.string().max(512).optional().describe('The identity the apiserver authenticated.'),
+    by: z.string().max(512).optional().describe('The identity the apiserver authenticated (decided-by annotation).'),
     at: RFC3339,
+    requestedAt: RFC3339.optional().describe('When the step started to wait for a decision.'),
     comment: z.string().max(1024).optional(),
-  }).optional(),
+    annotation: z.string().max(253).optional().describe('The annotation that carried the decision.'),
+  }).optional().describe('The human decision on this step: a tool call that needed approval, or a budget extension.'),
 });
 export type StepRecord = z.infer<typeof stepRecord>;
 
 export const pendingApproval = z.object({
   step: z.int().min(1),
-  tool: z.string().max(64),
-  inputPreview: z.string().max(512),
+  kind: z.enum(['Tool', 'Budget']).default('Tool').describe('Tool: a tool call waits to run. Budget: the run asks to extend its limits.'),
+  tool: z.string().max(64).describe('The tool, for Tool approvals.'),
+  inputPreview: z.string().max(512).describe('The start of the tool input, or what a budget extension grants.'),
   since: RFC3339,
+});
+export type PendingApproval = z.infer<typeof pendingApproval>;
+
+export const ignoredDecision = z.object({
+  annotation: z.string().max(253),
+  value: z.string().max(1024),
+  reason: z.string().max(512),
+  at: RFC3339,
 });
 
 export const agentRunStatus = z.object({
@@ -228,6 +239,7 @@ export const agentRunStatus = z.object({
   steps: z.array(stepRecord).max(2000).optional(),
   usage: tokenUsage.optional(),
   pendingApprovals: z.array(pendingApproval).max(64).optional(),
+  ignoredDecisions: z.array(ignoredDecision).max(64).optional().describe('Decision annotations that changed nothing, and why.'),
   result: z.string().max(4096).optional().describe('The final answer, truncated; the whole of it is in the journal.'),
   message: z.string().max(1024).optional().describe('What is happening, or what is wrong and what to do.'),
 });

@@ -19,6 +19,8 @@ export const Reason = {
   ModelRetrying: 'ModelRetrying', // the model API failed transiently; the next attempt is scheduled
   WaitingForAgentTool: 'WaitingForAgentTool', // a toolRef names an AgentTool that does not exist yet
   Suspended: 'Suspended', // spec.suspend is set; nothing new starts
+  ApprovalRequired: 'ApprovalRequired', // a step waits for a human decision (AwaitingApproval=True)
+  NoApprovalPending: 'NoApprovalPending', // no step waits for a decision (AwaitingApproval=False)
   // succeeded (Succeeded=True)
   Completed: 'Completed', // the model ended its turn with a final answer
   // ended otherwise (Succeeded=False)
@@ -34,6 +36,8 @@ export const Reason = {
   MaxTokensReached: 'MaxTokensReached', // one response hit model.maxTokens and was cut off
   ContextWindowExceeded: 'ContextWindowExceeded', // the conversation no longer fits the model's context window
   UnexpectedStopReason: 'UnexpectedStopReason', // the model stopped for a reason this operator does not know
+  ApprovalRejected: 'ApprovalRejected', // a human rejected a step and approvals.onReject is Fail
+  ApprovalTimedOut: 'ApprovalTimedOut', // no decision within limits.approvalTimeout and approvals.onTimeout is Fail
   StatusTooLarge: 'StatusTooLarge', // the run's status would exceed its byte budget
   JournalCorrupted: 'JournalCorrupted', // a journal entry does not match the digest recorded in status
 } as const;
@@ -50,11 +54,19 @@ export const StepOutcome = {
   RetriesExhausted: 'RetriesExhausted', // infrastructure failures used up the tool's retries
   ResultUnavailable: 'ResultUnavailable', // the pod finished but its output could not be read
   Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
+  Rejected: 'Rejected', // a human rejected the call (or no one decided in time); the model was told
 } as const;
 export type StepOutcome = (typeof StepOutcome)[keyof typeof StepOutcome];
 
 /** The finalizer that lets the operator stop tool pods before a run disappears. */
 export const FINALIZER = 'agentrun.dev/cleanup';
+
+/**
+ * The finalizer on every tool pod: a pod cannot vanish before the operator has seen how it ended,
+ * so "it ran and was deleted" can never be mistaken for "it was never created" — not even when
+ * the pod is deleted while the operator is down.
+ */
+export const TOOL_POD_FINALIZER = 'agentrun.dev/tool-result';
 
 /** Labels on objects the operator owns. */
 export const Label = {

@@ -7,3 +7,4 @@ export * from './keys.ts';
 export * from './logger.ts';
 export * from './manager.ts';
 export * from './workqueue.ts';
+export * from './leader-election.ts';

@@ -48,6 +48,8 @@ export class Manager {
   /** Aborts the wait for sync when stop() is called during start(). */
   private readonly startup = new AbortController();
   private started = false;
+  private synced = false;
+  private controllersStarted = false;
   private stopping: Promise<void> | undefined;
 
   constructor(options: ManagerOptions) {
@@ -77,6 +79,17 @@ export class Manager {
    * stop() is called meanwhile.
    */
   async start(): Promise<void> {
+    if (!(await this.syncCaches())) return;
+    this.startControllers();
+  }
+
+  /**
+   * The first half of {@link Manager.start}: starts the informers and waits until all have synced.
+   * Resolves true when synced, false if stop() was called meanwhile; rejects if the caches do not
+   * sync within `syncTimeoutMs`. With leader election, a standby runs only this half, so it is
+   * ready to take over with warm caches.
+   */
+  async syncCaches(): Promise<boolean> {
     this.assertNotStarted();
     this.started = true;
     for (const informer of this.informers) informer.start();
@@ -87,14 +100,41 @@ export class Manager {
     try {
       await Promise.all(this.informers.map((informer) => informer.waitForSync(this.startup.signal)));
     } catch (err) {
-      if (this.stopping !== undefined) return;
+      if (this.stopping !== undefined) return false;
       throw err;
     } finally {
       this.clock.clearTimeout(timer);
     }
-    if (this.stopping !== undefined) return;
+    if (this.stopping !== undefined) return false;
+    this.synced = true;
+    return true;
+  }
+
+  /**
+   * The second half of {@link Manager.start}: starts the controllers. Only after
+   * {@link Manager.syncCaches} resolved true; does nothing once stop() was called. Idempotent.
+   */
+  startControllers(): void {
+    if (!this.synced) throw new Error('startControllers() before the caches synced');
+    if (this.stopping !== undefined || this.controllersStarted) return;
+    this.controllersStarted = true;
     this.log.info({ informers: this.informers.length }, 'caches synced; starting controllers');
     for (const controller of this.controllers) controller.start();
+  }
+
+  /** True once every informer's cache has synced (and stays true). */
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** True once the controllers were started. */
+  hasStartedControllers(): boolean {
+    return this.controllersStarted;
+  }
+
+  /** True once stop() was called. */
+  isStopping(): boolean {
+    return this.stopping !== undefined;
   }
 
   /** Stops the controllers (draining in-flight work), then the informers. Idempotent. */

@@ -12,6 +12,7 @@ export type Effect =
   | { readonly type: 'addFinalizer' }
   | { readonly type: 'writeJournal'; readonly name: string; readonly stepId?: number; readonly entry: JournalEntry; readonly digest: string }
   | { readonly type: 'createPod'; readonly stepId: number; readonly pod: V1Pod }
+  /** Delete the tool pod and release its finalizer: the step's outcome is recorded. */
   | { readonly type: 'deletePod'; readonly name: string }
   | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
   | { readonly type: 'cancelModelCall'; readonly stepId: number }

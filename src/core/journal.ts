@@ -84,6 +84,14 @@ export type JournalEntry = z.infer<typeof journalEntry>;
 export type ModelResponseEntry = Extract<JournalEntry, { kind: 'ModelResponse' }>;
 export type ToolResultEntry = Extract<JournalEntry, { kind: 'ToolResult' }>;
 
+/** The ConfigMap data key that holds an entry. */
+export const JOURNAL_DATA_KEY = 'entry.json';
+
+/** A digest as status records it: `sha256:<hex>` of the stored text (the hash is injected: core does no I/O). */
+export function journalDigest(sha256Hex: string): string {
+  return `sha256:${sha256Hex}`;
+}
+
 /** The canonical serialisation of an entry: what is stored and what the digest covers. */
 export function serializeEntry(entry: JournalEntry): string {
   return JSON.stringify(entry);

@@ -23,6 +23,15 @@ export interface PodObservation {
   readonly message?: string;
   /** Marked for deletion (by anyone) or disrupted (node lost, eviction). */
   readonly deleting: boolean;
+  /** The pod's node is gone or it is being evicted (DisruptionTarget): its container reports nothing more. */
+  readonly disrupted?: boolean;
+  /** The operator's tool-pod finalizer is still on the pod: releasing it lets the pod go. */
+  readonly finalizerHeld?: boolean;
+  /**
+   * The container ended non-zero while the pod was being deleted or disrupted: it was killed, so
+   * its exit code and output say nothing about the tool.
+   */
+  readonly interrupted?: boolean;
 }
 
 export type ModelCallObservation =
@@ -55,4 +64,6 @@ export interface Observed {
   readonly toolOutputs: ReadonlyMap<number, ToolOutputObservation>;
   /** Upper bound for the serialized status, in bytes. */
   readonly statusByteBudget: number;
+  /** Accept a decision only with the approver the apiserver recorded (decided-by annotation). Default true. */
+  readonly requireApproverIdentity?: boolean;
 }

@@ -67,14 +67,24 @@ export function runDeadline(spec: AgentRunSpec, startTime: string): number {
   return Date.parse(startTime) + parseDurationMs(spec.limits.timeout);
 }
 
-/** Why no further model call may start, or undefined when one may. */
-export function exhaustedLimit(spec: AgentRunSpec, turnsDone: number, tokensUsed: number): { reason: Reason; message: string } | undefined {
-  if (turnsDone >= spec.limits.maxTurns) {
-    return { reason: Reason.MaxTurnsReached, message: `The run made ${turnsDone} model calls (limits.maxTurns) without a final answer. Raise limits.maxTurns or narrow the task.` };
+/**
+ * Why no further model call may start, or undefined when one may. Each approved extension grants
+ * the run its limits once more (another maxTurns turns, another maxTotalTokens tokens).
+ */
+export function exhaustedLimit(spec: AgentRunSpec, turnsDone: number, tokensUsed: number, extensions = 0): { reason: Reason; message: string } | undefined {
+  const maxTurns = spec.limits.maxTurns * (1 + extensions);
+  if (turnsDone >= maxTurns) {
+    return { reason: Reason.MaxTurnsReached, message: `The run made ${turnsDone} model calls (limits.maxTurns${extensions ? ` with ${extensions} extensions` : ''}) without a final answer. Raise limits.maxTurns or narrow the task.` };
   }
-  const budget = spec.limits.maxTotalTokens;
+  const budget = spec.limits.maxTotalTokens === undefined ? undefined : spec.limits.maxTotalTokens * (1 + extensions);
   if (budget !== undefined && tokensUsed >= budget) {
-    return { reason: Reason.TokenBudgetExceeded, message: `The run used ${tokensUsed} tokens, reaching limits.maxTotalTokens (${budget}). Raise the budget or narrow the task.` };
+    return { reason: Reason.TokenBudgetExceeded, message: `The run used ${tokensUsed} tokens, reaching its token budget (${budget}, limits.maxTotalTokens${extensions ? ` with ${extensions} extensions` : ''}). Raise the budget or narrow the task.` };
   }
   return undefined;
+}
+
+/** What approving a budget extension grants, for the human who decides. */
+export function extensionOffer(spec: AgentRunSpec): string {
+  const tokens = spec.limits.maxTotalTokens;
+  return `another ${spec.limits.maxTurns} turns${tokens !== undefined ? ` and ${tokens} tokens` : ''}`;
 }

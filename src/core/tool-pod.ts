@@ -6,7 +6,7 @@
 import type { V1Pod, V1EnvVar, V1ResourceRequirements } from '@kubernetes/client-node';
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import { API_VERSION } from '../api/group.ts';
-import { Label, MANAGED_BY } from '../api/conditions.ts';
+import { Label, MANAGED_BY, TOOL_POD_FINALIZER } from '../api/conditions.ts';
 import type { ResolvedTool } from './journal.ts';
 import { runLabelValue } from './naming.ts';
 
@@ -31,7 +31,9 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
   const inputJson = JSON.stringify(req.input ?? {});
   const env: V1EnvVar[] = [
     ...(tool.container.env ?? []) as V1EnvVar[],
-    { name: 'AGENTRUN_INPUT', value: inputJson },
+    // The kubelet expands $(VAR) and turns $$ into $ in env values: escape, or a model could read
+    // the tool's other variables (secrets included) by putting "$(NAME)" into its input.
+    { name: 'AGENTRUN_INPUT', value: inputJson.replaceAll('$', () => '$$') },
     { name: 'AGENTRUN_INPUT_FILE', value: `${INPUT_DIR}/input.json` },
     // Stable across attempts of one step, so a tool can de-duplicate its own side effects.
     { name: 'AGENTRUN_IDEMPOTENCY_KEY', value: `${run.uid}/${req.stepId}` },
@@ -54,6 +56,7 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
         [Label.attempt]: String(req.attempt),
       },
       annotations: { [INPUT_ANNOTATION]: inputJson, 'agentrun.dev/tool': tool.name },
+      finalizers: [TOOL_POD_FINALIZER],
       ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, uid: run.uid, controller: true, blockOwnerDeletion: true }],
     },
     spec: {

@@ -34,6 +34,7 @@ export interface ReconcilerDeps {
   /** Enqueues a run again (model call finished). */
   readonly enqueue: (key: string) => void;
   readonly statusByteBudget: number;
+  readonly requireApproverIdentity: boolean;
   readonly onStatusWritten?: (bytes: number) => void;
   readonly onEffect?: (effect: Effect) => void;
 }
@@ -54,7 +55,12 @@ export class AgentRunReconciler {
   readonly reconcile = async (key: string): Promise<ReconcileResult> => {
     const { namespace, name } = parseKey(key);
     const raw = this.freshest(namespace, name);
-    if (!raw) { this.forget(key); return; }
+    if (!raw) {
+      // The run is gone (deleted without its finalizer, e.g. after it finished): let its pods go too.
+      await Promise.all(this.d.podMemory.heldOrphans(key).map((pod) => this.d.pods.delete(namespace, pod.name)));
+      this.forget(key);
+      return;
+    }
     this.uidsByKey.set(key, raw.metadata.uid);
     const log = childLog(this.d.log, { run: key });
 
@@ -153,6 +159,7 @@ export class AgentRunReconciler {
       modelCalls: this.d.modelCalls.observe(uid),
       toolOutputs,
       statusByteBudget: this.d.statusByteBudget,
+      requireApproverIdentity: this.d.requireApproverIdentity,
     };
   }
 
@@ -210,7 +217,14 @@ export class AgentRunReconciler {
         case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
         case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
         case 'event': await this.d.events.emit(owner, effect.eventType, effect.reason, effect.message); return;
-        case 'removeFinalizer': await this.d.runs.removeFinalizer(current, FINALIZER); return;
+        case 'removeFinalizer': {
+          const resourceVersion = await this.d.runs.removeFinalizer(current, FINALIZER);
+          // Remember the patched run: a reconcile before the informer sees the patch must not remove the finalizer again.
+          if (resourceVersion) {
+            this.written.set(key, { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } });
+          }
+          return;
+        }
         case 'deleteRun': await this.d.runs.delete(owner); return;
       }
     }));

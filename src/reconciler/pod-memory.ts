@@ -4,12 +4,13 @@
  * and "it was never created" (create it) look the same in the cache.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import { TOOL_POD_FINALIZER } from '../api/conditions.ts';
 import type { PodObservation } from '../core/observed.ts';
 
 /** Container termination reasons that mean the process never started. */
 const NEVER_STARTED = new Set(['StartError', 'ContainerCannotRun', 'CreateContainerError', 'EmulatorNeedsCommand']);
 
-interface Remembered { readonly ownerUid: string; observation: PodObservation }
+interface Remembered { readonly ownerUid: string; readonly owner: string; observation: PodObservation }
 
 export class PodMemory {
   private readonly pods = new Map<string, Remembered>();
@@ -18,7 +19,7 @@ export class PodMemory {
   record(pod: V1Pod): void {
     const ownerUid = ownerUidOf(pod);
     if (!ownerUid || !pod.metadata?.name) return;
-    this.pods.set(key(pod), { ownerUid, observation: observePod(pod, true) });
+    this.pods.set(key(pod), { ownerUid, owner: ownerKeyOf(pod), observation: observePod(pod, true) });
   }
 
   /** Records that a pod is gone (informer delete event), keeping its last known state. */
@@ -27,8 +28,9 @@ export class PodMemory {
     if (!ownerUid || !pod.metadata?.name) return;
     const last = this.pods.get(key(pod))?.observation;
     const now = observePod(pod, false);
-    // The final object may be older than what we saw; "started" never goes back to false.
-    this.pods.set(key(pod), { ownerUid, observation: { ...now, started: now.started || Boolean(last?.started) } });
+    // The final object may be older than what we saw; "started" and "interrupted" never go back to false.
+    const interrupted = Boolean(now.interrupted) || Boolean(last?.interrupted);
+    this.pods.set(key(pod), { ownerUid, owner: ownerKeyOf(pod), observation: { ...now, started: now.started || Boolean(last?.started), ...(interrupted ? { interrupted } : {}) } });
   }
 
   /** The run's pods by name. */
@@ -36,6 +38,11 @@ export class PodMemory {
     const out = new Map<string, PodObservation>();
     for (const r of this.pods.values()) if (r.ownerUid === runUid) out.set(r.observation.name, r.observation);
     return out;
+  }
+
+  /** Pods of a run that no longer exists which still carry the operator's finalizer. */
+  heldOrphans(runKey: string): PodObservation[] {
+    return [...this.pods.values()].filter((r) => r.owner === runKey && r.observation.exists && r.observation.finalizerHeld).map((r) => r.observation);
   }
 
   forgetRun(runUid: string): void {
@@ -53,6 +60,10 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
   const disrupted = (status?.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True');
   const phase = (['Pending', 'Running', 'Succeeded', 'Failed'] as const).find((p) => p === status?.phase) ?? 'Unknown';
   const neverStartedReason = terminated && !ranThenEnded ? terminated.reason : undefined;
+  // Killed by a deletion or a disruption (the kubelet reports exit 137/143), not ended by itself.
+  // Timestamps cannot tell: the final grace-0 delete moves deletionTimestamp past the kill.
+  const interrupted = ranThenEnded && terminated.exitCode !== 0 && status?.reason !== 'DeadlineExceeded'
+    && (Boolean(pod.metadata?.deletionTimestamp) || disrupted);
   return {
     name: pod.metadata?.name ?? '',
     exists,
@@ -69,7 +80,15 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
     ...(status?.reason ?? neverStartedReason ? { reason: status?.reason ?? neverStartedReason } : {}),
     ...(status?.message ?? terminated?.message ? { message: status?.message ?? terminated?.message } : {}),
     deleting: Boolean(pod.metadata?.deletionTimestamp) || disrupted,
+    ...(disrupted ? { disrupted } : {}),
+    finalizerHeld: (pod.metadata?.finalizers ?? []).includes(TOOL_POD_FINALIZER),
+    ...(interrupted ? { interrupted } : {}),
   };
+}
+
+function ownerKeyOf(pod: V1Pod): string {
+  const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'AgentRun' && o.controller)?.name ?? '';
+  return `${pod.metadata?.namespace ?? ''}/${owner}`;
 }
 
 function ownerUidOf(pod: V1Pod): string | undefined {

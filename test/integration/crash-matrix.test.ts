@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { CrashPoint } from '../../src/reconciler/crash-points.ts';
 import { repoRoot } from '../support/control-plane.ts';
-import { eventually } from '../support/kube.ts';
+import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
 
@@ -44,6 +44,13 @@ async function startRun(name: string, key: string, gate?: string): Promise<void>
     prompt: `${key} do the work`,
     tools: [{ name: 'work', description: 'Does work', container: recordingTool(env.execLog, `${wait}printf "did %s" "$AGENTRUN_INPUT"`) }],
   });
+}
+
+/** Waits until both tools of the run's first turn have started executing (they block on a gate). */
+async function toolsOfTurnOneRunning(name: string): Promise<void> {
+  const uid = (await waitForRun(env.namespace, name, 'the run to exist', () => true)).metadata.uid ?? '?';
+  await eventually(`both tools of ${name}'s first turn to run`, async () =>
+    ((await executions(env.execLog)).filter((l) => l === `${uid}/2 1` || l === `${uid}/3 1`).length === 2 ? true : undefined));
 }
 
 async function finishedRun(name: string): Promise<AgentRun> {
@@ -117,11 +124,40 @@ describe('SIGKILL at each boundary, then restart', () => {
     const gate = join(gates, 'tool-running');
     await env.operator.start();
     await startRun('tool-running', key, gate);
-    await eventually('both tools of turn 1 to be running', async () => ((await executions(env.execLog)).filter((l) => l.endsWith(' 1')).length >= 2 ? true : undefined));
+    await toolsOfTurnOneRunning('tool-running');
     await env.operator.kill();
     await writeFile(gate, '');
     await env.operator.start();
     await expectIntact(await finishedRun('tool-running'), key, 0);
+    await env.operator.stop();
+  });
+
+  it('a tool pod deleted while the operator is down is not mistaken for one never created', async () => {
+    const key = '[crash-pod-deleted-while-down]';
+    const gate = join(gates, 'never-opened');
+    await env.operator.start();
+    await startRun('deleted-while-down', key, gate);
+    await toolsOfTurnOneRunning('deleted-while-down');
+    await env.operator.kill();
+    await kubectl(['delete', 'pod', 'deleted-while-down-s2-a1', '-n', env.namespace, '--wait=false']);
+    // The pod's finalizer keeps it (Terminating) until the operator has seen how it ended.
+    await eventually('the killed pod to stay, terminating', async () => {
+      const pod = await clients().core.readNamespacedPod({ namespace: env.namespace, name: 'deleted-while-down-s2-a1' });
+      return pod.metadata?.deletionTimestamp && pod.status?.containerStatuses?.[0]?.state?.terminated ? true : undefined;
+    });
+    await writeFile(gate, '');
+    await env.operator.start();
+    const run = await finishedRun('deleted-while-down');
+    expect(run.status?.phase).toBe('Succeeded');
+    expect(run.status?.steps?.find((s) => s.id === 2)).toMatchObject({ phase: 'Failed', outcome: 'PodLost', attempt: 1 });
+    const uid = run.metadata.uid ?? '';
+    expect((await executions(env.execLog)).filter((l) => l.startsWith(`${uid}/2 `))).toEqual([`${uid}/2 1`]);
+    expect(env.pods.names().filter((n) => n.startsWith('deleted-while-down-s2'))).toEqual(['deleted-while-down-s2-a1']);
+    const second = env.model.requests(key)[1]?.body as { messages: { content: { content?: string; is_error?: boolean }[] }[] };
+    expect(second.messages[2]?.content[0]).toMatchObject({ is_error: true });
+    expect(second.messages[2]?.content[0]?.content).toContain('not idempotent, so it was not run again');
+    await eventually('the released pod to be gone', async () => clients().core.readNamespacedPod({ namespace: env.namespace, name: 'deleted-while-down-s2-a1' })
+      .then(() => undefined, (e: unknown) => (statusCode(e) === 404 ? true : undefined)));
     await env.operator.stop();
   });
 

@@ -45,11 +45,21 @@ export async function startAgentEnv(prefix: string, options: { startOperator?: b
       };
       await timed('operator stop', () => operator.stop());
       pods.stop();
+      // With the operator gone nobody releases the tool-pod finalizer; do it so the namespace can go.
+      await timed('release pods', () => releasePodFinalizers(namespace));
       await timed('emulator stop', () => emulator.stop());
       await timed('model close', () => model.close());
       await timed('namespace delete', () => clients().core.deleteNamespace({ name: namespace }).catch(() => undefined));
     },
   };
+}
+
+async function releasePodFinalizers(namespace: string): Promise<void> {
+  const { core } = clients();
+  const list = await core.listNamespacedPod({ namespace });
+  await Promise.all(list.items.filter((p) => p.metadata?.finalizers?.length).map((p) =>
+    core.patchNamespacedPod({ namespace, name: p.metadata?.name ?? '', body: [{ op: 'remove', path: '/metadata/finalizers' }] },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)).catch(() => undefined)));
 }
 
 /** Records every pod created in a namespace (by uid), so a test can prove none was created twice. */

@@ -26,7 +26,8 @@
  *   `input_tokens`. Tokens are ESTIMATED as ceil(chars / 4) of the JSON, not real tokenization.
  *
  * What it does NOT emulate (it answers 400 "… is not emulated" where a request relies on it):
- * streaming (`stream: true`), prefill (a final assistant message), `role: 'system'` messages,
+ * streaming (`stream: true`), prefill (a final assistant message, unless it is the content of a
+ * `pause_turn` answer of this server sent back to continue the turn), `role: 'system'` messages,
  * `max_tokens: 0` cache pre-warming, other endpoints (count_tokens, batches, models, files…).
  * It silently ignores: tool_choice, thinking, stop_sequences, temperature, metadata, images and
  * documents (beyond counting their JSON), truncation at max_tokens, rate-limit headers, model
@@ -294,7 +295,8 @@ function isBlock(value: unknown): value is Block {
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const MAX_CACHE_BREAKPOINTS = 4;
 
-function parseRequest(body: unknown): ParsedRequest {
+/** `continues`: whether a final assistant message is the content of a paused turn being continued. */
+function parseRequest(body: unknown, continues: (content: Block[]) => boolean = () => false): ParsedRequest {
   if (!isObject(body)) invalid('request body must be a JSON object (it is missing, not valid JSON, or not an object)');
   if (body.stream === true) notEmulated('streaming (`stream: true`)');
   const model = parseModel(body.model);
@@ -303,7 +305,8 @@ function parseRequest(body: unknown): ParsedRequest {
   const system = parseSystem(body.system);
   const messages = parseMessages(body.messages);
   checkToolPairing(messages);
-  if (messages.at(-1)?.role === 'assistant') notEmulated('prefill (a final assistant message)');
+  const last = messages.at(-1);
+  if (last?.role === 'assistant' && !continues(last.content)) notEmulated('prefill (a final assistant message that does not continue a pause_turn answer)');
   const automaticCacheControl = body.cache_control == null ? undefined : parseCacheControl(body.cache_control, 'cache_control');
   checkBreakpointCount(countBreakpoints(tools, system, messages) + (automaticCacheControl ? 1 : 0));
   return { model, tools, system, messages, automaticCacheControl };
@@ -781,6 +784,8 @@ class MockModelServerImpl implements MockModelServer {
   private currentOutage: Outage | undefined;
   private gates = new Map<string, Gate>();
   private records: MutableRecord[] = [];
+  /** Contents of the pause_turn answers sent, as {@link contentKey}: a request ending with one continues that turn. */
+  private paused = new Set<string>();
   private waiters: RequestWaiter[] = [];
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -894,6 +899,7 @@ class MockModelServerImpl implements MockModelServer {
     this.currentOutage = undefined;
     this.records = [];
     this.cache.clear();
+    this.paused.clear();
   }
 
   async close(): Promise<void> {
@@ -986,7 +992,7 @@ class MockModelServerImpl implements MockModelServer {
     if (!record.anthropicVersion) return errorOutcome(requestId, { status: 400, message: 'anthropic-version: header is required' });
     let request: ParsedRequest;
     try {
-      request = parseRequest(body);
+      request = parseRequest(body, (content) => this.paused.has(contentKey(content)));
     } catch (error) {
       if (error instanceof InvalidRequestError) return errorOutcome(requestId, { status: 400, message: error.message });
       throw error;
@@ -1014,7 +1020,9 @@ class MockModelServerImpl implements MockModelServer {
     if (injected) return errorOutcome(record.requestId, injected, latencyMs);
     const cacheScope = `${record.apiKey ?? ''}\0${request.model}`;
     const usage = this.cache.account(promptSegments(request, cacheScope), Date.now());
-    return { status: 200, body: messageBody(request.model, turn, scriptKey ?? DEFAULT_SCRIPT_KEY, turnIndex, usage), headers: {}, latencyMs };
+    const answer = messageBody(request.model, turn, scriptKey ?? DEFAULT_SCRIPT_KEY, turnIndex, usage);
+    if (answer.stop_reason === 'pause_turn') this.paused.add(contentKey(answer.content as Block[]));
+    return { status: 200, body: answer, headers: {}, latencyMs };
   }
 
   private resolveTurn(scriptKey: string | undefined, turnIndex: number, request: ParsedRequest, body: Readonly<JsonObject>): ScriptedTurn {
@@ -1077,6 +1085,11 @@ class MockModelServerImpl implements MockModelServer {
     for (const r of this.records) counts.set(r.scriptKey ?? '(unmatched)', (counts.get(r.scriptKey ?? '(unmatched)') ?? 0) + 1);
     return [...counts].map(([key, n]) => `${key}: ${n}`).join(', ') || 'none';
   }
+}
+
+/** A content list's identity regardless of the cache_control markers a client adds. */
+function contentKey(content: readonly Block[]): string {
+  return JSON.stringify(content.map((block) => withoutCacheControl(block)));
 }
 
 function callTurnFunction(source: TurnFunction, request: ScriptRequest, where: string): ScriptedTurn {

@@ -843,7 +843,8 @@ class PodRuntime {
   // ── Status ──
 
   private async writeStatus(): Promise<boolean> {
-    return updatePodStatus(this.ctx.core, this.namespace, this.name, this.uid, (status) => { this.report(status); });
+    // A killed pod reports nothing more, not even from a write that was already under way.
+    return updatePodStatus(this.ctx.core, this.namespace, this.name, this.uid, (status) => { if (this.stopCause !== 'killed') this.report(status); });
   }
 
   /** Writes what a kubelet would report now over `status`, keeping the rest (qosClass, foreign conditions). */

@@ -35,7 +35,7 @@ export class OperatorProcess {
     const child = spawn(process.execPath, [
       join(repoRoot, 'src', 'main.ts'),
       '--kubeconfig', this.options.kubeconfig, '--namespaces', this.options.namespaces.join(','),
-      '--log-level', 'debug', '--drain-timeout', '5s', ...(this.options.extraArgs ?? []),
+      '--log-level', 'debug', '--drain-timeout', '5s', '--metrics-port', '0', ...(this.options.extraArgs ?? []),
     ], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.options.env, ...(crashPoint ? { AGENTRUN_CRASH_POINT: crashPoint } : {}) },

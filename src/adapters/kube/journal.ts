@@ -6,13 +6,12 @@ import { createHash } from 'node:crypto';
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/group.ts';
 import { Label, MANAGED_BY } from '../../api/conditions.ts';
-import { journalEntry, serializeEntry, type JournalEntry } from '../../core/journal.ts';
+import { JOURNAL_DATA_KEY, journalDigest, journalEntry, serializeEntry, type JournalEntry } from '../../core/journal.ts';
 import { runLabelValue } from '../../core/naming.ts';
 import type { RecordedEntry } from '../../core/observed.ts';
 import type { JournalStore, RunOwner } from '../../ports.ts';
 import { isAlreadyExists, isNotFound } from './errors.ts';
 
-const DATA_KEY = 'entry.json';
 export const DIGEST_ANNOTATION = 'agentrun.dev/digest';
 
 /** sha256 hex of a string: the journal's content digest. */
@@ -41,7 +40,7 @@ export class KubeJournalStore implements JournalStore {
         ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }],
       },
       immutable: true,
-      data: { [DATA_KEY]: text },
+      data: { [JOURNAL_DATA_KEY]: text },
     };
     try {
       await this.core.createNamespacedConfigMap({ namespace: owner.namespace, body });
@@ -68,8 +67,8 @@ export class KubeJournalStore implements JournalStore {
       if (isNotFound(error)) return undefined;
       throw error;
     }
-    const text = cm.data?.[DATA_KEY] ?? '';
-    const digest = `sha256:${sha256(text)}`;
+    const text = cm.data?.[JOURNAL_DATA_KEY] ?? '';
+    const digest = journalDigest(sha256(text));
     let parsed: unknown;
     try { parsed = JSON.parse(text); } catch { throw new JournalCorruptedError(`journal ${namespace}/${name} is not JSON`); }
     const result = journalEntry.safeParse(parsed);

@@ -1,7 +1,10 @@
 /** Tool pod I/O: create (AlreadyExists = adopt), delete (NotFound = done), live existence, logs. */
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { TOOL_POD_FINALIZER } from '../../api/conditions.ts';
 import type { PodClient } from '../../ports.ts';
 import { isAlreadyExists, isNotFound } from './errors.ts';
+
+const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
 export class KubePodClient implements PodClient {
   private readonly core: CoreV1Api;
@@ -15,9 +18,15 @@ export class KubePodClient implements PodClient {
     }
   }
 
+  /** Deletes the pod and releases the operator's finalizer on it (both are idempotent). */
   async delete(namespace: string, name: string): Promise<void> {
     try {
       await this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 5 });
+      // Strategic merge: removes only our finalizer, whatever else is on the pod.
+      await this.core.patchNamespacedPod(
+        { namespace, name, body: { metadata: { '$deleteFromPrimitiveList/finalizers': [TOOL_POD_FINALIZER] } } },
+        strategicMerge,
+      );
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

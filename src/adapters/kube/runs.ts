@@ -30,11 +30,13 @@ export class KubeRunWriter implements RunWriter {
     return this.patchFinalizers(run, [...(run.metadata.finalizers ?? []).filter((f) => f !== finalizer), finalizer]);
   }
 
-  async removeFinalizer(run: AgentRunObject, finalizer: string): Promise<void> {
+  /** Returns the run's new resourceVersion, or undefined when the run is already gone. */
+  async removeFinalizer(run: AgentRunObject, finalizer: string): Promise<string | undefined> {
     try {
-      await this.patchFinalizers(run, (run.metadata.finalizers ?? []).filter((f) => f !== finalizer));
+      return await this.patchFinalizers(run, (run.metadata.finalizers ?? []).filter((f) => f !== finalizer));
     } catch (error) {
       if (!isNotFound(error)) throw error;
+      return undefined;
     }
   }
 

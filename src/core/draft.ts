@@ -1,0 +1,97 @@
+/**
+ * The working copy one decide() call builds, and the small helpers every part of the decision
+ * uses to change it: journal entries, Events, timers, conditions. Internal to core/.
+ */
+import type { AgentRunSpec, AgentRunStatus, StepRecord, TokenUsage } from '../api/agent-run.ts';
+import type { Reason } from '../api/conditions.ts';
+import type { Condition } from '../api/primitives.ts';
+import type { Effect } from './effects.ts';
+import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry, type ResolvedTool } from './journal.ts';
+import type { Observed, RecordedEntry } from './observed.ts';
+
+export const RESULT_MAX = 4096;
+
+/** Mutable working copy of one decision; lives only inside decide(). */
+export interface Draft {
+  readonly o: Observed;
+  readonly spec: AgentRunSpec;
+  readonly status: AgentRunStatus & { steps: StepRecord[] };
+  readonly effects: Effect[];
+  /** The observed journal plus the entries this decision writes: later steps of it build on them. */
+  readonly journal: Map<number, RecordedEntry>;
+  requeueAfterMs: number | undefined;
+  tools: readonly ResolvedTool[];
+  /** Set when the run reaches a final state in this decision. */
+  finished: boolean;
+  /** What the run waits for, when something more specific than its steps says it. */
+  waiting: string | undefined;
+  /** Why the run is held (Succeeded=Unknown reason and message), overriding the default. */
+  hold: { reason: Reason; message: string } | undefined;
+}
+
+/** Asks for an entry to be journaled before the status write; returns its digest. */
+export function journal(d: Draft, name: string, stepId: number | undefined, entry: JournalEntry): string {
+  const digest = journalDigest(d.o.hash(serializeEntry(entry)));
+  d.effects.push({ type: 'writeJournal', name, ...(stepId !== undefined ? { stepId } : {}), entry, digest });
+  if (stepId !== undefined) d.journal.set(stepId, { entry, digest });
+  return digest;
+}
+
+export function event(d: Draft, eventType: 'Normal' | 'Warning', reason: string, message: string): void {
+  d.effects.push({ type: 'event', eventType, reason, message });
+}
+
+export function requeueAt(d: Draft, atMs: number): void {
+  const after = Math.max(0, atMs - d.o.now);
+  d.requeueAfterMs = d.requeueAfterMs === undefined ? after : Math.min(d.requeueAfterMs, after);
+}
+
+export function setCondition(d: Draft, type: string, status: Condition['status'], reason: string, message: string): void {
+  const conditions = d.status.conditions ?? [];
+  const existing = conditions.find((c) => c.type === type);
+  const transitioned = existing?.status !== status;
+  const next: Condition = {
+    type, status, reason, message: truncate(message, 32_768),
+    lastTransitionTime: existing && !transitioned ? existing.lastTransitionTime : now(d),
+    ...(d.o.run.metadata.generation !== undefined ? { observedGeneration: d.o.run.metadata.generation } : {}),
+  };
+  d.status.conditions = [...conditions.filter((c) => c.type !== type), next];
+}
+
+export function now(d: Draft): string {
+  return new Date(d.o.now).toISOString();
+}
+
+export function nextStepId(d: Draft): number {
+  return (d.status.steps.at(-1)?.id ?? 0) + 1;
+}
+
+export function stepIdOf(entry: JournalEntry): number {
+  return entry.kind === 'Tools' ? 0 : entry.stepId;
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+export function emptyUsage(): TokenUsage {
+  return { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, totalTokens: 0 };
+}
+
+export function usageOf(u: ModelResponseEntry['response']['usage']): TokenUsage {
+  const usage = {
+    inputTokens: u.input_tokens, outputTokens: u.output_tokens,
+    cacheReadInputTokens: u.cache_read_input_tokens ?? 0, cacheCreationInputTokens: u.cache_creation_input_tokens ?? 0,
+  };
+  return { ...usage, totalTokens: usage.inputTokens + usage.outputTokens + usage.cacheReadInputTokens + usage.cacheCreationInputTokens };
+}
+
+export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
+    cacheReadInputTokens: a.cacheReadInputTokens + b.cacheReadInputTokens,
+    cacheCreationInputTokens: a.cacheCreationInputTokens + b.cacheCreationInputTokens,
+    totalTokens: a.totalTokens + b.totalTokens,
+  };
+}
+

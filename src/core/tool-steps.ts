@@ -1,0 +1,193 @@
+/** Tool steps: validate the call, run it in a pod, classify how the pod ended, journal the result. */
+import type { StepRecord } from '../api/agent-run.ts';
+import { StepOutcome } from '../api/conditions.ts';
+import type { ResolvedTool, ToolResultEntry } from './journal.ts';
+import { isStepDone } from './machine.ts';
+import { journalName, toolPodName } from './naming.ts';
+import type { PodObservation } from './observed.ts';
+import { toolInputProblem } from './tool-input.ts';
+import { buildToolPod } from './tool-pod.ts';
+import { event, journal, now, requeueAt, type Draft } from './draft.ts';
+import { requestApproval } from './gates.ts';
+import { needsRelease } from './lifecycle.ts';
+
+/** How long a finished pod's output may stay unreadable before the step gives up on it. */
+export const RESULT_CAPTURE_GRACE_MS = 120_000;
+
+export function progressToolSteps(d: Draft): void {
+  let running = d.status.steps.filter((s) => s.kind === 'Tool' && s.phase === 'Running').length;
+  for (const step of d.status.steps) {
+    if (step.kind !== 'Tool' || isStepDone(step)) continue;
+    const recorded = d.o.journal.get(step.id);
+    if (recorded?.entry.kind === 'ToolResult') {
+      if (step.phase === 'Running') running--;
+      completeToolStep(d, step, recorded.entry, recorded.digest);
+      continue;
+    }
+    if (step.phase === 'Pending') {
+      if (d.spec.suspend || running >= d.spec.limits.maxParallelTools) continue;
+      if (startToolStep(d, step)) running++;
+      continue;
+    }
+    if (step.phase === 'Running') {
+      progressRunningTool(d, step);
+      if (isStepDone(step)) running--; // its slot is free for a Pending step later in the list
+    }
+  }
+}
+
+/** Validates the call and starts its first pod; returns true when a pod was requested. */
+export function startToolStep(d: Draft, step: StepRecord): boolean {
+  const tool = d.tools.find((t) => t.name === step.tool);
+  if (!tool) {
+    const known = d.tools.map((t) => t.name).join(', ') || 'none';
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.UnknownTool, output: `Error: there is no tool named "${step.tool ?? ''}". Available tools: ${known}.` });
+    return false;
+  }
+  const problem = toolInputProblem(tool.inputSchema, toolInputOf(d, step));
+  if (problem !== undefined) {
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.InvalidInput, output: `Error: the input does not match the tool's inputSchema: ${problem}` });
+    return false;
+  }
+  if (tool.requiresApproval && !step.approval) {
+    requestApproval(d, step, 'Tool', JSON.stringify(toolInputOf(d, step) ?? {}));
+    return false;
+  }
+  step.phase = 'Running';
+  step.startedAt = now(d);
+  createPodFor(d, step, tool);
+  return true;
+}
+
+export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): void {
+  const { name, namespace, uid } = d.o.run.metadata;
+  step.podName = toolPodName(name, step.id, step.attempt);
+  d.effects.push({
+    type: 'createPod',
+    stepId: step.id,
+    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt, podName: step.podName, tool, input: toolInputOf(d, step) }),
+  });
+}
+
+export function progressRunningTool(d: Draft, step: StepRecord): void {
+  const tool = d.tools.find((t) => t.name === step.tool);
+  const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
+  if (!tool) return; // cannot happen: unknown tools never get a pod
+  if (!pod) {
+    // Intent recorded, pod never seen: the process died before creating it. Creating is idempotent.
+    createPodFor(d, step, tool);
+    return;
+  }
+  if (pod.interrupted || (pod.deleting && pod.disrupted) || !pod.exists) {
+    // Killed by a deletion or lost with its node, not ended by itself. The pod finalizer kept it
+    // around until now, so this is seen even when it happened while the operator was down.
+    retryOrGiveUp(d, step, tool, pod);
+    return;
+  }
+  if (pod.terminated || pod.phase === 'Succeeded' || (pod.phase === 'Failed' && pod.started)) {
+    collectToolResult(d, step, tool, pod);
+    return;
+  }
+  if (pod.deleting) return; // deleted while running: wait for its container to stop, then classify
+  if (pod.phase !== 'Failed') return; // still pending or running
+  retryOrGiveUp(d, step, tool, pod);
+}
+
+/** A pod that failed before its tool ran, or vanished: retry when safe, else tell the model. */
+export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObservation): void {
+  const mayHaveRun = pod.started;
+  const safeToRetry = !mayHaveRun || tool.idempotent;
+  const what = pod.exists && !pod.deleting && !pod.interrupted
+    ? `failed before its tool ran (${pod.reason ?? 'unknown reason'}${pod.message ? `: ${pod.message}` : ''})`
+    : `was deleted${pod.disrupted ? ' because its node was lost' : ''}`;
+  if (safeToRetry && step.attempt <= tool.retries) {
+    event(d, 'Warning', 'ToolRetrying', `Step ${step.id} (${tool.name}): pod ${pod.name} ${what}; starting attempt ${step.attempt + 1}.`);
+    if (needsRelease(pod)) d.effects.push({ type: 'deletePod', name: pod.name });
+    step.attempt += 1;
+    createPodFor(d, step, tool);
+    return;
+  }
+  const output = !safeToRetry
+    ? `Error: the tool pod ${what} while the tool was running. The tool is not idempotent, so it was not run again; it may or may not have had its effect.`
+    : `Error: the tool pod ${what} on each of ${step.attempt} attempts; giving up.`;
+  recordToolResult(d, step, { isError: true, outcome: safeToRetry ? StepOutcome.RetriesExhausted : StepOutcome.PodLost, output });
+}
+
+export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObservation): void {
+  const oom = pod.terminated?.reason === 'OOMKilled';
+  if (oom && tool.idempotent && step.attempt <= tool.retries) { retryOrGiveUp(d, step, tool, { ...pod, started: true }); return; }
+  const output = d.o.toolOutputs.get(step.id);
+  const finishedAt = pod.terminated?.finishedAt ? Date.parse(pod.terminated.finishedAt) : d.o.now;
+  let text: string;
+  let truncated = false;
+  if (output?.ok) {
+    text = output.text;
+    truncated = output.truncated;
+    // A tool that writes a termination message on success returns that instead of its log.
+    if (pod.terminated?.exitCode === 0 && pod.terminated.message) text = pod.terminated.message;
+  } else if (!pod.terminated) {
+    // No container reported an end, so there is no log to wait for: the pod's phase says what happened.
+    text = '';
+  } else if (d.o.now - finishedAt < RESULT_CAPTURE_GRACE_MS) {
+    d.waiting = `output of pod ${pod.name}`;
+    requeueAt(d, d.o.now + 2000);
+    return;
+  } else if (pod.terminated.message) {
+    text = pod.terminated.message;
+  } else {
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ResultUnavailable, exitCode: pod.terminated.exitCode,
+      output: `Error: the tool finished but its output could not be read (${output ? output.error : 'no output'}).` });
+    return;
+  }
+  const limit = d.spec.limits.maxToolOutputBytes;
+  if (text.length > limit) { text = text.slice(0, limit); truncated = true; }
+  if (truncated) text += `\n[output truncated to the first ${limit} bytes]`;
+  const exitCode = pod.terminated?.exitCode;
+  if (pod.reason === 'DeadlineExceeded' || (exitCode === undefined && pod.phase === 'Failed')) {
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.TimedOut, truncated,
+      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.${text ? `\nOutput so far:\n${text}` : ''}` });
+    return;
+  }
+  if (oom) {
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.PodLost, exitCode, truncated,
+      output: `Error: the tool ran out of memory and was killed.${text ? `\nOutput so far:\n${text}` : ''}` });
+    return;
+  }
+  recordToolResult(d, step, exitCode === 0
+    ? { isError: false, outcome: StepOutcome.Completed, exitCode, truncated, output: text }
+    : { isError: true, outcome: StepOutcome.ToolError, exitCode, truncated, output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
+}
+
+export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean }): void {
+  const entry: ToolResultEntry = {
+    kind: 'ToolResult', stepId: step.id, tool: step.tool ?? '', toolUseId: step.toolUseId ?? '', attempt: step.attempt,
+    output: r.output, isError: r.isError, outcome: r.outcome, truncated: r.truncated ?? false,
+    ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+    ...(step.podName ? { podName: step.podName } : {}),
+  };
+  completeToolStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
+}
+
+export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEntry, digest: string): void {
+  step.phase = entry.isError ? 'Failed' : 'Succeeded';
+  step.outcome = entry.outcome;
+  step.attempt = entry.attempt;
+  step.finishedAt = now(d);
+  step.startedAt ??= step.finishedAt;
+  step.journal = { configMap: journalName(d.o.run.metadata.name, step.id), digest };
+  if (entry.exitCode !== undefined) step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
+  const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
+  if (pod && needsRelease(pod)) d.effects.push({ type: 'deletePod', name: pod.name });
+  event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
+    `Step ${step.id} (${entry.tool}) ${entry.outcome}${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
+}
+
+export function toolInputOf(d: Draft, step: StepRecord): unknown {
+  for (const { entry } of d.journal.values()) {
+    if (entry.kind !== 'ModelResponse' || entry.turn !== step.turn) continue;
+    const use = entry.response.content.find((b) => b.type === 'tool_use' && b.id === step.toolUseId);
+    if (use) return use.input;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,12 @@
+/** Entry point of the `kubectl-agentrun` executable (bin/kubectl-agentrun imports this). */
+import { runPlugin } from './cli.ts';
+
+// `kubectl agentrun transcript x | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+process.exitCode = await runPlugin({
+  argv: process.argv.slice(2), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env,
+});
