@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { CrashPoint } from '../../src/reconciler/crash-points.ts';
-import { repoRoot } from '../support/control-plane.ts';
+import { hostScratchDir } from '../support/control-plane.ts';
 import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
@@ -18,7 +18,7 @@ let env: AgentEnv;
 let gates = '';
 beforeAll(async () => {
   env = await startAgentEnv('crash', { startOperator: false });
-  gates = join(repoRoot, '.agentrun', 'test-gates', env.namespace);
+  gates = hostScratchDir('test-gates', env.namespace);
   await mkdir(gates, { recursive: true });
 });
 afterAll(async () => { await env.close(); });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot } from '../support/control-plane.ts';
+import { hostScratchDir } from '../support/control-plane.ts';
 import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
@@ -14,7 +14,7 @@ let env: AgentEnv;
 let gates = '';
 beforeAll(async () => {
   env = await startAgentEnv('lifecycle');
-  gates = join(repoRoot, '.agentrun', 'test-gates', env.namespace);
+  gates = hostScratchDir('test-gates', env.namespace);
   await mkdir(gates, { recursive: true });
 });
 afterAll(async () => { await env.close(); });

@@ -6,7 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentRun } from '../../src/api/agent-run.ts';
-import { repoRoot } from './control-plane.ts';
+import { hostScratchDir } from './control-plane.ts';
 import { clients, cluster, createNamespace, eventually, kubectl } from './kube.ts';
 import { startMockModelServer, type MockModelServer } from './mock-model-server.ts';
 import { NodeEmulator } from './node-emulator.ts';
@@ -30,7 +30,7 @@ export async function startAgentEnv(prefix: string, options: { startOperator?: b
   await emulator.start();
   const operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [namespace] });
   if (options.startOperator ?? true) await operator.start();
-  const dir = join(repoRoot, '.agentrun', 'test-exec');
+  const dir = hostScratchDir('test-exec');
   await mkdir(dir, { recursive: true });
   const execLog = join(dir, `${namespace}.log`);
   await writeFile(execLog, '');

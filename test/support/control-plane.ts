@@ -341,3 +341,13 @@ export async function readClusterInfo(stateDir: string): Promise<ClusterInfo> {
 export function defaultStateDir(): string {
   return process.env.AGENTRUN_STATE_DIR ?? join(repoRoot, '.agentrun', 'cluster');
 }
+
+/**
+ * A directory on this machine that test tools (run as local processes by the node emulator) can
+ * write to and tests can read. Never under /tmp: tool pods mount an emptyDir at /tmp, and the
+ * emulator rewrites every path below a mount to the pod's sandbox — so a repository cloned under
+ * /tmp must not put these files in its own tree either.
+ */
+export function hostScratchDir(...parts: string[]): string {
+  return join(process.env.AGENTRUN_TEST_SCRATCH ?? '/var/tmp/agentrun-tests', ...parts);
+}

@@ -9,12 +9,12 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders } from '
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { AgentRun, StepRecord } from '../../src/api/agent-run.ts';
-import { repoRoot } from './control-plane.ts';
+import { hostScratchDir } from './control-plane.ts';
 import { clients, eventually } from './kube.ts';
 import type { MockModelServer } from './mock-model-server.ts';
 
 /**
- * Files of one scenario, under .agentrun/tool-scenarios/<namespace>/ in the repository: never
+ * Files of one scenario, under hostScratchDir(tool-scenarios/<namespace>): never
  * under /tmp, which is an emptyDir mount in tool pods and rewritten by the node emulator.
  */
 export interface ScenarioFiles {
@@ -25,7 +25,7 @@ export interface ScenarioFiles {
 }
 
 export async function scenarioFiles(namespace: string, run: string): Promise<ScenarioFiles> {
-  const dir = join(repoRoot, '.agentrun', 'tool-scenarios', namespace);
+  const dir = hostScratchDir('tool-scenarios', namespace);
   await mkdir(dir, { recursive: true });
   const execLog = join(dir, `${run}.exec.log`);
   await writeFile(execLog, '');
