@@ -311,6 +311,17 @@ export async function installCrds(kubeconfig: string): Promise<void> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
   for (const f of files) await kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', join(dir, f)]);
   await kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=agentrun-operator']);
+  // Established can come a moment before the kinds are served (a brief 503 "resource kind not found").
+  const end = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await kubectl(kubeconfig, ['get', 'agentruns,agenttools', '-A', '--request-timeout=5s', '-o', 'name']);
+      return;
+    } catch (error) {
+      if (Date.now() > end) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 function alive(pid: number): boolean {
