@@ -211,6 +211,7 @@ export class AgentRunReconciler {
     const sideEffects = effects.filter((e) => e.type !== 'writeJournal' && e.type !== 'addFinalizer');
     const results = await Promise.allSettled(sideEffects.map(async (effect) => {
       this.d.onEffect?.(effect);
+      if (effect.type !== 'event') log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
       switch (effect.type) {
         case 'createPod': await this.d.pods.create(effect.pod); return;
         case 'deletePod': await this.d.pods.delete(owner.namespace, effect.name); return;
@@ -232,7 +233,7 @@ export class AgentRunReconciler {
     for (const step of status.steps ?? []) if (step.kind === 'Model' && isStepDone(step)) this.d.modelCalls.forget(owner.uid, step.id);
 
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
-    for (const f of failures) log.warn({ effect: f.effect?.type, err: describeApiError(f.error) }, 'effect failed');
+    for (const f of failures) log.warn({ effect: f.effect?.type, ...(f.effect ? stepFields(f.effect) : {}), err: describeApiError(f.error) }, 'effect failed');
     // Events are best effort; anything else must be retried.
     if (failures.some((f) => f.effect?.type !== 'event')) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
   }
@@ -248,6 +249,18 @@ export class AgentRunReconciler {
       }),
       onDone: () => { this.d.enqueue(key); },
     });
+  }
+}
+
+/** The step (and attempt) an effect belongs to, for its log lines. */
+function stepFields(effect: Effect): { step?: number; attempt?: number; pod?: string } {
+  switch (effect.type) {
+    case 'createPod': return { step: effect.stepId, pod: effect.pod.metadata?.name ?? '' };
+    case 'startModelCall': return { step: effect.stepId, attempt: effect.attempt };
+    case 'cancelModelCall': return { step: effect.stepId };
+    case 'writeJournal': return effect.stepId !== undefined ? { step: effect.stepId } : {};
+    case 'deletePod': return { pod: effect.name };
+    case 'addFinalizer': case 'removeFinalizer': case 'deleteRun': case 'event': return {};
   }
 }
 

@@ -92,10 +92,11 @@ describe('quick start: npm run dev', () => {
     const kubeconfig = (await printed(/^ {2}export KUBECONFIG=(\S+)$/, 150_000))[1] ?? '';
     expect(kubeconfig).toBe(join(stateDir, 'kubeconfig'));
     await printed(/^ {2}export PATH=".*:\$PATH"/);
+    // The kill -9 line comes after the other suggestions; output arrives in chunks, so wait for it first.
+    const operatorPid = Number((await printed(/^ {2}kill -9 (\d+) /))[1]);
     for (const command of ['kubectl get agentruns -w', 'kubectl agentrun describe demo', 'kubectl agentrun approve demo', 'kubectl agentrun transcript demo']) {
       expect(output.some((l) => l.trimStart().startsWith(command)), command).toBe(true);
     }
-    const operatorPid = Number((await printed(/^ {2}kill -9 (\d+) /))[1]);
     const state = JSON.parse(await readFile(join(stateDir, 'dev.json'), 'utf8')) as { operatorPid: number; cluster: Record<string, number> };
     expect(state.operatorPid).toBe(operatorPid);
     const clusterPids = Object.values(state.cluster);
