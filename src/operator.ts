@@ -17,6 +17,7 @@ import { GROUP, VERSION } from './api/group.ts';
 import type { Config } from './config.ts';
 import { Controller, Informer, KubeLeaseLock, LeaderElector, Manager, objectKey, type Logger, type Selectors } from './controller/index.ts';
 import { KubeEventSink } from './adapters/kube/events.ts';
+import { loadPooledKubeConfig } from './adapters/kube/kubeconfig.ts';
 import { KubeJournalStore } from './adapters/kube/journal.ts';
 import { KubePodClient } from './adapters/kube/pods.ts';
 import { KubeRunWriter } from './adapters/kube/runs.ts';
@@ -73,11 +74,9 @@ export function candidateIdentity(env: NodeJS.ProcessEnv = process.env): string 
 
 type Obj = k8s.KubernetesObject;
 
+/** The operator's kubeconfig: a file, else in-cluster, else ~/.kube/config; connections pooled. */
 export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+  return loadPooledKubeConfig(path);
 }
 
 /** Builds the operator from its configuration; nothing runs until start(). */

@@ -70,9 +70,13 @@ export class AgentRunReconciler {
       throw new TerminalError(`AgentRun ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`);
     }
     const run = parsed.data as ParsedRun;
+    const started = performance.now();
     const observed = await this.gather(run, raw);
+    const gathered = performance.now();
     const decision = decide(observed);
+    const decided = performance.now();
     await this.execute(raw, run, decision.status, decision.effects, log);
+    log.debug({ gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered), executeMs: Math.round(performance.now() - decided), effects: decision.effects.length }, 'reconciled');
     if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod')) this.d.podMemory.forgetRun(run.metadata.uid);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
   };
