@@ -1,0 +1,198 @@
+/**
+ * Our own control plane for a benchmark or a chaos run (never the shared one), Kubernetes clients
+ * for it, and a helper that kills etcd or kube-apiserver and starts it again with the very same
+ * flags and data dir, read from its pid file and /proc/<pid>/cmdline (nothing in test/support is
+ * extended for that).
+ */
+import * as k8s from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startControlPlane, stopControlPlane, type ClusterInfo } from '../../test/support/control-plane.ts';
+import { sleep } from './common.ts';
+
+export interface OwnCluster {
+  readonly info: ClusterInfo;
+  readonly kube: Kube;
+  stop(): Promise<void>;
+}
+
+/** Starts etcd (fsync on unless `unsafeNoFsync`), kube-apiserver and kube-controller-manager in a fresh state dir. */
+export async function startOwnCluster(label: string, options: { unsafeNoFsync?: boolean; log?: (s: string) => void } = {}): Promise<OwnCluster> {
+  const stateDir = await mkdtemp(join(tmpdir(), `agentrun-${label}-`));
+  const info = await startControlPlane({ stateDir, unsafeNoFsync: options.unsafeNoFsync ?? false, log: options.log }).catch(async (error: unknown) => {
+    await stopControlPlane(stateDir, { keepState: true });
+    throw new Error(`control plane did not start (logs in ${stateDir}/logs): ${String(error)}`);
+  });
+  return { info, kube: new Kube(info.kubeconfig), stop: () => stopControlPlane(stateDir) };
+}
+
+/** Kubernetes clients for one kubeconfig. */
+export class Kube {
+  readonly kc: k8s.KubeConfig;
+  readonly core: k8s.CoreV1Api;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly rbac: k8s.RbacAuthorizationV1Api;
+  readonly coordination: k8s.CoordinationV1Api;
+
+  readonly kubeconfig: string;
+
+  constructor(kubeconfig: string) {
+    this.kubeconfig = kubeconfig;
+    this.kc = new k8s.KubeConfig();
+    this.kc.loadFromFile(kubeconfig);
+    this.core = this.kc.makeApiClient(k8s.CoreV1Api);
+    this.custom = this.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.rbac = this.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    this.coordination = this.kc.makeApiClient(k8s.CoordinationV1Api);
+  }
+
+  /** A namespace with a unique name whose default ServiceAccount exists (pods need it). */
+  async createNamespace(prefix: string): Promise<string> {
+    const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+    await this.core.createNamespace({ body: { metadata: { name } } });
+    for (let i = 0; i < 300; i++) {
+      try { await this.core.readNamespacedServiceAccount({ name: 'default', namespace: name }); return name; } catch { /* not yet */ }
+      await sleep(100);
+    }
+    throw new Error(`namespace ${name}: default ServiceAccount never appeared`);
+  }
+
+  async createRun(namespace: string, name: string, spec: Record<string, unknown>): Promise<AgentRunLike> {
+    return await this.custom.createNamespacedCustomObject({
+      group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace,
+      body: { apiVersion: 'agentrun.dev/v1alpha1', kind: 'AgentRun', metadata: { name }, spec },
+    }) as AgentRunLike;
+  }
+
+  async listRuns(namespace: string): Promise<AgentRunLike[]> {
+    const list = await this.custom.listNamespacedCustomObject({ group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace }) as { items: AgentRunLike[] };
+    return list.items;
+  }
+
+  async getRun(namespace: string, name: string): Promise<AgentRunLike> {
+    return await this.custom.getNamespacedCustomObject({ group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace, name }) as AgentRunLike;
+  }
+}
+
+/** The fields of an AgentRun the harnesses read (kept loose: the API is being edited). */
+export interface StepLike {
+  id: number; kind: string; turn?: number; phase: string; tool?: string; toolUseId?: string; attempt?: number;
+  podName?: string; journal?: { configMap: string; digest: string }; outcome?: string;
+  approval?: { decision: string; by?: string };
+}
+export interface AgentRunLike {
+  metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string>; creationTimestamp?: string | Date };
+  status?: {
+    phase?: string; result?: string; message?: string; steps?: StepLike[];
+    pendingApprovals?: { step: number; kind?: string; tool?: string }[];
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+}
+
+export const finished = (run: AgentRunLike): boolean => ['Succeeded', 'Failed', 'Cancelled'].includes(run.status?.phase ?? '');
+
+/** Polls every `everyMs` until `fn` returns a value, or throws after `timeoutMs`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < end) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (error) { lastError = error; }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+}
+
+// ─────────────────────────────── control-plane process restarts ───────────────────────────────
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // A zombie (killed, not reaped yet) counts as gone.
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export interface RestartRecord { component: string; killedAt: number; startedAt: number; readyAt: number; downMs: number; oldPid: number; newPid: number }
+
+/**
+ * SIGKILLs `component` (etcd or kube-apiserver) of the control plane in `stateDir`, waits
+ * `downMs`, starts it again with the same executable, flags and data dir (appending to its log),
+ * updates its pid file (so stopControlPlane still stops it), and waits until the apiserver's
+ * /readyz answers 200 again.
+ */
+export async function restartComponent(cluster: ClusterInfo, component: 'etcd' | 'kube-apiserver', downMs = 1_000, extraArgs: readonly string[] = []): Promise<RestartRecord> {
+  const pidFile = join(cluster.stateDir, `${component}.pid`);
+  const oldPid = Number(await readFile(pidFile, 'utf8'));
+  const argv = (await readFile(`/proc/${oldPid}/cmdline`)).toString('utf8').split('\0').filter((a) => a !== '');
+  const [exe, ...args] = argv;
+  if (!exe) throw new Error(`cannot read the command line of ${component} (pid ${oldPid})`);
+  const killedAt = Date.now();
+  process.kill(oldPid, 'SIGKILL');
+  for (let i = 0; i < 200 && alive(oldPid); i++) await sleep(25);
+  await sleep(downMs);
+  const logPath = join(cluster.stateDir, 'logs', `${component}.log`);
+  const startedAt = Date.now();
+  let lastExit = '';
+  // A process that exits at once (e.g. its port not released yet) is started again, bounded.
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const out = await open(logPath, 'a');
+    const child = spawn(exe, [...args, ...extraArgs], { stdio: ['ignore', out.fd, out.fd] });
+    await out.close();
+    const newPid = child.pid ?? 0;
+    await writeFile(pidFile, String(newPid));
+    const ready = await until(`${component} to be back (apiserver /readyz)`, async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return false;
+      return (await adminGet(cluster, '/readyz')).status === 200 ? true : undefined;
+    }, 120_000, 200);
+    if (ready) return { component, killedAt, startedAt, readyAt: Date.now(), downMs, oldPid, newPid };
+    lastExit = `exit ${String(child.exitCode)} ${String(child.signalCode)}: ${(await readFile(logPath, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-5).join(' | ')}`;
+    await sleep(1_000);
+  }
+  throw new Error(`${component} did not come back after 5 starts; last: ${lastExit}`);
+}
+
+/** GET on the apiserver with the admin client certificate (raw: /metrics, /readyz). */
+export async function adminGet(cluster: Pick<ClusterInfo, 'server' | 'stateDir'>, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  const pki = join(cluster.stateDir, 'pki');
+  const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f))));
+  return new Promise((resolveGet, reject) => {
+    const req = request(new URL(path, cluster.server), { ca, cert, key, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('end', () => { resolveGet({ status: res.statusCode ?? 0, body }); });
+    });
+    req.on('timeout', () => { req.destroy(new Error('timeout')); });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** etcd's client URL, read from its command line (for etcd's own /metrics). */
+export async function etcdUrl(cluster: ClusterInfo): Promise<string> {
+  const pid = Number(await readFile(join(cluster.stateDir, 'etcd.pid'), 'utf8'));
+  const argv = (await readFile(`/proc/${pid}/cmdline`)).toString('utf8').split('\0');
+  const flag = argv.find((a) => a.startsWith('--listen-client-urls='));
+  if (!flag) throw new Error('etcd has no --listen-client-urls');
+  return flag.slice('--listen-client-urls='.length).split(',')[0] ?? '';
+}
+
+export function pidOf(cluster: ClusterInfo, component: string): number {
+  const file = join(cluster.stateDir, `${component}.pid`);
+  return existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0;
+}
