@@ -59,6 +59,9 @@ export async function renderBenchmarks(): Promise<string> {
     for (const note of s.notes ?? []) lines.push(`- ${note}`);
     if ((s.notes ?? []).length > 0) lines.push('');
   }
+  // Hand-written findings (profiles, comparisons across src/ versions) live in bench/notes.md.
+  const notes = join(repoRoot, 'bench', 'notes.md');
+  if (existsSync(notes)) lines.push((await readFile(notes, 'utf8')).trimEnd(), '');
   lines.push('Raw results: `bench/results/<scenario>-latest.json` (and one timestamped file per run).', '');
   const text = lines.join('\n');
   await writeFile(join(repoRoot, 'docs', 'benchmarks.md'), text);

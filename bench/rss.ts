@@ -29,7 +29,7 @@ async function memory(env: BenchEnv, port: number): Promise<MemoryPoint> {
   return { rssMiB: r(env.operator.rssBytes()), heapUsedMiB: r(heapUsed), heapTotalMiB: r(heapTotal), externalMiB: r(external) };
 }
 
-interface RssRound { entry: string; idle: MemoryPoint; active: MemoryPoint; peakMiB: number; after: MemoryPoint }
+interface RssRound { finished: number; entry: string; idle: MemoryPoint; active: MemoryPoint; peakMiB: number; after: MemoryPoint }
 
 async function rssRound(n: number, entry: string | undefined, label: string, log: (s: string) => void, nodeOptions?: string): Promise<RssRound> {
   const port = await freePort();
@@ -49,13 +49,13 @@ async function rssRound(n: number, entry: string | undefined, label: string, log
     const peakBeforeRelease = env.operator.peakRssBytes;
     log(`${label}: ${n} runs active with a model call in flight: ${JSON.stringify(active)}`);
     release();
-    const ok = await waitFinished(env.recorder, new Set(specs.map((s) => s.name)), 900_000, (d) => { log(`${d}/${n} finished`); });
-    if (!ok) throw new Error(`only ${env.recorder.finishedCount()} of ${n} runs finished in 15 min`);
+    const ok = await waitFinished(env.recorder, new Set(specs.map((s) => s.name)), 420_000, (d) => { log(`${d}/${n} finished`); });
+    if (!ok) log(`${label}: only ${env.recorder.finishedCount()} of ${n} runs finished in 7 min`);
     const peakMiB = Math.round((Math.max(env.operator.peakRssBytes, peakBeforeRelease) / MiB) * 10) / 10;
     await sleep(5_000);
     const after = await memory(env, port);
     log(`${label}: after ${JSON.stringify(after)}; peak ${peakMiB} MiB`);
-    return { entry: `${entry ? 'compiled JS (node dist/main.js, as in the image)' : 'node src/main.ts (type stripping)'}${nodeOptions ? ` with NODE_OPTIONS=${nodeOptions}` : ', default heap limit'}`, idle, active, peakMiB, after };
+    return { finished: env.recorder.finishedCount(), entry: `${entry ? 'compiled JS (node dist/main.js, as in the image)' : 'node src/main.ts (type stripping)'}${nodeOptions ? ` with NODE_OPTIONS=${nodeOptions}` : ', default heap limit'}`, idle, active, peakMiB, after };
   } finally {
     await env.close();
   }
@@ -66,7 +66,7 @@ export const rss: Scenario = async ({ quick, flags, log }) => {
   // Default: the image's form (compiled JS) with V8's default heap limit (sized from this
   // machine's 24 GiB: garbage is collected late), and with a heap cap like a container limit gives.
   const which = (flags.get('rss-entry') ?? 'dist,dist-capped').split(',');
-  const cap = flags.get('rss-heap-cap') ?? '--max-old-space-size=128';
+  const cap = flags.get('rss-heap-cap') ?? '--max-old-space-size=256';
   const rounds: RssRound[] = [];
   const dist = which.some((w) => w.startsWith('dist')) ? await buildCompiledOperator() : undefined;
   if (which.includes('dist')) rounds.push(await rssRound(n, dist, 'rssdist', log));
@@ -83,9 +83,9 @@ export const rss: Scenario = async ({ quick, flags, log }) => {
       [`${r.entry} — idle, caches synced, no runs: RSS / heap used / heap total / external, MiB`, f(r.idle)],
       [`${r.entry} — ${n} runs active, each with a model call in flight`, f(r.active)],
       [`${r.entry} — peak RSS while they ran, MiB`, String(r.peakMiB)],
-      [`${r.entry} — all ${n} finished (still cached), 5 s later`, f(r.after)],
+      [`${r.entry} — ${r.finished === n ? `all ${n} finished` : `only ${r.finished} of ${n} finished within 7 min`} (still cached), 5 s later`, f(r.after)],
     ] as [string, string][]),
-    targets: rounds.filter((r) => r.entry.includes('compiled')).map((r) => ({ target: `≤ 200 MiB RSS at ${n} runs (${r.entry})`, measured: `${r.active.rssMiB} MiB with ${n} active, peak ${r.peakMiB} MiB, ${r.after.rssMiB} MiB after (idle ${r.idle.rssMiB} MiB)`, met: r.peakMiB <= 200 })),
+    targets: rounds.filter((r) => r.entry.includes('compiled')).map((r) => ({ target: `≤ 200 MiB RSS at ${n} runs (${r.entry})`, measured: `${r.active.rssMiB} MiB with ${n} active, peak ${r.peakMiB} MiB, ${r.after.rssMiB} MiB after (idle ${r.idle.rssMiB} MiB)`, met: r.finished === n && r.peakMiB <= 200 })),
     notes: [
       'A heap snapshot after 200 finished runs (bench/profile-heap.ts) holds ~60-70 MiB live, about half of it module source text and code (@kubernetes/client-node\'s generated API alone is ~15 MiB of source strings); run data is a small part. RSS beyond that is garbage V8 has not collected yet: with no heap cap it sizes the heap from the machine (24 GiB here).',
       'RSS from /proc/<pid>/status (sampled every 500 ms for the peak); heap figures from the operator\'s own /metrics (prom-client nodejs_* gauges). "Active" = every run has its first model call in flight, held by the mock.'],
