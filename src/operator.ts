@@ -158,6 +158,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     enqueue,
     statusByteBudget: config.statusByteBudget,
     requireApproverIdentity: config.requireApproverIdentity,
+    stepEvents: config.stepEvents,
     onStatusWritten: (bytes) => { metrics.statusBytes.observe(bytes); },
     onEffect: (effect) => { metrics.effects.inc({ type: effect.type }); },
   });

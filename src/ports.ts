@@ -41,9 +41,14 @@ export interface JournalStore {
 }
 
 export interface PodClient {
-  /** Creates the pod; AlreadyExists means it was created before and is adopted. */
-  create(pod: V1Pod): Promise<void>;
+  /** Creates the pod and returns it; AlreadyExists means it was created before and is adopted (undefined). */
+  create(pod: V1Pod): Promise<V1Pod | undefined>;
+  /** Deletes the pod and releases the operator's finalizer on it. */
   delete(namespace: string, name: string): Promise<void>;
+  /** Releases the operator's finalizer only: the pod has ended and stays, for `kubectl logs`, until the run ends. */
+  release(namespace: string, name: string): Promise<void>;
+  /** Deletes every pod matching the label selector in one request (the ended pods of a finished run). */
+  deleteAll(namespace: string, labelSelector: string): Promise<void>;
   /** Live read, to tell "not in the cache yet" from "gone". */
   exists(namespace: string, name: string): Promise<boolean>;
   /** Up to `limitBytes` of the container's log; `truncated` when there was more. */

@@ -28,7 +28,11 @@ export function buildModelRequest(spec: AgentRunSpec, tools: readonly ResolvedTo
 
   for (const entry of entries) {
     if (entry.kind !== 'ModelResponse') continue;
-    messages.push({ role: 'assistant', content: entry.response.content });
+    const previous = messages.at(-1);
+    // A paused turn continues in the next response: one assistant turn, as the API itself would
+    // merge consecutive assistant messages (several pauses in a row stay one message).
+    if (previous?.role === 'assistant') messages[messages.length - 1] = { role: 'assistant', content: [...previous.content, ...entry.response.content] };
+    else messages.push({ role: 'assistant', content: entry.response.content });
     const toolUses = entry.response.content.filter((b) => b.type === 'tool_use');
     if (entry.response.stop_reason !== 'tool_use' || toolUses.length === 0) continue;
     messages.push({

@@ -22,7 +22,7 @@ import { afterFinish, finalizeDeletion, finish, start } from './lifecycle.ts';
 import { progressModelStep, startModelCall } from './model-steps.ts';
 import { progressToolSteps } from './tool-steps.ts';
 
-export { RESULT_CAPTURE_GRACE_MS } from './tool-steps.ts';
+export { OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from './tool-steps.ts';
 
 export function decide(o: Observed): Decision {
   const d: Draft = {

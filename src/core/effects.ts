@@ -12,8 +12,12 @@ export type Effect =
   | { readonly type: 'addFinalizer' }
   | { readonly type: 'writeJournal'; readonly name: string; readonly stepId?: number; readonly entry: JournalEntry; readonly digest: string }
   | { readonly type: 'createPod'; readonly stepId: number; readonly pod: V1Pod }
-  /** Delete the tool pod and release its finalizer: the step's outcome is recorded. */
+  /** Delete the tool pod and release its finalizer: it is still running and must stop. */
   | { readonly type: 'deletePod'; readonly name: string }
+  /** Release the finalizer of an ended (or already deleting) tool pod whose outcome is recorded. */
+  | { readonly type: 'releasePod'; readonly name: string }
+  /** Delete the run's ended, released tool pods in one request (the run has finished). */
+  | { readonly type: 'deleteEndedPods'; readonly labelSelector: string }
   | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
   | { readonly type: 'cancelModelCall'; readonly stepId: number }
   | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: string; readonly message: string }

@@ -1,5 +1,6 @@
 /** The run's own lifecycle in a decision: start, finish, cleanup after the end, deletion. */
-import { ConditionType, FINALIZER, Reason, StepOutcome } from '../api/conditions.ts';
+import { ConditionType, FINALIZER, Label, Reason, StepOutcome } from '../api/conditions.ts';
+import { runLabelValue } from './naming.ts';
 import type { Decision } from './effects.ts';
 import { isStepDone } from './machine.ts';
 import type { PodObservation } from './observed.ts';
@@ -65,19 +66,36 @@ export function finalizeDeletion(d: Draft): Decision {
   return { status: d.o.run.status ?? {}, effects: d.effects, ...(live > 0 ? { requeueAfterMs: 1000 } : {}) };
 }
 
-/** Deletes every pod of the run that still exists; returns how many there were. */
+/**
+ * Deletes every pod of the run that still exists; returns how many there were. Running pods are
+ * stopped one by one; ended, released ones go in a single collection delete.
+ */
 export function deleteLivePods(d: Draft): number {
   let live = 0;
+  let sweep = false;
   for (const pod of d.o.pods.values()) {
     if (!pod.exists) continue;
     live++;
-    if (needsRelease(pod)) d.effects.push({ type: 'deletePod', name: pod.name });
+    if (!hasEnded(pod) && !pod.deleting) d.effects.push({ type: 'deletePod', name: pod.name });
+    else if (pod.finalizerHeld === true) d.effects.push({ type: 'releasePod', name: pod.name });
+    if (!pod.deleting && pod.finalizerHeld !== true) sweep = true;
   }
+  if (sweep) d.effects.push({ type: 'deleteEndedPods', labelSelector: `${Label.component}=tool,${Label.run}=${runLabelValue(d.o.run.metadata.name)}` });
   return live;
 }
 
-/** A pod whose finalizer must be released (or that must be deleted) now that its step is settled. */
-export function needsRelease(pod: PodObservation): boolean {
-  return pod.exists && (!pod.deleting || pod.finalizerHeld === true);
+/**
+ * Lets go of a pod whose step is settled: a pod still running is deleted (and released); an ended
+ * or already deleting one only has its finalizer released — one request, and an ended pod stays
+ * for `kubectl logs` until the run finishes.
+ */
+export function settlePod(d: Draft, pod: PodObservation | undefined): void {
+  if (!pod?.exists) return;
+  if (!hasEnded(pod) && !pod.deleting) d.effects.push({ type: 'deletePod', name: pod.name });
+  else if (pod.finalizerHeld === true) d.effects.push({ type: 'releasePod', name: pod.name });
+}
+
+function hasEnded(pod: PodObservation): boolean {
+  return pod.terminated !== undefined || pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }
 

@@ -68,7 +68,8 @@ export function completeModelStep(d: Draft, step: StepRecord, entry: ModelRespon
   d.status.usage = addUsage(d.status.usage ?? emptyUsage(), step.usage);
   d.status.currentTurn = step.turn;
   const text = finalText(response.content);
-  event(d, 'Normal', 'ModelResponded', `Turn ${step.turn}: model answered (${step.stopReason}, ${step.usage.totalTokens} tokens).`);
+  // Routine successes are in status; an Event each (one etcd write) only when asked for.
+  if (d.o.stepEvents) event(d, 'Normal', 'ModelResponded', `Turn ${step.turn}: model answered (${step.stopReason}, ${step.usage.totalTokens} tokens).`);
 
   switch (response.stop_reason ?? 'null') {
     case 'end_turn':

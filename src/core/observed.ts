@@ -66,4 +66,6 @@ export interface Observed {
   readonly statusByteBudget: number;
   /** Accept a decision only with the approver the apiserver recorded (decided-by annotation). Default true. */
   readonly requireApproverIdentity?: boolean;
+  /** Emit a Normal Event for each succeeded step too (warnings are always emitted). Default false. */
+  readonly stepEvents?: boolean;
 }

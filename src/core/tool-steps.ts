@@ -9,10 +9,12 @@ import { toolInputProblem } from './tool-input.ts';
 import { buildToolPod } from './tool-pod.ts';
 import { event, journal, now, requeueAt, type Draft } from './draft.ts';
 import { requestApproval } from './gates.ts';
-import { needsRelease } from './lifecycle.ts';
+import { settlePod } from './lifecycle.ts';
 
 /** How long a finished pod's output may stay unreadable before the step gives up on it. */
 export const RESULT_CAPTURE_GRACE_MS = 120_000;
+/** While a log read is in flight its completion enqueues the run; this is only a safety net. */
+export const OUTPUT_READ_RECHECK_MS = 30_000;
 
 export function progressToolSteps(d: Draft): void {
   let running = d.status.steps.filter((s) => s.kind === 'Tool' && s.phase === 'Running').length;
@@ -102,7 +104,7 @@ export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, po
     : `was deleted${pod.disrupted ? ' because its node was lost' : ''}`;
   if (safeToRetry && step.attempt <= tool.retries) {
     event(d, 'Warning', 'ToolRetrying', `Step ${step.id} (${tool.name}): pod ${pod.name} ${what}; starting attempt ${step.attempt + 1}.`);
-    if (needsRelease(pod)) d.effects.push({ type: 'deletePod', name: pod.name });
+    settlePod(d, pod);
     step.attempt += 1;
     createPodFor(d, step, tool);
     return;
@@ -128,6 +130,11 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
   } else if (!pod.terminated) {
     // No container reported an end, so there is no log to wait for: the pod's phase says what happened.
     text = '';
+  } else if (output === undefined) {
+    // The log is being read (off the reconcile path); the read enqueues the run when it is done.
+    d.waiting = `output of pod ${pod.name}`;
+    requeueAt(d, d.o.now + OUTPUT_READ_RECHECK_MS);
+    return;
   } else if (d.o.now - finishedAt < RESULT_CAPTURE_GRACE_MS) {
     d.waiting = `output of pod ${pod.name}`;
     requeueAt(d, d.o.now + 2000);
@@ -136,7 +143,7 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
     text = pod.terminated.message;
   } else {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.ResultUnavailable, exitCode: pod.terminated.exitCode,
-      output: `Error: the tool finished but its output could not be read (${output ? output.error : 'no output'}).` });
+      output: `Error: the tool finished but its output could not be read (${output.error}).` });
     return;
   }
   const limit = d.spec.limits.maxToolOutputBytes;
@@ -176,9 +183,8 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
   step.startedAt ??= step.finishedAt;
   step.journal = { configMap: journalName(d.o.run.metadata.name, step.id), digest };
   if (entry.exitCode !== undefined) step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
-  const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
-  if (pod && needsRelease(pod)) d.effects.push({ type: 'deletePod', name: pod.name });
-  event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
+  settlePod(d, step.podName ? d.o.pods.get(step.podName) : undefined);
+  if (entry.isError || d.o.stepEvents) event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
     `Step ${step.id} (${entry.tool}) ${entry.outcome}${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
 }
 

@@ -19,6 +19,7 @@ import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
+import { ToolOutputReads } from './tool-output-reads.ts';
 
 export interface ReconcilerDeps {
   readonly caches: Caches;
@@ -35,6 +36,7 @@ export interface ReconcilerDeps {
   readonly enqueue: (key: string) => void;
   readonly statusByteBudget: number;
   readonly requireApproverIdentity: boolean;
+  readonly stepEvents?: boolean;
   readonly onStatusWritten?: (bytes: number) => void;
   readonly onEffect?: (effect: Effect) => void;
 }
@@ -48,8 +50,19 @@ export class AgentRunReconciler {
   /** Runs whose in-flight steps were checked against the journal since this process started. */
   private readonly recovered = new Set<string>();
   private readonly uidsByKey = new Map<string, string>();
+  private readonly outputs: ToolOutputReads;
 
-  constructor(deps: ReconcilerDeps) { this.d = deps; }
+  constructor(deps: ReconcilerDeps) {
+    this.d = deps;
+    this.outputs = new ToolOutputReads(async (namespace, pod, limitBytes) => {
+      try {
+        const { text, truncated } = await this.d.pods.readLog(namespace, pod, 'tool', limitBytes);
+        return { ok: true, text, truncated };
+      } catch (error) {
+        return { ok: false, error: describeApiError(error) };
+      }
+    });
+  }
 
   /** The controller's reconcile function. */
   readonly reconcile = async (key: string): Promise<ReconcileResult> => {
@@ -77,7 +90,7 @@ export class AgentRunReconciler {
     const decided = performance.now();
     await this.execute(raw, run, decision.status, decision.effects, log);
     log.debug({ gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered), executeMs: Math.round(performance.now() - decided), effects: decision.effects.length }, 'reconciled');
-    if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod')) this.d.podMemory.forgetRun(run.metadata.uid);
+    if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod')) this.d.podMemory.forgetRun(run.metadata.uid);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
   };
 
@@ -98,6 +111,7 @@ export class AgentRunReconciler {
     if (!uid) return;
     this.recovered.delete(uid);
     this.d.modelCalls.forget(uid);
+    this.outputs.forget(uid);
     this.d.podMemory.forgetRun(uid);
     const { namespace, name } = parseKey(key);
     this.d.journal.forget(namespace, name);
@@ -139,17 +153,14 @@ export class AgentRunReconciler {
 
     const pods = this.d.podMemory.ofRun(uid);
     const toolOutputs = new Map<number, ToolOutputObservation>();
-    await Promise.all(steps.map(async (step) => {
-      if (step.kind !== 'Tool' || step.phase !== 'Running' || !step.podName || journal.has(step.id)) return;
+    const key = `${namespace}/${name}`;
+    for (const step of steps) {
+      if (step.kind !== 'Tool' || step.phase !== 'Running' || !step.podName || journal.has(step.id)) continue;
       const pod = pods.get(step.podName);
-      if (!pod?.exists || !pod.terminated) return;
-      try {
-        const { text, truncated } = await this.d.pods.readLog(namespace, step.podName, 'tool', run.spec.limits.maxToolOutputBytes);
-        toolOutputs.set(step.id, { ok: true, text, truncated });
-      } catch (error) {
-        toolOutputs.set(step.id, { ok: false, error: describeApiError(error) });
-      }
-    }));
+      if (!pod?.exists || !pod.terminated) continue;
+      const output = this.outputs.observe(uid, namespace, step.podName, run.spec.limits.maxToolOutputBytes, () => { this.d.enqueue(key); });
+      if (output) toolOutputs.set(step.id, output);
+    }
     if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
 
     return {
@@ -164,6 +175,7 @@ export class AgentRunReconciler {
       toolOutputs,
       statusByteBudget: this.d.statusByteBudget,
       requireApproverIdentity: this.d.requireApproverIdentity,
+      stepEvents: this.d.stepEvents ?? false,
     };
   }
 
@@ -212,16 +224,38 @@ export class AgentRunReconciler {
     if (effects.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
     const key = `${owner.namespace}/${owner.name}`;
-    const sideEffects = effects.filter((e) => e.type !== 'writeJournal' && e.type !== 'addFinalizer');
+    // Events are best effort and tell about what is already in status: they do not hold a worker.
+    for (const effect of effects) {
+      if (effect.type !== 'event') continue;
+      this.d.onEffect?.(effect);
+      this.d.events.emit(owner, effect.eventType, effect.reason, effect.message)
+        .catch((error: unknown) => { log.warn({ effect: 'event', reason: effect.reason, err: describeApiError(error) }, 'effect failed'); });
+    }
+    const sideEffects = effects.filter((e) => e.type !== 'writeJournal' && e.type !== 'addFinalizer' && e.type !== 'event');
     const results = await Promise.allSettled(sideEffects.map(async (effect) => {
       this.d.onEffect?.(effect);
-      if (effect.type !== 'event') log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
+      log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
       switch (effect.type) {
-        case 'createPod': await this.d.pods.create(effect.pod); return;
-        case 'deletePod': await this.d.pods.delete(owner.namespace, effect.name); return;
+        case 'createPod': {
+          const created = await this.d.pods.create(effect.pod);
+          // Known from now on: a reconcile before the informer shows it must not create it again.
+          if (created) this.d.podMemory.recordCreated(created);
+          return;
+        }
+        case 'deletePod':
+          await this.d.pods.delete(owner.namespace, effect.name);
+          this.d.podMemory.settled(owner.namespace, effect.name, { released: true, deleting: true });
+          return;
+        case 'releasePod':
+          await this.d.pods.release(owner.namespace, effect.name);
+          this.d.podMemory.settled(owner.namespace, effect.name, { released: true });
+          return;
+        case 'deleteEndedPods':
+          await this.d.pods.deleteAll(owner.namespace, effect.labelSelector);
+          this.d.podMemory.sweptRun(owner.uid);
+          return;
         case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
         case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
-        case 'event': await this.d.events.emit(owner, effect.eventType, effect.reason, effect.message); return;
         case 'removeFinalizer': {
           const resourceVersion = await this.d.runs.removeFinalizer(current, FINALIZER);
           // Remember the patched run: a reconcile before the informer sees the patch must not remove the finalizer again.
@@ -233,13 +267,16 @@ export class AgentRunReconciler {
         case 'deleteRun': await this.d.runs.delete(owner); return;
       }
     }));
-    // Forget model calls whose outcome is now recorded in status.
-    for (const step of status.steps ?? []) if (step.kind === 'Model' && isStepDone(step)) this.d.modelCalls.forget(owner.uid, step.id);
+    // Forget model calls and tool outputs whose outcome is now recorded in status.
+    for (const step of status.steps ?? []) {
+      if (!isStepDone(step)) continue;
+      if (step.kind === 'Model') this.d.modelCalls.forget(owner.uid, step.id);
+      else if (step.podName) this.outputs.forget(owner.uid, step.podName);
+    }
 
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
     for (const f of failures) log.warn({ effect: f.effect?.type, ...(f.effect ? stepFields(f.effect) : {}), err: describeApiError(f.error) }, 'effect failed');
-    // Events are best effort; anything else must be retried.
-    if (failures.some((f) => f.effect?.type !== 'event')) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+    if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
   }
 
   private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {
@@ -263,7 +300,8 @@ function stepFields(effect: Effect): { step?: number; attempt?: number; pod?: st
     case 'startModelCall': return { step: effect.stepId, attempt: effect.attempt };
     case 'cancelModelCall': return { step: effect.stepId };
     case 'writeJournal': return effect.stepId !== undefined ? { step: effect.stepId } : {};
-    case 'deletePod': return { pod: effect.name };
+    case 'deletePod': case 'releasePod': return { pod: effect.name };
+    case 'deleteEndedPods': return {};
     case 'addFinalizer': case 'removeFinalizer': case 'deleteRun': case 'event': return {};
   }
 }

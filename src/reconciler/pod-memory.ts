@@ -22,6 +22,27 @@ export class PodMemory {
     this.pods.set(key(pod), { ownerUid, owner: ownerKeyOf(pod), observation: observePod(pod, true) });
   }
 
+  /** Records a pod this process just created, unless the informer already told us more. */
+  recordCreated(pod: V1Pod): void {
+    if (this.pods.has(key(pod))) return;
+    this.record(pod);
+  }
+
+  /**
+   * Records what this process just did to a pod (finalizer released, deletion requested), so a
+   * reconcile before the informer shows it does not send the same request again.
+   */
+  settled(namespace: string, name: string, change: { released?: boolean; deleting?: boolean }): void {
+    const r = this.pods.get(`${namespace}/${name}`);
+    if (!r) return;
+    r.observation = { ...r.observation, ...(change.released ? { finalizerHeld: false } : {}), ...(change.deleting ? { deleting: true } : {}) };
+  }
+
+  /** Records that every released pod of a run is being deleted (one collection delete). */
+  sweptRun(runUid: string): void {
+    for (const r of this.pods.values()) if (r.ownerUid === runUid && r.observation.finalizerHeld !== true) r.observation = { ...r.observation, deleting: true };
+  }
+
   /** Records that a pod is gone (informer delete event), keeping its last known state. */
   vanish(pod: V1Pod): void {
     const ownerUid = ownerUidOf(pod);

@@ -262,6 +262,7 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
   readNamespacedConfigMap: ['', 'configmaps', ['get']],
   createNamespacedPod: ['', 'pods', ['create']],
   deleteNamespacedPod: ['', 'pods', ['delete']],
+  deleteCollectionNamespacedPod: ['', 'pods', ['deletecollection']],
   patchNamespacedPod: ['', 'pods', ['patch']],
   readNamespacedPod: ['', 'pods', ['get']],
   readNamespacedPodLog: ['', 'pods/log', ['get']],

@@ -127,8 +127,12 @@ describe('observability endpoints', () => {
     expect(metricSum(after, 'agentrun_runs', { phase: 'Succeeded' })).toBe(1);
     expect(metricSum(after, 'agentrun_workqueue_depth', { controller: 'agentrun' })).toBeGreaterThanOrEqual(0);
 
-    // Per-step log lines carry run, step and attempt.
-    const logged = operator.logs((l) => l.msg === 'step finished' && l.run === `${env.namespace}/measured`);
+    // Per-step log lines carry run, step and attempt. The last one is written after the status
+    // update returns, and reaches us through the child's stdout pipe: wait for it.
+    const logged = await eventually('a "step finished" log line per step', () => {
+      const lines = operator.logs((l) => l.msg === 'step finished' && l.run === `${env.namespace}/measured`);
+      return Promise.resolve(lines.length >= steps.length ? lines : undefined);
+    }, 10_000);
     expect(logged.map((l) => [l.step, l.attempt, l.kind]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(steps.map((s) => [s.id, s.attempt, s.kind]));
   });
 });

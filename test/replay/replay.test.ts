@@ -53,7 +53,8 @@ type EffectSummary =
   | { type: 'addFinalizer' | 'removeFinalizer' | 'deleteRun' }
   | { type: 'writeJournal'; name: string; stepId?: number; kind: string; digest: string }
   | { type: 'createPod'; stepId: number; name: string }
-  | { type: 'deletePod'; name: string }
+  | { type: 'deletePod' | 'releasePod'; name: string }
+  | { type: 'deleteEndedPods'; labelSelector: string }
   | { type: 'startModelCall'; stepId: number; attempt: number; request: string }
   | { type: 'cancelModelCall'; stepId: number }
   | { type: 'event'; eventType: string; reason: string };
@@ -98,7 +99,8 @@ function summarizeEffect(e: Effect): EffectSummary {
     case 'addFinalizer': case 'removeFinalizer': case 'deleteRun': return { type: e.type };
     case 'writeJournal': return { type: e.type, name: e.name, ...(e.stepId !== undefined ? { stepId: e.stepId } : {}), kind: e.entry.kind, digest: e.digest };
     case 'createPod': return { type: e.type, stepId: e.stepId, name: e.pod.metadata?.name ?? '' };
-    case 'deletePod': return { type: e.type, name: e.name };
+    case 'deletePod': case 'releasePod': return { type: e.type, name: e.name };
+    case 'deleteEndedPods': return { type: e.type, labelSelector: e.labelSelector };
     case 'startModelCall': return { type: e.type, stepId: e.stepId, attempt: e.attempt, request: fakeHash(JSON.stringify(e.request)).slice(0, 16) };
     case 'cancelModelCall': return { type: e.type, stepId: e.stepId };
     case 'event': return { type: e.type, eventType: e.eventType, reason: e.reason };
@@ -178,7 +180,7 @@ interface Scenario {
   readonly people?: readonly ((d: Decision, w: World) => { inMs: number; action: Action } | undefined)[];
 }
 
-interface SimPod { readonly name: string; readonly stepId: number; readonly attempt: number; readonly createdAt: number; readonly script: PodScript; deletingSince?: number; removedAt?: number }
+interface SimPod { readonly name: string; readonly stepId: number; readonly attempt: number; readonly createdAt: number; readonly script: PodScript; deletingSince?: number; removedAt?: number; released?: boolean }
 interface SimCall { readonly attempt: number; readonly issuedAt: number; readonly item: ModelScriptItem }
 interface Proc { readonly startedAt: number; readonly calls: Map<number, SimCall>; recovered: boolean }
 
@@ -344,7 +346,7 @@ class World {
   private podObservation(p: SimPod, t: number): PodObservation {
     const s = p.script;
     const deleting = p.deletingSince !== undefined && t >= p.deletingSince;
-    const base = { name: p.name, exists: true, deleting };
+    const base = { name: p.name, exists: true, deleting, finalizerHeld: p.released !== true };
     const start = p.createdAt + (s.startMs ?? 500);
     if (t < start) return { ...base, phase: 'Pending', started: false };
     if (s.neverStarts) return { ...base, phase: 'Failed', started: false, reason: s.neverStarts, message: `the container could not start (${s.neverStarts})` };
@@ -410,9 +412,27 @@ class World {
           if (!p || (p.removedAt !== undefined && p.removedAt <= this.now)) break;
           p.deletingSince ??= this.now;
           p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
+          p.released = true;
           changed = true;
           break;
         }
+        case 'releasePod': {
+          const p = this.pods.get(e.name);
+          if (!p || p.released || (p.removedAt !== undefined && p.removedAt <= this.now)) break;
+          p.released = true;
+          if (p.deletingSince !== undefined) p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
+          changed = true;
+          break;
+        }
+        case 'deleteEndedPods':
+          for (const p of this.pods.values()) {
+            if (p.removedAt !== undefined && p.removedAt <= this.now) continue;
+            p.deletingSince ??= this.now;
+            // A pod still holding our finalizer waits for its release; a released one goes.
+            if (p.released) p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
+            changed = true;
+          }
+          break;
         case 'startModelCall': {
           const existing = this.proc.calls.get(e.stepId);
           if (existing?.attempt === e.attempt) break; // already in flight in this process

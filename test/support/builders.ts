@@ -142,7 +142,7 @@ export function finishedStatus(phase: 'Succeeded' | 'Failed' | 'Cancelled', fini
 
 // ---- pods ----
 
-const podBase = (name: string): PodObservation => ({ name, exists: true, phase: 'Pending', started: false, deleting: false });
+const podBase = (name: string): PodObservation => ({ name, exists: true, phase: 'Pending', started: false, deleting: false, finalizerHeld: true });
 
 export const pod = {
   pending: (name: string, patch: Partial<PodObservation> = {}): PodObservation => ({ ...podBase(name), ...patch }),
@@ -199,6 +199,7 @@ export interface ObservedInit {
   readonly modelCalls?: Readonly<Record<number, ModelCallObservation>>;
   readonly toolOutputs?: Readonly<Record<number, ToolOutputObservation>>;
   readonly statusByteBudget?: number;
+  readonly stepEvents?: boolean;
 }
 
 export function observed(init: ObservedInit = {}): Observed {
@@ -235,6 +236,7 @@ export function observed(init: ObservedInit = {}): Observed {
     modelCalls: new Map(Object.entries(init.modelCalls ?? {}).map(([k, v]) => [Number(k), v])),
     toolOutputs: new Map(Object.entries(init.toolOutputs ?? {}).map(([k, v]) => [Number(k), v])),
     statusByteBudget: init.statusByteBudget ?? 1_000_000,
+    ...(init.stepEvents !== undefined ? { stepEvents: init.stepEvents } : {}),
   };
 }
 
@@ -282,9 +284,18 @@ export function advance(o: Observed, decision: Decision, tick: Tick = {}): Obser
       }
       case 'deletePod': {
         const p = pods.get(e.name);
-        if (p) pods.set(e.name, { ...p, deleting: true });
+        if (p) pods.set(e.name, { ...p, deleting: true, finalizerHeld: false });
         break;
       }
+      case 'releasePod': {
+        const p = pods.get(e.name);
+        // Released while deleting: nothing holds it any more, it is gone.
+        if (p) pods.set(e.name, p.deleting ? { ...p, exists: false, finalizerHeld: false } : { ...p, finalizerHeld: false });
+        break;
+      }
+      case 'deleteEndedPods':
+        for (const [name, p] of pods) if (p.exists) pods.set(name, p.finalizerHeld === true ? { ...p, deleting: true } : { ...p, deleting: true, exists: false });
+        break;
       case 'event': case 'deleteRun': break;
     }
   }

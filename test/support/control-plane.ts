@@ -311,13 +311,19 @@ export async function installCrds(kubeconfig: string): Promise<void> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
   for (const f of files) await kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', join(dir, f)]);
   await kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=agentrun-operator']);
-  // Established can come a moment before the kinds are served (a brief 503 "resource kind not found").
+  // Established, and even listable, can come a moment before a kind accepts writes (a brief 503
+  // "Resource kind ... not found"): wait until a server-side dry-run create reaches validation.
+  const probe = 'apiVersion: agentrun.dev/v1alpha1\nkind: AgentRun\nmetadata: {name: crd-probe, namespace: default}\nspec: {model: {name: probe}, prompt: probe}\n';
   const end = Date.now() + 30_000;
   for (;;) {
     try {
       await kubectl(kubeconfig, ['get', 'agentruns,agenttools', '-A', '--request-timeout=5s', '-o', 'name']);
+      await kubectl(kubeconfig, ['create', '--dry-run=server', '--request-timeout=5s', '-o', 'name', '-f', '-'], probe);
       return;
     } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr ?? '';
+      // Refused by validation or admission means the kind is served: that is all we wait for.
+      if (/is invalid|denied|forbidden/i.test(stderr) && !/ServiceUnavailable|not found/i.test(stderr)) return;
       if (Date.now() > end) throw error;
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -992,7 +992,8 @@ class MockModelServerImpl implements MockModelServer {
     if (!record.anthropicVersion) return errorOutcome(requestId, { status: 400, message: 'anthropic-version: header is required' });
     let request: ParsedRequest;
     try {
-      request = parseRequest(body, (content) => this.paused.has(contentKey(content)));
+      // A turn paused more than once arrives as one assistant message: its last answer is a suffix.
+      request = parseRequest(body, (content) => content.some((_, i) => this.paused.has(contentKey(content.slice(i)))));
     } catch (error) {
       if (error instanceof InvalidRequestError) return errorOutcome(requestId, { status: 400, message: error.message });
       throw error;

@@ -66,11 +66,20 @@ describe('buildModelRequest', () => {
     expect(messages[1]?.content.map((b) => b.type)).toEqual(['text', 'server_tool_use']);
     expect(breakpoints(messages)).toEqual([[1, 1]]);
 
-    // The continuation is a second assistant message (the API joins consecutive turns).
+    // The continuation joins the paused answer in one assistant turn (as the API would merge them).
     const continued = modelEntry(2, 2, response('tool_use', [text('Found it.'), toolUse('toolu_x', 'web_fetch', { url: 'https://k8s.io' })]));
     const after = buildModelRequest(s, tools, [paused, continued, toolResultEntry(3, 'web_fetch', 'toolu_x', 'page')]).messages;
-    expect(after.map((m) => m.role)).toEqual(['user', 'assistant', 'assistant', 'user']);
+    expect(after.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(after[1]?.content.map((b) => b.type)).toEqual(['text', 'server_tool_use', 'text', 'tool_use']);
     expect(after[1]?.content.some((b) => 'cache_control' in b)).toBe(false);
+  });
+
+  it('pause_turn twice in a row: still one assistant turn, ending with the latest paused answer', () => {
+    const first = modelEntry(1, 1, response('pause_turn', [text('Searching…')]));
+    const second = modelEntry(2, 2, response('pause_turn', [text('Still searching…')]));
+    const { messages } = buildModelRequest(s, tools, [first, second]);
+    expect(messages.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(messages[1]?.content.map((b) => (b.type === 'text' ? b.text : b.type))).toEqual(['Searching…', 'Still searching…']);
   });
 
   it('an end_turn response is not followed by tool results', () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentRunStatus } from '../../src/api/agent-run.ts';
 import { FINALIZER } from '../../src/api/conditions.ts';
-import { decide, RESULT_CAPTURE_GRACE_MS } from '../../src/core/decide.ts';
+import { decide, OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from '../../src/core/decide.ts';
 import { BEFORE_STATUS, type Decision } from '../../src/core/effects.ts';
 import type { ToolResultEntry } from '../../src/core/journal.ts';
 import { toolPodName } from '../../src/core/naming.ts';
@@ -434,14 +434,14 @@ describe('recovery after a crash', () => {
     expect(stepOf(d, 1).attempt).toBe(3);
   });
 
-  it('a Running tool step whose result is journaled completes from the journal and its pod is deleted', () => {
+  it('a Running tool step whose result is journaled completes from the journal and its pod is released', () => {
     const init = toolRunning('shell');
     const result = toolResultEntry(2, 'shell', 'toolu_1', 'Thu Jan 1', { exitCode: 0, podName: POD_A1 });
     const d = decide(observed({ ...init, journal: [...(init.journal ?? []), result], pods: [pod.exited(POD_A1, 0, at(50))] }));
     expect(journaledEntries(d)).toEqual([]);
     expect(effectTypes(d)).not.toContain('createPod');
     expect(stepOf(d, 2)).toMatchObject({ phase: 'Succeeded', journal: { digest: digestOf(result) } });
-    expect(effectsOf(d, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    expect(effectsOf(d, 'releasePod')).toEqual([{ type: 'releasePod', name: POD_A1 }]);
     expect(effectsOf(d, 'startModelCall')[0]?.request.messages.at(-1)?.content[0]).toMatchObject({ tool_use_id: 'toolu_1', content: 'Thu Jan 1' });
   });
 });
@@ -458,8 +458,21 @@ describe('tool pods', () => {
       isError: false, outcome: 'Completed', exitCode: 0, truncated: false, podName: POD_A1,
     });
     expect(stepOf(d, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', message: 'exit code 0', journal: { configMap: 'research-j2' } });
-    expect(effectsOf(d, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    // The ended pod only loses its finalizer (one request); it stays for `kubectl logs` until the run ends.
+    expect(effectsOf(d, 'releasePod')).toEqual([{ type: 'releasePod', name: POD_A1 }]);
+    expect(effectsOf(d, 'deletePod')).toEqual([]);
     expect(effectsOf(d, 'startModelCall')).toMatchObject([{ stepId: 3, attempt: 1 }]);
+  });
+
+  it('a succeeded step is an Event only with --step-events; a failed one always is', () => {
+    const ok = { pods: [pod.exited(POD_A1, 0, at(50))], toolOutputs: out('<html>v1</html>') };
+    const reasons = (d: Decision) => effectsOf(d, 'event').map((e) => e.reason);
+    expect(reasons(decide(observed(toolRunning('web_fetch', ok))))).toEqual([]);
+    expect(reasons(decide(observed(toolRunning('web_fetch', { ...ok, stepEvents: true }))))).toEqual(['ToolSucceeded']);
+    expect(reasons(decide(observed(toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 2, at(50))], toolOutputs: out('boom') }))))).toEqual(['ToolFailed']);
+    const answered = { ...firstCallObserved(null), modelCalls: { 1: call.succeeded(response('tool_use', [FETCH])) } };
+    expect(reasons(decide(observed(answered)))).toEqual([]);
+    expect(reasons(decide(observed({ ...answered, stepEvents: true })))).toEqual(['ModelResponded']);
   });
 
   it('exit 0 with a termination message → the message is the result', () => {
@@ -493,7 +506,7 @@ describe('tool pods', () => {
     expect(journaledEntries(d)).toEqual([]);
     expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 2, podName: POD_A2 });
     expect(POD_A2).toBe('research-s2-a2');
-    expect(effectsOf(d, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    expect(effectsOf(d, 'releasePod')).toEqual([{ type: 'releasePod', name: POD_A1 }]);
     const [create] = effectsOf(d, 'createPod');
     expect(create?.pod.metadata?.name).toBe(POD_A2);
     expect(podEnv(create ?? (undefined as never))).toMatchObject({ AGENTRUN_ATTEMPT: '2', AGENTRUN_STEP: '2' });
@@ -536,7 +549,7 @@ describe('tool pods', () => {
 
   it('never started → retried; after tool.retries retries → RetriesExhausted', () => {
     const first = decide(observed(toolRunning('shell', { pods: [pod.neverStarted(POD_A1)] })));
-    expect(effectsOf(first, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    expect(effectsOf(first, 'releasePod')).toEqual([{ type: 'releasePod', name: POD_A1 }]);
     expect(effectsOf(first, 'createPod').map((p) => p.pod.metadata?.name)).toEqual(['research-s2-a2']);
     expect(effectsOf(first, 'event')[0]?.message).toContain('failed before its tool ran (StartError');
 
@@ -565,15 +578,22 @@ describe('tool pods', () => {
 
   describe('output not readable yet', () => {
     const finished = at(50);
-    it('waits while within RESULT_CAPTURE_GRACE_MS of the pod finishing', () => {
-      const d = decide(observed(toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 0, finished)], now: finished + RESULT_CAPTURE_GRACE_MS - 1 })));
+    const unreadable = { 2: { ok: false as const, error: 'container not found' } };
+    it('a read in flight is waited for, however long ago the pod ended (the read enqueues the run)', () => {
+      const d = decide(observed(toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 0, finished)], now: finished + 10 * RESULT_CAPTURE_GRACE_MS })));
+      expect(d.effects).toEqual([]);
+      expect(d.status.waitingFor).toBe(`output of pod ${POD_A1}`);
+      expect(d.requeueAfterMs).toBe(OUTPUT_READ_RECHECK_MS);
+    });
+    it('a failed read is retried while within RESULT_CAPTURE_GRACE_MS of the pod finishing', () => {
+      const d = decide(observed(toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 0, finished)], now: finished + RESULT_CAPTURE_GRACE_MS - 1, toolOutputs: unreadable })));
       expect(d.effects).toEqual([]);
       expect(d.status.waitingFor).toBe(`output of pod ${POD_A1}`);
       expect(d.requeueAfterMs).toBe(2000);
     });
     it('after the grace, falls back to the termination message', () => {
       const p = pod.exited(POD_A1, 0, finished, { terminationMessage: 'from the message' });
-      expect(toolResultOf(decide(observed(toolRunning('web_fetch', { pods: [p], now: finished + RESULT_CAPTURE_GRACE_MS })))))
+      expect(toolResultOf(decide(observed(toolRunning('web_fetch', { pods: [p], now: finished + RESULT_CAPTURE_GRACE_MS, toolOutputs: unreadable })))))
         .toMatchObject({ isError: false, outcome: 'Completed', output: 'from the message' });
     });
     it('after the grace, without a message → ResultUnavailable saying why', () => {
@@ -683,7 +703,7 @@ describe('suspend', () => {
     expect(d1.effects).toEqual([]);
     const d2 = decide(advance(o, d1, { now: at(20), modelCalls: { 1: call.succeeded(response('tool_use', [FETCH])) } }));
     expect(stepOf(d2, 2).phase).toBe('Pending');
-    expect(effectTypes(d2)).toEqual(['writeJournal', 'event']);
+    expect(effectTypes(d2)).toEqual(['writeJournal']);
     expect(d2.status.phase).toBe('Suspended');
   });
 
@@ -731,6 +751,7 @@ describe('cancel', () => {
     const d = decide(o);
     expect(d.status.phase).toBe('Cancelled');
     expect(effectsOf(d, 'deletePod')).toEqual([{ type: 'deletePod', name: 'research-s2-a1' }]);
+    expect(effectsOf(d, 'releasePod')).toEqual([{ type: 'releasePod', name: 'research-s3-a1' }]);
     expect(effectTypes(d)).not.toContain('removeFinalizer');
     expect(effectTypes(d)).not.toContain('cancelModelCall');
     expect([stepOf(d, 2), stepOf(d, 3)].map((s) => [s.phase, s.outcome])).toEqual([['Failed', 'Cancelled'], ['Failed', 'Cancelled']]);
@@ -790,7 +811,7 @@ describe('deletion', () => {
   it('stops the model call and deletes live pods; the finalizer stays while any pod exists', () => {
     const init = deleting([pod.running('research-s2-a1'), pod.running('research-s3-a1', { deleting: true }), pod.vanished('research-s4-a1', true)]);
     const d = decide(observed(init));
-    expect(d.effects).toEqual([{ type: 'cancelModelCall', stepId: 1 }, { type: 'deletePod', name: 'research-s2-a1' }]);
+    expect(d.effects).toEqual([{ type: 'cancelModelCall', stepId: 1 }, { type: 'deletePod', name: 'research-s2-a1' }, { type: 'releasePod', name: 'research-s3-a1' }]);
     expect(d.requeueAfterMs).toBe(1000);
     expect(d.status).toEqual(status);
   });

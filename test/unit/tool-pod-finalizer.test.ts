@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { TOOL_POD_FINALIZER } from '../../src/api/conditions.ts';
 import { decide } from '../../src/core/decide.ts';
 import { buildToolPod } from '../../src/core/tool-pod.ts';
-import { T0, effectsOf, journaled, modelEntry, modelStep, observed, pod, response, resolvedTools, runningStatus, spec, stepOf, toolStep, toolUse } from '../support/builders.ts';
+import { T0, effectTypes as effectTypesOf, effectsOf, journaled, modelEntry, modelStep, observed, pod, response, resolvedTools, runningStatus, spec, stepOf, toolStep, toolUse } from '../support/builders.ts';
 
 const turn1 = modelEntry(1, 1, response('tool_use', [toolUse('toolu_1', 'shell', { cmd: 'date' })]));
 const running = (attempt = 1) => runningStatus([journaled(modelStep(1, 1), turn1), toolStep(2, 1, 'shell', 'toolu_1', { phase: 'Running', attempt, podName: `research-s2-a${String(attempt)}`, startedAt: new Date(T0).toISOString() })]);
@@ -24,7 +24,9 @@ describe('tool pod finalizer', () => {
     const killed = pod.exited('research-s2-a1', 143, T0, { deleting: true, interrupted: true, finalizerHeld: true });
     const d = decide(observed({ status: running(), journal: [turn1], pods: [killed] }));
     expect(stepOf(d, 2)).toMatchObject({ phase: 'Failed', outcome: 'PodLost' });
-    expect(effectsOf(d, 'deletePod').map((e) => e.name)).toEqual(['research-s2-a1']);
+    // Already deleting: releasing the finalizer is all it takes (no second DELETE).
+    expect(effectsOf(d, 'releasePod').map((e) => e.name)).toEqual(['research-s2-a1']);
+    expect(effectsOf(d, 'deletePod')).toEqual([]);
     expect(effectsOf(d, 'createPod')).toEqual([]);
   });
 
@@ -47,7 +49,27 @@ describe('tool pod finalizer', () => {
     const done = pod.exited('research-s2-a1', 0, T0, { deleting: true, finalizerHeld: true });
     const released = pod.exited('research-s2-a1', 0, T0, { deleting: true, finalizerHeld: false });
     const withOutput = { 2: { ok: true as const, text: 'Sun', truncated: false } };
-    expect(effectsOf(decide(observed({ status: running(), journal: [turn1], pods: [done], toolOutputs: withOutput })), 'deletePod')).toHaveLength(1);
-    expect(effectsOf(decide(observed({ status: running(), journal: [turn1], pods: [released], toolOutputs: withOutput })), 'deletePod')).toHaveLength(0);
+    const first = decide(observed({ status: running(), journal: [turn1], pods: [done], toolOutputs: withOutput }));
+    expect(effectsOf(first, 'releasePod')).toHaveLength(1);
+    expect(effectsOf(first, 'deletePod')).toHaveLength(0);
+    const again = decide(observed({ status: running(), journal: [turn1], pods: [released], toolOutputs: withOutput }));
+    expect(effectsOf(again, 'releasePod')).toHaveLength(0);
+    expect(effectsOf(again, 'deletePod')).toHaveLength(0);
+  });
+
+  it('an ended pod is released with one request and kept; a finished run deletes its ended pods in one request', () => {
+    const ended = pod.exited('research-s2-a1', 0, T0, { finalizerHeld: true });
+    const withOutput = { 2: { ok: true as const, text: 'Sun', truncated: false } };
+    const settled = decide(observed({ status: running(), journal: [turn1], pods: [ended], toolOutputs: withOutput }));
+    expect(settled.effects.filter((e) => e.type === 'releasePod' || e.type === 'deletePod' || e.type === 'deleteEndedPods')).toEqual([{ type: 'releasePod', name: 'research-s2-a1' }]);
+    // Still running when the run is cancelled: that pod is stopped by name; ended ones are swept by label.
+    const stillRunning = pod.running('research-s3-a1', { finalizerHeld: true });
+    const releasedEnded = pod.exited('research-s2-a1', 0, T0, { finalizerHeld: false });
+    const cancelled = decide(observed({ status: running(), journal: [turn1], pods: [releasedEnded, stillRunning], spec: { cancel: true } }));
+    expect(cancelled.effects.filter((e) => e.type === 'deletePod' || e.type === 'deleteEndedPods')).toEqual([
+      { type: 'deletePod', name: 'research-s3-a1' },
+      { type: 'deleteEndedPods', labelSelector: 'app.kubernetes.io/component=tool,agentrun.dev/run=research' },
+    ]);
+    expect(effectTypesOf(cancelled)).not.toContain('removeFinalizer');
   });
 });

@@ -75,7 +75,7 @@ list and the code in step):
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "create", "delete", "patch"]
+  verbs: ["get", "list", "watch", "create", "delete", "deletecollection", "patch"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]

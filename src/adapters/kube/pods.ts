@@ -10,11 +10,12 @@ export class KubePodClient implements PodClient {
   private readonly core: CoreV1Api;
   constructor(core: CoreV1Api) { this.core = core; }
 
-  async create(pod: V1Pod): Promise<void> {
+  async create(pod: V1Pod): Promise<V1Pod | undefined> {
     try {
-      await this.core.createNamespacedPod({ namespace: pod.metadata?.namespace ?? '', body: pod });
+      return await this.core.createNamespacedPod({ namespace: pod.metadata?.namespace ?? '', body: pod });
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
+      return undefined;
     }
   }
 
@@ -22,6 +23,14 @@ export class KubePodClient implements PodClient {
   async delete(namespace: string, name: string): Promise<void> {
     try {
       await this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 5 });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    await this.release(namespace, name);
+  }
+
+  async release(namespace: string, name: string): Promise<void> {
+    try {
       // Strategic merge: removes only our finalizer, whatever else is on the pod.
       await this.core.patchNamespacedPod(
         { namespace, name, body: { metadata: { '$deleteFromPrimitiveList/finalizers': [TOOL_POD_FINALIZER] } } },
@@ -30,6 +39,10 @@ export class KubePodClient implements PodClient {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  async deleteAll(namespace: string, labelSelector: string): Promise<void> {
+    await this.core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 5 });
   }
 
   async exists(namespace: string, name: string): Promise<boolean> {

@@ -1,0 +1,44 @@
+/** ToolOutputReads: one log read per ended pod, off the reconcile path, enqueueing the run when done. */
+import { describe, expect, it } from 'vitest';
+import type { ToolOutputObservation } from '../../src/core/observed.ts';
+import { ToolOutputReads } from '../../src/reconciler/tool-output-reads.ts';
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  return { promise, resolve, reject };
+}
+
+describe('ToolOutputReads', () => {
+  it('starts one read per pod, reports nothing while it runs, then the output; onDone enqueues', async () => {
+    const pending = deferred<ToolOutputObservation>();
+    const calls: string[] = [];
+    const reads = new ToolOutputReads((namespace, pod, limit) => { calls.push(`${namespace}/${pod}/${limit}`); return pending.promise; });
+    let enqueued = 0;
+    expect(reads.observe('uid', 'ns', 'run-s2-a1', 100, () => { enqueued++; })).toBeUndefined();
+    expect(reads.observe('uid', 'ns', 'run-s2-a1', 100, () => { enqueued++; })).toBeUndefined();
+    expect(calls).toEqual(['ns/run-s2-a1/100']);
+    pending.resolve({ ok: true, text: 'out', truncated: false });
+    await new Promise((r) => setImmediate(r));
+    expect(enqueued).toBe(1);
+    expect(reads.observe('uid', 'ns', 'run-s2-a1', 100, () => { enqueued++; })).toEqual({ ok: true, text: 'out', truncated: false });
+    reads.forget('uid', 'run-s2-a1');
+    expect(reads.size).toBe(0);
+  });
+
+  it('a failed read (even a thrown one) is reported once, then read again', async () => {
+    let n = 0;
+    const reads = new ToolOutputReads(() => (++n === 1 ? Promise.reject(new Error('kubelet unreachable')) : Promise.resolve({ ok: true, text: 'x', truncated: false })));
+    const noop = () => undefined;
+    reads.observe('uid', 'ns', 'p', 10, noop);
+    await new Promise((r) => setImmediate(r));
+    expect(reads.observe('uid', 'ns', 'p', 10, noop)).toEqual({ ok: false, error: 'kubelet unreachable' });
+    expect(reads.observe('uid', 'ns', 'p', 10, noop)).toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    expect(reads.observe('uid', 'ns', 'p', 10, noop)).toMatchObject({ ok: true, text: 'x' });
+    expect(n).toBe(2);
+    reads.forget('uid');
+    expect(reads.size).toBe(0);
+  });
+});
