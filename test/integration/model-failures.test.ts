@@ -243,28 +243,35 @@ describe.concurrent('model failures and stop reasons', () => {
     expect(modelSteps(run)[0]?.stopReason).toBe('stop_sequence');
   });
 
-  it('continues a paused turn (pause_turn) by sending the paused content back, then completes', async ({ expect }) => {
+  it('continues a paused turn (pause_turn), twice, by sending the paused content back, then completes', async ({ expect }) => {
     const KEY = '[mf-pause-turn]';
     const name = 'stop-pause-turn';
     env.model.script(KEY, [
       { content: [text('Searching the archives for the answer.')], stopReason: 'pause_turn' },
+      { content: [text('Still searching: the second shelf.')], stopReason: 'pause_turn' },
       { content: [text('Found it: the answer is 42.')] },
     ]);
     await createRun(env.namespace, name, { model: modelAt(env.model.url), prompt: `${KEY} find the answer` });
-    await env.model.waitForRequest(KEY, 2, { timeoutMs: 20_000 });
+    await env.model.waitForRequest(KEY, 3, { timeoutMs: 20_000 });
     const requests = env.model.requests(KEY);
     // The continuation is the same conversation with the paused assistant content as its last message:
     // that is how the Messages API resumes a paused turn ("provide the response back as-is").
+    const answer = (i: number) => (requests[i]?.response as { content?: Record<string, unknown>[] } | undefined)?.content ?? [];
+    const withoutMarker = (m: { content: Record<string, unknown>[] } | undefined) => m?.content.map(({ cache_control: _marker, ...block }) => block);
     const continued = messagesOf(requests[1]);
     expect(continued.map((m) => m.role)).toEqual(['user', 'assistant']);
-    const paused = (requests[0]?.response as { content?: Record<string, unknown>[] } | undefined)?.content ?? [];
-    expect(continued[1]?.content.map(({ cache_control: _marker, ...block }) => block)).toEqual(paused);
+    expect(withoutMarker(continued[1])).toEqual(answer(0));
+    // Paused again: still one assistant turn, both paused answers in order (the API would merge two).
+    const again = messagesOf(requests[2]);
+    expect(again.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(withoutMarker(again[1])).toEqual([...answer(0), ...answer(1)]);
+    expect(requests.map((r) => r.turnIndex)).toEqual([0, 1, 2]);
 
     const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 20_000);
     expect(succeeded(run), JSON.stringify(run.status?.message)).toMatchObject({ status: 'True', reason: 'Completed' });
     expect(run.status?.result).toBe('Found it: the answer is 42.');
-    expect(modelSteps(run).map((s) => s.stopReason)).toEqual(['pause_turn', 'end_turn']);
-    expect(env.model.requests(KEY).map((r) => r.status)).toEqual([200, 200]);
+    expect(modelSteps(run).map((s) => s.stopReason)).toEqual(['pause_turn', 'pause_turn', 'end_turn']);
+    expect(env.model.requests(KEY).map((r) => r.status)).toEqual([200, 200, 200]);
   });
 
   it('fails with MaxTurnsReached after exactly limits.maxTurns model calls', async ({ expect }) => {

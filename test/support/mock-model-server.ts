@@ -647,11 +647,6 @@ function firstUserText(body: unknown): string {
   return first.content.filter(isBlock).map((b) => (typeof b.text === 'string' ? b.text : '')).join('\n');
 }
 
-function assistantMessageCount(body: unknown): number | undefined {
-  if (!isObject(body) || !Array.isArray(body.messages)) return undefined;
-  return body.messages.filter((m: unknown) => isObject(m) && m.role === 'assistant').length;
-}
-
 function toolResultsOf(request: ParsedRequest): ToolResult[] {
   const last = request.messages.at(-1);
   return (last?.content ?? []).filter((b) => b.type === 'tool_result').map((b) => ({
@@ -959,7 +954,7 @@ class MockModelServerImpl implements MockModelServer {
     const record: MutableRecord = {
       requestId,
       scriptKey: this.attribute(body),
-      turnIndex: assistantMessageCount(body),
+      turnIndex: isObject(body) && Array.isArray(body.messages) ? this.answersIn(body.messages as { role?: unknown; content?: unknown }[]) : undefined,
       body: isObject(body) ? body : undefined,
       apiKey: apiKeyOf(req),
       anthropicVersion: headerValue(req, 'anthropic-version'),
@@ -1014,7 +1009,7 @@ class MockModelServerImpl implements MockModelServer {
 
   private scriptedAnswer(record: RecordedRequest, request: ParsedRequest): Outcome {
     const { scriptKey } = record;
-    const turnIndex = request.messages.filter((m) => m.role === 'assistant').length;
+    const turnIndex = this.answersIn(request.messages);
     const turn = this.resolveTurn(scriptKey, turnIndex, request, record.body ?? {});
     const latencyMs = turn.latencyMs ?? this.scripts.get(scriptKey ?? '')?.latencyMs ?? this.options.latencyMs;
     const injected = this.takeInjectedFailure(scriptKey);
@@ -1026,6 +1021,24 @@ class MockModelServerImpl implements MockModelServer {
     return { status: 200, body: answer, headers: {}, latencyMs };
   }
 
+  /**
+   * How many of this server's answers the conversation holds: one per assistant message, except
+   * that a paused turn continued more than once arrives as one message holding several answers.
+   */
+  private answersIn(messages: readonly { role?: unknown; content?: unknown }[]): number {
+    let answers = 0;
+    for (const m of messages) {
+      if (m.role !== 'assistant') continue;
+      const blocks = Array.isArray(m.content) ? m.content as Block[] : [];
+      let start = 0;
+      for (let end = 1; end <= blocks.length; end++) {
+        if (this.paused.has(contentKey(blocks.slice(start, end)))) { answers++; start = end; }
+      }
+      if (start < blocks.length || blocks.length === 0) answers++;
+    }
+    return answers;
+  }
+
   private resolveTurn(scriptKey: string | undefined, turnIndex: number, request: ParsedRequest, body: Readonly<JsonObject>): ScriptedTurn {
     if (scriptKey === undefined) {
       const matches = this.matchingScripts(body);
@@ -1035,7 +1048,7 @@ class MockModelServerImpl implements MockModelServer {
     const source = scriptKey === DEFAULT_SCRIPT_KEY ? this.fallback : this.scripts.get(scriptKey)?.turns[turnIndex];
     if (source === undefined) {
       const length = this.scripts.get(scriptKey)?.turns.length ?? 0;
-      throw new ScriptError(`mock script ${scriptKey} has no turn ${turnIndex} (it has ${length}; the conversation already holds ${turnIndex} assistant messages)`);
+      throw new ScriptError(`mock script ${scriptKey} has no turn ${turnIndex} (it has ${length}; the conversation already holds ${turnIndex} of its answers)`);
     }
     const where = `mock script ${scriptKey} turn ${turnIndex}`;
     const turn = typeof source === 'function' ? callTurnFunction(source, { scriptKey, turnIndex, body, toolResults: toolResultsOf(request) }, where) : source;
