@@ -122,8 +122,9 @@ describe('Dockerfile (static)', () => {
     };
     expect(user).toBe(`${values.podSecurityContext.runAsUser}:${values.podSecurityContext.runAsGroup}`);
     expect(steps.find((s) => s.op === 'EXPOSE')?.args).toBe(String(values.metrics.port));
-    // Production dependencies only in the runtime image.
-    expect(steps.filter((s) => s.op === 'RUN').map((s) => s.args).join('\n')).toMatch(/npm ci .*--omit=dev/);
+    // No dependencies installed in the runtime image: the operator is one bundle (scripts/build.ts).
+    expect(steps.filter((s) => s.op === 'RUN')).toEqual([]);
+    expect(steps.filter((s) => s.op === 'COPY').map((s) => s.args)).toEqual(['package.json ./', '--from=build /src/dist/main.js /src/dist/main.js.map ./dist/']);
   });
 
   it('copies only files that exist and that .dockerignore lets into the build context', () => {
@@ -221,7 +222,9 @@ describe('Dockerfile (performed without Docker)', () => {
     if (!app) throw new Error('no runtime stage');
     // A stage's directory stands for its WORKDIR.
     const appDir = app.dir;
-    expect((await readdir(appDir)).sort()).toEqual(['dist', 'node_modules', 'package-lock.json', 'package.json']);
+    // The operator is one bundle: no node_modules in the image.
+    expect((await readdir(appDir)).sort()).toEqual(['dist', 'package.json']);
+    expect((await readdir(join(appDir, 'dist'))).sort()).toEqual(['main.js', 'main.js.map']);
     expect((await stat(join(appDir, 'dist', 'main.js'))).isFile()).toBe(true);
     // No TypeScript sources and no tests in the image.
     expect(existsSync(join(appDir, 'src'))).toBe(false);
