@@ -3,7 +3,8 @@
  * heap snapshot of the operator (started with --heapsnapshot-signal=SIGUSR2) and prints the
  * largest constructors by retained-in-place (self) size and count. Not part of `npm run bench`:
  *
- *   node bench/profile-heap.ts [--runs 200]
+ *   node bench/profile-heap.ts [--runs 200]            # after N finished runs
+ *   node bench/profile-heap.ts --runs 1000 --active    # with N runs each holding a model call in flight
  *
  * Writes bench/results/heap-profile-<time>.json with the top 40 constructors.
  */
@@ -54,6 +55,7 @@ function summarizeSnapshot(snap: Snapshot): { name: string; type: string; count:
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const n = intFlag(flags, 'runs', 200);
+  const active = flags.get('active') === 'true';
   const cwd = join(repoRoot, '.agentrun', 'bench');
   const env = await startBenchEnv({
     label: 'heap', modelLatencyMs: 0, log,
@@ -62,9 +64,15 @@ async function main(): Promise<void> {
   try {
     const key = '[heap]';
     scriptAgent(env.model, key, 1, 1);
+    const release = active ? env.model.hold(key) : undefined;
     const specs = Array.from({ length: n }, (_, i) => ({ name: `heap-${i}`, spec: agentSpec(key, env.model.url, [workTool(env.execLog)]) }));
     await createRuns(env.kube, env.namespace, specs, 16);
-    if (!await waitFinished(env.recorder, new Set(specs.map((s) => s.name)), 900_000, (d) => { log(`${d}/${n} finished`); })) throw new Error('runs did not finish');
+    if (active) {
+      for (let i = 0; i < 600 && env.model.requests(key).length < n; i++) await sleep(500);
+      log(`${env.model.requests(key).length}/${n} model calls in flight`);
+    } else if (!await waitFinished(env.recorder, new Set(specs.map((s) => s.name)), 900_000, (d) => { log(`${d}/${n} finished`); })) {
+      throw new Error('runs did not finish');
+    }
     await sleep(5_000);
     const rssMiB = Math.round(env.operator.rssBytes() / 2 ** 20);
     const before = new Set(await readdir(cwd));
@@ -80,11 +88,12 @@ async function main(): Promise<void> {
     const top = summarizeSnapshot(JSON.parse(await readFile(file, 'utf8')) as Snapshot);
     await rm(file, { force: true });
     const totalSelf = top.reduce((s, t) => s + t.selfMiB, 0);
-    log(`operator RSS ${rssMiB} MiB after ${n} finished runs; top constructors (self size):`);
+    release?.();
+    log(`operator RSS ${rssMiB} MiB ${active ? `with ${n} model calls in flight` : `after ${n} finished runs`}; top constructors (self size):`);
     for (const t of top.slice(0, 25)) log(`  ${t.selfMiB.toFixed(2).padStart(8)} MiB  ${String(t.count).padStart(8)} × ${t.type} ${t.name}`);
     log('largest strings by 60-character prefix:');
     for (const t of topStrings) log(`  ${t.selfMiB.toFixed(2).padStart(8)} MiB  ${String(t.count).padStart(8)} × ${JSON.stringify(t.prefix)}`);
-    await writeResult('heap-profile', { runs: n, rssMiB, top, topSelfMiB: totalSelf, topStrings });
+    await writeResult('heap-profile', { runs: n, active, rssMiB, top, topSelfMiB: totalSelf, topStrings });
   } finally {
     await env.close();
   }

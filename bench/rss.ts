@@ -66,7 +66,7 @@ export const rss: Scenario = async ({ quick, flags, log }) => {
   // Default: the image's form (the bundle) with V8's default heap limit (sized from this
   // machine's 24 GiB: garbage is collected late), and with a heap cap like a container limit gives.
   const which = (flags.get('rss-entry') ?? 'dist,dist-capped').split(',');
-  const cap = flags.get('rss-heap-cap') ?? '--max-old-space-size=256';
+  const cap = flags.get('rss-heap-cap') ?? '--max-old-space-size=160';
   const rounds: RssRound[] = [];
   const dist = which.some((w) => w.startsWith('dist')) ? await buildCompiledOperator() : undefined;
   if (which.includes('dist')) rounds.push(await rssRound(n, dist, 'rssdist', log));

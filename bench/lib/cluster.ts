@@ -63,10 +63,19 @@ export class Kube {
   }
 
   async createRun(namespace: string, name: string, spec: Record<string, unknown>): Promise<AgentRunLike> {
-    return await this.custom.createNamespacedCustomObject({
-      group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace,
-      body: { apiVersion: 'agentrun.dev/v1alpha1', kind: 'AgentRun', metadata: { name }, spec },
-    }) as AgentRunLike;
+    // On a cold apiserver a new CRD's kind can answer 503 "Resource kind ... not found" for a
+    // moment after it is Established and listable: retry those, nothing else.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.custom.createNamespacedCustomObject({
+          group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace,
+          body: { apiVersion: 'agentrun.dev/v1alpha1', kind: 'AgentRun', metadata: { name }, spec },
+        }) as AgentRunLike;
+      } catch (error) {
+        if ((error as { code?: number }).code !== 503 || attempt >= 50) throw error;
+        await sleep(200);
+      }
+    }
   }
 
   async listRuns(namespace: string): Promise<AgentRunLike[]> {

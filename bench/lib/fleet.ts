@@ -79,6 +79,13 @@ export function scriptAgent(model: MockModelServer, key: string, turns: number, 
   model.script(key, script);
 }
 
+/** A run of model steps only: `pauses` pause_turn answers (each continued by a new model step), then the final answer. */
+export function scriptPauses(model: MockModelServer, key: string, pauses: number): void {
+  const script: ScriptedTurn[] = Array.from({ length: pauses }, (_, i) => ({ content: [text(`Working (${i + 1}/${pauses})…`)], stopReason: 'pause_turn' as const }));
+  script.push({ content: [text('Finished.')] });
+  model.script(key, script);
+}
+
 /** A tool that appends "<key> <attempt> start|done <ms>" to `execLog` around `body`. */
 export function workTool(execLog: string, body = 'printf ok'): Record<string, unknown> {
   const record = (what: string) => `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what} \`date +%s%3N\`" >> ${execLog}`;
