@@ -131,8 +131,8 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
     // No container reported an end, so there is no log to wait for: the pod's phase says what happened.
     text = '';
   } else if (output === undefined) {
-    // The log is being read (off the reconcile path); the read enqueues the run when it is done.
-    d.waiting = `output of pod ${pod.name}`;
+    // The log is being read (off the reconcile path) and the read enqueues the run when it is done.
+    // Status is left as it is: saying so would cost a write for a wait of milliseconds.
     requeueAt(d, d.o.now + OUTPUT_READ_RECHECK_MS);
     return;
   } else if (d.o.now - finishedAt < RESULT_CAPTURE_GRACE_MS) {

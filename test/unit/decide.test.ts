@@ -579,10 +579,14 @@ describe('tool pods', () => {
   describe('output not readable yet', () => {
     const finished = at(50);
     const unreadable = { 2: { ok: false as const, error: 'container not found' } };
-    it('a read in flight is waited for, however long ago the pod ended (the read enqueues the run)', () => {
-      const d = decide(observed(toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 0, finished)], now: finished + 10 * RESULT_CAPTURE_GRACE_MS })));
+    it('a read in flight is waited for, however long ago the pod ended (the read enqueues the run), without a status write', () => {
+      const init = toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 0, finished)], now: finished + 10 * RESULT_CAPTURE_GRACE_MS });
+      const d = decide(observed(init));
       expect(d.effects).toEqual([]);
-      expect(d.status.waitingFor).toBe(`output of pod ${POD_A1}`);
+      // The same status as while the pod ran: nothing to write.
+      const stillRunning = decide(observed({ ...init, pods: [pod.running(POD_A1)] }));
+      expect(d.status).toEqual(stillRunning.status);
+      expect(d.status.waitingFor).toBe('tools: web_fetch');
       expect(d.requeueAfterMs).toBe(OUTPUT_READ_RECHECK_MS);
     });
     it('a failed read is retried while within RESULT_CAPTURE_GRACE_MS of the pod finishing', () => {
