@@ -139,7 +139,7 @@ async function round(env: BenchEnv, label: string, runs: number, shape: Shape, t
 }
 
 export const throughput: Scenario = async ({ quick, flags, log }) => {
-  const sizes = (flags.get('sizes') ?? (quick ? '5' : '100,200')).split(',').map(Number);
+  const sizes = (flags.get('sizes') ?? (quick ? '5' : '100,200,500')).split(',').map(Number);
   const turns = quick ? 2 : 5;
   // The default (8) and, to test whether workers are the bottleneck, more (flag --workers-also).
   const workerCounts = [8, ...(flags.get('workers-also') ?? (quick ? '' : '32')).split(',').filter(Boolean).map(Number)];

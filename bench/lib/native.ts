@@ -46,8 +46,10 @@ export async function ensureBetterSqlite3(log: (s: string) => void): Promise<str
       await cp(join(tmp, 'package', 'include'), join(headers, 'include'), { recursive: true });
       await rm(tmp, { recursive: true, force: true });
     }
+    // Under `npm run`, npm exports its config (npm_config_nodedir=/usr here), which node-gyp
+    // prefers to --nodedir: set it to the headers too.
     await run(process.execPath, [npmNodeGyp(), 'rebuild', '--release', `--nodedir=${headers}`, '-j', '2'],
-      { cwd: join(repoRoot, 'node_modules', 'better-sqlite3'), maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
+      { cwd: join(repoRoot, 'node_modules', 'better-sqlite3'), maxBuffer: 64 * 1024 * 1024, timeout: 900_000, env: { ...process.env, npm_config_nodedir: headers } });
   } catch (error) {
     return `building better-sqlite3 failed: ${error instanceof Error ? error.message.split('\n').slice(0, 5).join(' ') : String(error)}`;
   }
