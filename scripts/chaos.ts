@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { approveKey, decidedByKey } from '../src/api/approval.ts';
-import { userKubeconfig, kubectl } from '../test/support/control-plane.ts';
+import { hostScratchDir, kubectl, userKubeconfig } from '../test/support/control-plane.ts';
 import { startMockModelServer, text, toolUse, type MockModelServer, type RecordedRequest, type ScriptRequest, type ScriptedTurn } from '../test/support/mock-model-server.ts';
 import { NodeEmulator } from '../test/support/node-emulator.ts';
 import { ForeignCpuSampler, intFlag, log as logger, machineInfo, mulberry32, parseFlags, repoRoot, sleep, srcFingerprint, summarize, writeResult } from '../bench/lib/common.ts';
@@ -610,7 +610,8 @@ async function main(): Promise<number> {
     const emulator = new NodeEmulator({ ...cluster.info, nodeName: 'chaos-node', namespaces: [namespace] });
     await emulator.start();
     cleanup.unshift(() => emulator.stop());
-    const dir = join(repoRoot, '.agentrun', 'chaos', new Date().toISOString().replace(/[:.]/g, '-'));
+    // Outside /tmp (and so outside a checkout under /tmp): tool pods mount their own /tmp.
+    const dir = hostScratchDir('chaos', new Date().toISOString().replace(/[:.]/g, '-'));
     await mkdir(dir, { recursive: true });
     const execLog = join(dir, 'exec.log');
     await writeFile(execLog, '');

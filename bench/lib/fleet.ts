@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startMockModelServer, text, toolUse, type MockModelServer, type ScriptedTurn } from '../../test/support/mock-model-server.ts';
 import { NodeEmulator } from '../../test/support/node-emulator.ts';
-import { repoRoot } from './common.ts';
+import { hostScratchDir } from '../../test/support/control-plane.ts';
 import { startOwnCluster, type AgentRunLike, type Kube, type OwnCluster } from './cluster.ts';
 import { Operator, type OperatorLaunch } from './operator.ts';
 
@@ -48,7 +48,8 @@ export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
     const emulator = new NodeEmulator({ ...cluster.info, nodeName: `node-${o.label}`, namespaces: [namespace] });
     await emulator.start();
     closers.unshift(() => emulator.stop());
-    const dir = join(repoRoot, '.agentrun', 'bench', `${o.label}-${Date.now()}`);
+    // Outside /tmp (and so outside a checkout under /tmp): tool pods mount their own /tmp.
+    const dir = hostScratchDir('bench', `${o.label}-${Date.now()}`);
     await mkdir(dir, { recursive: true });
     const execLog = join(dir, 'exec.log');
     await writeFile(execLog, '');
