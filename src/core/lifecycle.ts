@@ -76,8 +76,7 @@ export function deleteLivePods(d: Draft): number {
   for (const pod of d.o.pods.values()) {
     if (!pod.exists) continue;
     live++;
-    if (!hasEnded(pod) && !pod.deleting) d.effects.push({ type: 'deletePod', name: pod.name });
-    else if (pod.finalizerHeld === true) d.effects.push({ type: 'releasePod', name: pod.name });
+    settlePod(d, pod);
     if (!pod.deleting && pod.finalizerHeld !== true) sweep = true;
   }
   if (sweep) d.effects.push({ type: 'deleteEndedPods', labelSelector: `${Label.component}=tool,${Label.run}=${runLabelValue(d.o.run.metadata.name)}` });
