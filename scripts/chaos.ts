@@ -496,7 +496,7 @@ function checkRun(
   let podLostSteps = 0;
   for (const step of steps) {
     if (step.outcome === 'PodLost') podLostSteps++;
-    const entry = step.journal ? journal.get(step.journal.configMap) : undefined;
+    const entry = step.journal ? journal.get(step.journal.name) : undefined;
     if (step.phase !== 'Succeeded' || !step.journal || !entry) {
       lostSteps++;
       problems.push(`step ${String(step.id)} ${step.kind} is ${step.phase}${step.journal ? '' : ', not journaled'}${step.journal && !entry ? ', journal ConfigMap missing' : ''}`);
@@ -505,7 +505,7 @@ function checkRun(
     const digest = `sha256:${createHash('sha256').update(entry.text).digest('hex')}`;
     if (digest !== step.journal.digest) { journalMismatches++; problems.push(`step ${String(step.id)}: journal digest mismatch`); }
     const base = baseSteps.find((b) => b.id === step.id);
-    const baseText = base?.journal ? baseline.journal.get(base.journal.configMap) : undefined;
+    const baseText = base?.journal ? baseline.journal.get(base.journal.name) : undefined;
     const comparable = (p: JournalPayload) => (p.kind === 'ModelResponse'
       ? { kind: p.kind, content: p.response?.content, stop: p.response?.stop_reason }
       : { kind: p.kind, output: p.output, isError: p.isError });
@@ -579,7 +579,7 @@ function openIntervals(run: AgentRunLike | undefined, requests: readonly Recorde
   const modelSteps = (run?.status?.steps ?? []).filter((s) => s.kind === 'Model');
   const paid = requests.filter((r) => r.status !== 529 && r.status !== undefined);
   return paid.map((r, i) => {
-    const journaledAt = journalSeen.get(modelSteps[r.turnIndex ?? -1]?.journal?.configMap ?? '') ?? Number.POSITIVE_INFINITY;
+    const journaledAt = journalSeen.get(modelSteps[r.turnIndex ?? -1]?.journal?.name ?? '') ?? Number.POSITIVE_INFINITY;
     const reissuedAt = paid.slice(i + 1).find((n) => n.turnIndex === r.turnIndex)?.receivedAt ?? Number.POSITIVE_INFINITY;
     const end = r.status === 499 ? (answered.get(r.requestId) ?? r.receivedAt) : Math.min(journaledAt, reissuedAt);
     return [r.receivedAt, Number.isFinite(end) ? end : r.receivedAt] as [number, number];
@@ -679,7 +679,7 @@ async function main(): Promise<number> {
     const baselines = await Promise.all(VARIANTS.map(async (_, v) => {
       const run = await kube.getRun(namespace, `base-v${v}`);
       const texts = new Map<string, string>();
-      for (const s of run.status?.steps ?? []) if (s.journal) texts.set(s.journal.configMap, journal.get(s.journal.configMap)?.text ?? '');
+      for (const s of run.status?.steps ?? []) if (s.journal) texts.set(s.journal.name, journal.get(s.journal.name)?.text ?? '');
       return { run, key: `[chaos-base-v${v}]`, journal: texts };
     }));
     const baselineProblems = baselines.filter((b) => b.run.status?.phase !== 'Succeeded').map((b) => `baseline ${b.run.metadata.name ?? ''} ended ${String(b.run.status?.phase)}`);

@@ -215,7 +215,6 @@ const NOTES: Readonly<Record<string, string>> = {
   'AgentRun.status.steps[].podName': 'The tool pod of the current attempt: <run>-s<step>-a<attempt>.',
   'AgentRun.status.steps[].startedAt': 'When the step started (a tool step: when its pod was requested).',
   'AgentRun.status.steps[].finishedAt': 'When the step ended.',
-  'AgentRun.status.steps[].journal.configMap': 'The journal ConfigMap, <run>-j<step>; the payload is its key entry.json.',
   'AgentRun.status.steps[].usage': 'Tokens of this model call.',
   'AgentRun.status.steps[].stopReason': 'The stop_reason of the model response.',
   'AgentRun.status.steps[].message': 'Detail about how the step ended, e.g. the tool\'s exit code.',

@@ -1,7 +1,8 @@
 /** Every file that is generated from the source, keyed by repo-relative path. */
 import { stringify } from 'yaml';
 import { approvalPolicyManifests } from '../src/api/approval.ts';
-import { agentRunCrd, agentToolCrd } from '../src/api/crd.ts';
+import { journalPolicyManifests } from '../src/api/agent-run-journal.ts';
+import { agentRunCrd, agentRunJournalCrd, agentToolCrd } from '../src/api/crd.ts';
 import { chartFiles } from './chart-files.ts';
 import { apiMarkdown } from './generate-api-docs.ts';
 
@@ -12,7 +13,9 @@ export function generatedFiles(): Record<string, string> {
   const files: Record<string, string> = {
     'crds/agentrun.dev_agentruns.yaml': yaml(agentRunCrd()),
     'crds/agentrun.dev_agenttools.yaml': yaml(agentToolCrd()),
+    'crds/agentrun.dev_agentrunjournals.yaml': yaml(agentRunJournalCrd()),
     'crds/agentrun.dev_approval-policies.yaml': HEADER + approvalPolicyManifests().map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n'),
+    'crds/agentrun.dev_journal-policies.yaml': HEADER + journalPolicyManifests().map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n'),
     // The API reference, from the same schemas (scripts/generate-api-docs.ts).
     'docs/api.md': apiMarkdown(),
   };

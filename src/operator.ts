@@ -147,7 +147,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   const reconciler = new AgentRunReconciler({
     caches,
     runs: new KubeRunWriter(custom),
-    journal: new KubeJournalStore(core),
+    journal: new KubeJournalStore(custom),
     pods: new KubePodClient(core),
     events: new KubeEventSink(core),
     secrets: new KubeSecretReader(core),

@@ -6,8 +6,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRun, AgentRunStatus } from './api/agent-run.ts';
 import type { AgentTool } from './api/agent-tool.ts';
 import type { ModelRequest } from './core/conversation.ts';
-import type { JournalEntry, ModelResponse } from './core/journal.ts';
-import type { RecordedEntry } from './core/observed.ts';
+import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './core/journal.ts';
 import type { ModelFailure } from './core/policies.ts';
 
 /** An AgentRun as read from the apiserver (not yet validated). */
@@ -32,12 +31,15 @@ export interface RunWriter {
 }
 
 export interface JournalStore {
-  /** Creates the entry's ConfigMap; an existing one with that name is adopted. Returns what is stored. */
-  write(owner: RunOwner, name: string, entry: JournalEntry, digest: string): Promise<RecordedEntry>;
-  /** Reads an entry, or undefined when it does not exist. Entries are immutable, so reads are cached. */
-  read(namespace: string, name: string): Promise<RecordedEntry | undefined>;
+  /**
+   * Creates the entry. When an object already holds that name, returns what is stored there,
+   * verified: the operator's own entry (which wins over this one) or an untrusted object.
+   */
+  write(owner: RunOwner, name: string, entry: JournalEntry): Promise<JournalRead>;
+  /** Reads and verifies an entry. Verified entries are immutable, so reads are cached. */
+  read(owner: RunOwner, expected: ExpectedEntry): Promise<JournalRead>;
   /** Drops cached entries of a run that finished or went away. */
-  forget(namespace: string, namePrefix: string): void;
+  forget(runUid: string): void;
 }
 
 export interface PodClient {

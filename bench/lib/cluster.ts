@@ -91,7 +91,7 @@ export class Kube {
 /** The fields of an AgentRun the harnesses read (kept loose: the API is being edited). */
 export interface StepLike {
   id: number; kind: string; turn?: number; phase: string; tool?: string; toolUseId?: string; attempt?: number;
-  podName?: string; journal?: { configMap: string; digest: string }; outcome?: string;
+  podName?: string; journal?: { name: string; digest: string }; outcome?: string;
   approval?: { decision: string; by?: string };
 }
 export interface AgentRunLike {

@@ -175,6 +175,13 @@ export const tokenUsage = z.object({
 });
 export type TokenUsage = z.infer<typeof tokenUsage>;
 
+/** Where an entry is journaled, and the digest that every later read must match. */
+export const journalRef = z.object({
+  name: z.string().max(253).describe('The AgentRunJournal holding the entry.'),
+  digest: z.string().max(80).describe('sha256 of the journaled entry, recorded before anything acts on it.'),
+});
+export type JournalRef = z.infer<typeof journalRef>;
+
 export const stepRecord = z.object({
   id: z.int().min(1).describe('Sequence number of the step in the run; never reused.'),
   kind: z.enum(STEP_KINDS),
@@ -186,10 +193,7 @@ export const stepRecord = z.object({
   podName: z.string().max(253).optional(),
   startedAt: RFC3339.optional(),
   finishedAt: RFC3339.optional(),
-  journal: z.object({
-    configMap: z.string().max(253),
-    digest: z.string().max(80).describe('sha256 of the journaled payload.'),
-  }).optional().describe('Where the step\'s payload (model response, tool input and output) is journaled.'),
+  journal: journalRef.optional().describe('Where the step\'s payload (model response, tool input and output) is journaled.'),
   usage: tokenUsage.optional(),
   stopReason: z.string().max(64).optional(),
   outcome: z.string().max(64).optional().describe('Why the step ended as it did, as a CamelCase reason.'),
@@ -215,8 +219,13 @@ export const pendingApproval = z.object({
   step: z.int().min(1),
   kind: z.enum(['Tool', 'Budget']).default('Tool').describe('Tool: a tool call waits to run. Budget: the run asks to extend its limits.'),
   tool: z.string().max(64).describe('The tool, for Tool approvals.'),
-  inputPreview: z.string().max(512).describe('The start of the tool input, or what a budget extension grants.'),
+  inputPreview: z.string().max(640).describe('The start of the tool input, or what a budget extension grants; says how much is cut.'),
+  inputBytes: z.int().min(0).optional().describe('Size of the whole tool input in bytes (UTF-8).'),
+  inputDigest: z.string().max(80).optional()
+    .describe('sha256 of the whole tool input: what the approver approves (kubectl agentrun describe --show-input).'),
   since: RFC3339,
+  staleDecision: z.string().max(80).optional()
+    .describe('Digest of a decision annotation that already existed when the wait began: it does not count.'),
 });
 export type PendingApproval = z.infer<typeof pendingApproval>;
 
@@ -236,6 +245,7 @@ export const agentRunStatus = z.object({
   currentTurn: count.optional(),
   currentStep: z.string().max(128).optional().describe('The step in flight, for humans: e.g. "4 tool/web_fetch".'),
   waitingFor: z.string().max(256).optional().describe('What the run waits for, if anything: approval, model retry, tool pod.'),
+  toolsJournal: journalRef.optional().describe('The journaled tool definitions the run uses, fixed at its start.'),
   steps: z.array(stepRecord).max(2000).optional(),
   usage: tokenUsage.optional(),
   pendingApprovals: z.array(pendingApproval).max(64).optional(),

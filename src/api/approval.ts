@@ -10,7 +10,9 @@
  *   of the request that set or changed the decision (GA in Kubernetes 1.36);
  * - a ValidatingAdmissionPolicy refuses the request unless that user may `approve` the virtual
  *   subresource `agentruns/approval` (ordinary RBAC: bind the `agentrun-approver` ClusterRole),
- *   and refuses any `decided-by` value other than the requester's own name.
+ *   unless every step it decides on is awaiting approval in the stored status (a decision made
+ *   in advance would approve input nobody has seen), and refuses any `decided-by` value other
+ *   than the requester's own name.
  */
 import { GROUP, PART_OF_LABEL } from './group.ts';
 
@@ -109,11 +111,19 @@ export function approvalPolicyManifests(): Record<string, unknown>[] {
         variables: [
           { name: 'changed', expression: CHANGED_DECISIONS },
           { name: 'changedBy', expression: CHANGED_DECIDED_BY },
+          // The steps awaiting a decision before this request, as the operator last wrote them.
+          { name: 'pending', expression: `oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals) ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []` },
         ],
         validations: [
           {
             expression: `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns').subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name).check('${APPROVAL_VERB}').allowed()`,
             messageExpression: `'user ' + request.userInfo.username + ' may not decide on AgentRun steps (' + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
+            reason: 'Forbidden',
+          },
+          {
+            // A decision made before its step waits would approve input nobody has seen.
+            expression: `variables.changed.all(k, k.substring(k.indexOf('/') + 1) in variables.pending)`,
+            messageExpression: `'a decision counts only for a step awaiting approval: ' + variables.changed.filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ') + ' names a step that is not waiting; awaiting approval now: ' + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))`,
             reason: 'Forbidden',
           },
           {

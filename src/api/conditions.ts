@@ -39,7 +39,8 @@ export const Reason = {
   ApprovalRejected: 'ApprovalRejected', // a human rejected a step and approvals.onReject is Fail
   ApprovalTimedOut: 'ApprovalTimedOut', // no decision within limits.approvalTimeout and approvals.onTimeout is Fail
   StatusTooLarge: 'StatusTooLarge', // the run's status would exceed its byte budget
-  JournalCorrupted: 'JournalCorrupted', // a journal entry does not match the digest recorded in status
+  JournalCorrupted: 'JournalCorrupted', // a journal entry the status names is missing or unreadable
+  JournalTampered: 'JournalTampered', // an object at a journal name is not the operator's own entry (owner, run, step or digest differ)
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -72,7 +73,10 @@ export const TOOL_POD_FINALIZER = 'agentrun.dev/tool-result';
 export const Label = {
   managedBy: 'app.kubernetes.io/managed-by',
   component: 'app.kubernetes.io/component',
+  /** The run's name, shortened to 63 characters: for people; never select by it (names collide). */
   run: 'agentrun.dev/run',
+  /** The run's UID: what selectors use, since two runs never share one. */
+  runUid: 'agentrun.dev/run-uid',
   step: 'agentrun.dev/step',
   attempt: 'agentrun.dev/attempt',
 } as const;

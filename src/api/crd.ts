@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { GROUP, PART_OF_LABEL, VERSION } from './group.ts';
 import { agentRunSpec, agentRunStatus, specTransitionRules } from './agent-run.ts';
 import { agentToolSpec } from './agent-tool.ts';
+import { JOURNAL_KIND, JOURNAL_PLURAL, agentRunJournalSpec } from './agent-run-journal.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -128,6 +129,28 @@ export function agentToolCrd(): JsonSchema {
       { name: 'Image', type: 'string', jsonPath: '.spec.container.image', description: 'Container image.' },
       { name: 'Approval', type: 'boolean', jsonPath: '.spec.requiresApproval', description: 'Calls wait for a human.' },
       { name: 'Idempotent', type: 'boolean', jsonPath: '.spec.idempotent', description: 'Safe to run again.' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+    ],
+  });
+}
+
+/** The AgentRunJournal CRD: immutable entries, written only by the operator (agent-run-journal.ts). */
+export function agentRunJournalCrd(): JsonSchema {
+  const spec = openApi(agentRunJournalSpec);
+  spec['x-kubernetes-validations'] = [{
+    rule: 'self == oldSelf',
+    message: 'journal entries are immutable: the operator writes each entry once and nobody changes it',
+  }];
+  return crd({
+    kind: JOURNAL_KIND,
+    plural: JOURNAL_PLURAL,
+    shortNames: ['arj'],
+    description: 'AgentRunJournal is one immutable journal entry of an AgentRun (a model response, a tool result, or its resolved tools), written only by the operator.',
+    spec,
+    columns: [
+      { name: 'Run', type: 'string', jsonPath: '.spec.run.name', description: 'The AgentRun.' },
+      { name: 'Step', type: 'integer', jsonPath: '.spec.step', description: 'Step id (0: the resolved tools).' },
+      { name: 'Entry', type: 'string', jsonPath: '.spec.kind', description: 'What the entry holds.' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
     ],
   });

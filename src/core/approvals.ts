@@ -5,7 +5,7 @@ import { Reason, StepOutcome } from '../api/conditions.ts';
 import { parseDurationMs } from '../api/primitives.ts';
 import { exhaustedLimit } from './policies.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
-import { extensionsOf, reportIgnoredDecisions } from './gates.ts';
+import { decisionFingerprint, extensionsOf, reportIgnoredDecisions } from './gates.ts';
 import { finish } from './lifecycle.ts';
 import { startModelCall } from './model-steps.ts';
 import { recordToolResult } from './tool-steps.ts';
@@ -15,9 +15,11 @@ export function progressApprovals(d: Draft): void {
   const decisions = decisionsFrom(d.o.run.metadata.annotations);
   for (const step of d.status.steps) {
     if (step.phase !== 'AwaitingApproval') continue;
-    const since = d.status.pendingApprovals?.find((p) => p.step === step.id)?.since ?? now(d);
+    const pending = d.status.pendingApprovals?.find((p) => p.step === step.id);
+    const since = pending?.since ?? now(d);
     const decision = decisions.get(step.id);
-    if (decision && (decision.by !== undefined || d.o.requireApproverIdentity === false)) { applyDecision(d, step, decision, since); continue; }
+    const stale = decision !== undefined && pending?.staleDecision === decisionFingerprint(d, decision);
+    if (decision && !stale && (decision.by !== undefined || d.o.requireApproverIdentity === false)) { applyDecision(d, step, decision, since); continue; }
     const deadline = Date.parse(since) + parseDurationMs(d.spec.limits.approvalTimeout);
     if (d.o.now >= deadline) { timeOutApproval(d, step, since); continue; }
     requeueAt(d, deadline);

@@ -48,6 +48,12 @@ export function decide(o: Observed): Decision {
     finish(d, 'Cancelled', Reason.Cancelled, 'The run was cancelled (spec.cancel); its tool pods were stopped.');
     return conclude(d);
   }
+  const problem = d.o.journalProblems?.[0];
+  if (problem) {
+    finish(d, 'Failed', problem.reason, `${problem.problem}. Nothing from it was used; the run stopped because it cannot prove its own history. `
+      + 'Only the operator may write AgentRunJournals: see docs/security.md, and check who wrote the object (kubectl get agentrunjournal -o yaml).');
+    return conclude(d);
+  }
   const deadline = runDeadline(d.spec, d.status.startTime ?? now(d));
   if (o.now >= deadline) {
     finish(d, 'Failed', Reason.DeadlineExceeded, `The run did not finish within limits.timeout (${d.spec.limits.timeout}). Raise the limit or narrow the task.`);
@@ -65,7 +71,13 @@ export function decide(o: Observed): Decision {
 }
 
 function resolveRunTools(d: Draft): boolean {
-  if (d.o.toolSnapshot) { d.tools = d.o.toolSnapshot; return true; }
+  const name = toolsJournalName(d.o.run.metadata.name);
+  if (d.o.toolSnapshot) {
+    d.tools = d.o.toolSnapshot.tools;
+    // Written by a process that died before recording it: status adopts the stored entry.
+    d.status.toolsJournal ??= { name, digest: d.o.toolSnapshot.digest };
+    return true;
+  }
   const resolution = resolveTools(d.spec, d.o.agentTools);
   if (!resolution.ok) {
     const names = resolution.missing.join(', ');
@@ -78,7 +90,7 @@ function resolveRunTools(d: Draft): boolean {
   }
   d.tools = resolution.tools;
   // Journaled once, so an AgentTool edited mid-run cannot change a run that already started.
-  journal(d, toolsJournalName(d.o.run.metadata.name), undefined, { kind: 'Tools', tools: resolution.tools });
+  d.status.toolsJournal = { name, digest: journal(d, name, undefined, { kind: 'Tools', tools: resolution.tools }) };
   return true;
 }
 

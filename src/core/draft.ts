@@ -66,10 +66,6 @@ export function nextStepId(d: Draft): number {
   return (d.status.steps.at(-1)?.id ?? 0) + 1;
 }
 
-export function stepIdOf(entry: JournalEntry): number {
-  return entry.kind === 'Tools' ? 0 : entry.stepId;
-}
-
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

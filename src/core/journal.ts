@@ -1,10 +1,15 @@
 /**
  * What the journal holds: one immutable entry per finished step (the model's response, or a
  * tool call's result) plus the run's resolved tools. Entries are stored verbatim in owned
- * ConfigMaps; status only points at them with a digest. The conversation is rebuilt from them.
+ * AgentRunJournal objects; status points at them with a digest. The conversation is rebuilt
+ * from them, and nothing read back is used before verifyJournalObject() accepts it.
  */
 import { z } from 'zod';
-import { StepOutcome } from '../api/conditions.ts';
+import { API_VERSION } from '../api/group.ts';
+import { JOURNAL_KIND, agentRunJournalSpec, type AgentRunJournalObject } from '../api/agent-run-journal.ts';
+import { Label, MANAGED_BY, Reason, StepOutcome } from '../api/conditions.ts';
+import { runLabelValue } from './naming.ts';
+import type { RecordedEntry } from './observed.ts';
 
 /** A content block exactly as the Messages API sent it; kept opaque so every block type round-trips. */
 export const wireBlock = z.object({ type: z.string() }).loose();
@@ -84,9 +89,6 @@ export type JournalEntry = z.infer<typeof journalEntry>;
 export type ModelResponseEntry = Extract<JournalEntry, { kind: 'ModelResponse' }>;
 export type ToolResultEntry = Extract<JournalEntry, { kind: 'ToolResult' }>;
 
-/** The ConfigMap data key that holds an entry. */
-export const JOURNAL_DATA_KEY = 'entry.json';
-
 /** A digest as status records it: `sha256:<hex>` of the stored text (the hash is injected: core does no I/O). */
 export function journalDigest(sha256Hex: string): string {
   return `sha256:${sha256Hex}`;
@@ -95,4 +97,75 @@ export function journalDigest(sha256Hex: string): string {
 /** The canonical serialisation of an entry: what is stored and what the digest covers. */
 export function serializeEntry(entry: JournalEntry): string {
   return JSON.stringify(entry);
+}
+
+/** The step id an entry records: 0 for the resolved tools. */
+export function entryStep(entry: JournalEntry): number {
+  return entry.kind === 'Tools' ? 0 : entry.stepId;
+}
+
+/** Who the entry belongs to, as the reconciler knows the run. */
+export interface JournalOwner { readonly name: string; readonly namespace: string; readonly uid: string }
+
+/** The AgentRunJournal object that stores `entry` for `owner` under `name`. */
+export function journalObject(owner: JournalOwner, name: string, entry: JournalEntry): AgentRunJournalObject & { spec: z.infer<typeof agentRunJournalSpec> } {
+  return {
+    apiVersion: API_VERSION,
+    kind: JOURNAL_KIND,
+    metadata: {
+      name,
+      namespace: owner.namespace,
+      labels: { [Label.managedBy]: MANAGED_BY, [Label.component]: 'journal', [Label.run]: runLabelValue(owner.name), [Label.runUid]: owner.uid },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: owner.name, uid: owner.uid, controller: true }],
+    },
+    spec: { run: { name: owner.name, uid: owner.uid }, step: entryStep(entry), kind: entry.kind, entry: serializeEntry(entry) },
+  };
+}
+
+/** The outcome of reading one journal entry: only `found` may be acted on. */
+export type JournalRead =
+  | { readonly state: 'found'; readonly recorded: RecordedEntry }
+  | { readonly state: 'missing' }
+  | { readonly state: 'untrusted'; readonly reason: typeof Reason.JournalTampered | typeof Reason.JournalCorrupted; readonly problem: string };
+
+/** What a journal object must be to count as the run's own entry for a step. */
+export interface ExpectedEntry {
+  readonly runUid: string;
+  readonly name: string;
+  readonly stepId: number;
+  /** The digest status recorded for it, when status has recorded one. */
+  readonly digest?: string;
+}
+
+/**
+ * Accepts a journal object only when it is the operator's entry for exactly this run and step:
+ * controller-owned by the run's UID, naming that UID and step, a journal entry for that step,
+ * and (when status recorded one) matching the digest. Anything else is never used.
+ */
+export function verifyJournalObject(obj: AgentRunJournalObject, expected: ExpectedEntry, hash: (text: string) => string): JournalRead {
+  const where = `AgentRunJournal ${expected.name}`;
+  const tampered = (problem: string): JournalRead => ({ state: 'untrusted', reason: Reason.JournalTampered, problem: `${where} ${problem}` });
+  const controller = (obj.metadata?.ownerReferences ?? []).find((r) => r.controller === true);
+  if (obj.kind !== undefined && obj.kind !== JOURNAL_KIND) return tampered(`is a ${obj.kind}, not a journal entry`);
+  if (controller?.kind !== 'AgentRun' || controller.uid !== expected.runUid) {
+    return tampered(`is not controlled by this run (UID ${expected.runUid}): someone else created it`);
+  }
+  const spec = agentRunJournalSpec.safeParse(obj.spec);
+  if (!spec.success) return { state: 'untrusted', reason: Reason.JournalCorrupted, problem: `${where} is not a journal entry: ${spec.error.issues[0]?.message ?? 'invalid'}` };
+  if (spec.data.run.uid !== expected.runUid) return tampered(`belongs to run UID ${spec.data.run.uid}, not ${expected.runUid}`);
+  if (spec.data.step !== expected.stepId) return tampered(`records step ${spec.data.step}, not step ${expected.stepId}`);
+  const digest = journalDigest(hash(spec.data.entry));
+  if (expected.digest !== undefined && digest !== expected.digest) {
+    return tampered(`has digest ${digest}, but status recorded ${expected.digest}`);
+  }
+  let json: unknown;
+  try { json = JSON.parse(spec.data.entry); } catch {
+    return { state: 'untrusted', reason: Reason.JournalCorrupted, problem: `${where} is not JSON` };
+  }
+  const entry = journalEntry.safeParse(json);
+  if (!entry.success) return { state: 'untrusted', reason: Reason.JournalCorrupted, problem: `${where} is not a journal entry: ${entry.error.issues[0]?.message ?? 'invalid'}` };
+  if (entry.data.kind !== spec.data.kind || entryStep(entry.data) !== expected.stepId) {
+    return tampered(`holds a ${entry.data.kind} entry of step ${entryStep(entry.data)}, not step ${expected.stepId}`);
+  }
+  return { state: 'found', recorded: { entry: entry.data, digest } };
 }

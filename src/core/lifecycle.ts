@@ -1,6 +1,5 @@
 /** The run's own lifecycle in a decision: start, finish, cleanup after the end, deletion. */
 import { ConditionType, FINALIZER, Label, Reason, StepOutcome } from '../api/conditions.ts';
-import { runLabelValue } from './naming.ts';
 import type { Decision } from './effects.ts';
 import { isStepDone } from './machine.ts';
 import type { PodObservation } from './observed.ts';
@@ -79,7 +78,7 @@ export function deleteLivePods(d: Draft): number {
     settlePod(d, pod);
     if (!pod.deleting && pod.finalizerHeld !== true) sweep = true;
   }
-  if (sweep) d.effects.push({ type: 'deleteEndedPods', labelSelector: `${Label.component}=tool,${Label.run}=${runLabelValue(d.o.run.metadata.name)}` });
+  if (sweep) d.effects.push({ type: 'deleteEndedPods', labelSelector: `${Label.component}=tool,${Label.runUid}=${d.o.run.metadata.uid}` });
   return live;
 }
 

@@ -2,11 +2,11 @@
 import type { StepRecord } from '../api/agent-run.ts';
 import { Reason, StepOutcome } from '../api/conditions.ts';
 import { buildModelRequest, finalText } from './conversation.ts';
-import type { ModelResponseEntry } from './journal.ts';
+import { entryStep, type ModelResponseEntry } from './journal.ts';
 import { isStepDone } from './machine.ts';
 import { journalName } from './naming.ts';
 import { backoffMs, classifyModelFailure, runDeadline } from './policies.ts';
-import { addUsage, emptyUsage, event, journal, nextStepId, now, requeueAt, stepIdOf, truncate, usageOf, type Draft } from './draft.ts';
+import { addUsage, emptyUsage, event, journal, nextStepId, now, requeueAt, truncate, usageOf, type Draft } from './draft.ts';
 import { finish } from './lifecycle.ts';
 
 export function progressModelStep(d: Draft): void {
@@ -51,7 +51,7 @@ export function progressModelStep(d: Draft): void {
 }
 
 export function startModelCall(d: Draft, step: StepRecord): void {
-  const entries = [...d.journal.values()].map((r) => r.entry).filter((e) => e.kind !== 'Tools').sort((a, b) => stepIdOf(a) - stepIdOf(b));
+  const entries = [...d.journal.values()].map((r) => r.entry).filter((e) => e.kind !== 'Tools').sort((a, b) => entryStep(a) - entryStep(b));
   const request = buildModelRequest(d.spec, d.tools, entries);
   d.effects.push({ type: 'startModelCall', stepId: step.id, attempt: step.attempt, request });
 }
@@ -64,7 +64,7 @@ export function completeModelStep(d: Draft, step: StepRecord, entry: ModelRespon
   step.attempt = entry.attempt;
   step.stopReason = response.stop_reason ?? 'unknown';
   step.usage = usageOf(response.usage);
-  step.journal = { configMap: journalName(d.o.run.metadata.name, step.id), digest };
+  step.journal = { name: journalName(d.o.run.metadata.name, step.id), digest };
   d.status.usage = addUsage(d.status.usage ?? emptyUsage(), step.usage);
   d.status.currentTurn = step.turn;
   const text = finalText(response.content);

@@ -4,11 +4,18 @@
  */
 import type { AgentRun } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
+import type { Reason } from '../api/conditions.ts';
 import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
 
 /** A journal entry read back, with the digest of its stored bytes. */
 export interface RecordedEntry { readonly entry: JournalEntry; readonly digest: string }
 import type { ModelFailure } from './policies.ts';
+
+/** A journal object the run cannot use: missing where status points, or not the operator's own entry. */
+export interface JournalProblem {
+  readonly reason: typeof Reason.JournalTampered | typeof Reason.JournalCorrupted;
+  readonly problem: string;
+}
 
 /** One tool pod as last seen: still there, or gone (then its last known state). */
 export interface PodObservation {
@@ -52,8 +59,10 @@ export interface Observed {
   readonly hash: (text: string) => string;
   /** AgentTools named by the run's toolRefs (undefined: not found). */
   readonly agentTools: ReadonlyMap<string, AgentToolSpec | undefined>;
-  /** The run's journaled tool definitions, once written. */
-  readonly toolSnapshot?: readonly ResolvedTool[];
+  /** The run's journaled tool definitions, once written and verified, with their digest. */
+  readonly toolSnapshot?: { readonly tools: readonly ResolvedTool[]; readonly digest: string };
+  /** Journal objects that failed verification: nothing from them is used, and the run fails. */
+  readonly journalProblems?: readonly JournalProblem[];
   /** Journal entries by step id: every step with a journal reference, and in-flight steps whose entry exists. */
   readonly journal: ReadonlyMap<number, RecordedEntry>;
   /** The run's tool pods by name; a pod this process never saw and that does not exist is absent. */

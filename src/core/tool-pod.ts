@@ -52,6 +52,7 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
         [Label.managedBy]: MANAGED_BY,
         [Label.component]: 'tool',
         [Label.run]: runLabelValue(run.name),
+        [Label.runUid]: run.uid,
         [Label.step]: String(req.stepId),
         [Label.attempt]: String(req.attempt),
       },

@@ -181,7 +181,7 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
   step.attempt = entry.attempt;
   step.finishedAt = now(d);
   step.startedAt ??= step.finishedAt;
-  step.journal = { configMap: journalName(d.o.run.metadata.name, step.id), digest };
+  step.journal = { name: journalName(d.o.run.metadata.name, step.id), digest };
   if (entry.exitCode !== undefined) step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
   settlePod(d, step.podName ? d.o.pods.get(step.podName) : undefined);
   if (entry.isError || d.o.stepEvents) event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',

@@ -17,8 +17,8 @@ export const GLOBAL_OPTIONS = {
 /** The flags of each command, besides the global ones. */
 export const COMMAND_OPTIONS = {
   list: { 'all-namespaces': { type: 'boolean', short: 'A' } },
-  describe: {},
-  approve: { yes: { type: 'boolean', short: 'y' }, comment: { type: 'string' } },
+  describe: { 'show-input': { type: 'boolean' } },
+  approve: { yes: { type: 'boolean', short: 'y' }, comment: { type: 'string' }, 'show-input': { type: 'boolean' } },
   reject: { reason: { type: 'string' } },
   transcript: { output: { type: 'string', short: 'o' } },
   logs: { attempt: { type: 'string' } },

@@ -11,6 +11,7 @@ import type { CommandContext } from './context.ts';
 import { apiStatus, httpStatus } from './api-errors.ts';
 import { PluginError } from './errors.ts';
 import type { Run } from './kube.ts';
+import { pendingInput } from './journal.ts';
 import { age, table, truncate } from './render.ts';
 
 type Pending = NonNullable<AgentRunStatus['pendingApprovals']>[number];
@@ -29,6 +30,8 @@ export interface DecisionRequest {
   readonly text: string;
   /** Ask y/N on the terminal before deciding (refuse without one). */
   readonly confirm: boolean;
+  /** Print every target's whole input (it is printed anyway when the preview is cut and confirm is on). */
+  readonly showInput?: boolean;
 }
 
 /** Conflicting writes retried before giving up; each retry re-checks on a fresh read. */
@@ -46,6 +49,9 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
   const now = Date.now();
   for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'],
     ...targets.map((p) => [String(p.step), pendingSubject(p), `${age(p.since, now)} ago`, truncate(p.inputPreview, Math.max(30, out.width - 40))])], '  ')) out.print(line);
+  for (const p of targets) {
+    if (req.showInput === true || (req.confirm && isCut(p))) await printFullInput(ctx, run, p);
+  }
   if (req.verb === 'reject' && run.spec.approvals?.onReject === 'Fail') {
     out.note('note: this run has spec.approvals.onReject=Fail: rejecting a step fails the whole run');
   }
@@ -82,6 +88,23 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
   if (unrecorded.length > 0) {
     out.note(`note: the apiserver recorded no ${decidedByKey(unrecorded[0] ?? 0)}, so the MutatingAdmissionPolicy agentrun-record-approver (Kubernetes 1.36+) is not active on this cluster; the operator ignores a decision without it unless it runs with --require-approver-identity=false`);
   }
+}
+
+/** The preview of a pending tool input does not show all of it. */
+export function isCut(p: Pending): boolean {
+  return p.kind !== 'Budget' && p.inputBytes !== undefined && Buffer.byteLength(p.inputPreview) < p.inputBytes;
+}
+
+/** Prints a pending step's whole input, read from the journal and checked against the digest the operator recorded. */
+export async function printFullInput(ctx: CommandContext, run: Run, p: Pending): Promise<void> {
+  const input = await pendingInput(ctx.kube, run, p, (m) => { ctx.out.note(m); });
+  if (!input) {
+    ctx.out.note(`warning: step ${p.step}: the whole input could not be read from the journal; only the preview is known`);
+    return;
+  }
+  ctx.out.print(`Step ${p.step} (${pendingSubject(p)}) input, ${p.inputBytes ?? Buffer.byteLength(input.text)} bytes${input.matches ? ', matches the digest the operator recorded' : ''}:`);
+  ctx.out.print(input.text);
+  if (!input.matches) ctx.out.note(`warning: step ${p.step}: this input does not match the digest in the pending approval (${p.inputDigest ?? ''})`);
 }
 
 /** The pending entries to decide on; any requested step that is not pending is an error. */

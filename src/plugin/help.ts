@@ -44,9 +44,14 @@ ${GLOBAL_FLAGS}
 writes), times, conditions, a table of its steps (kind, tool, phase/outcome, attempt, pod,
 tokens, duration, approval decision and who made it, retry and approval waits), the pending
 approvals with the exact commands to approve or reject them, and the run's recent Events.
+A pending input longer than its preview is marked; --show-input prints it whole, read from the
+journal and checked against the digest the operator recorded.
 
 Usage:
-  kubectl agentrun describe NAME [-n NS]
+  kubectl agentrun describe NAME [-n NS] [--show-input]
+
+Flags:
+      --show-input           print the whole input of every pending tool call
 
 ${GLOBAL_FLAGS}
 `,
@@ -57,14 +62,16 @@ terminal (y/N). Without STEP every pending step is approved. The decision is the
 approve.agentrun.dev/step-N, set with a merge patch as YOU (the kubeconfig's user): the
 apiserver's admission policy checks that you may "approve" agentruns/approval and records you in
 decided-by.agentrun.dev/step-N. A step that is not pending is refused. Without a terminal the
-command refuses unless --yes is given.
+command refuses unless --yes is given. When a preview does not show the whole input, the whole
+input is printed before the question: you approve what you have seen.
 
 Usage:
-  kubectl agentrun approve NAME [STEP...] [--comment TEXT] [--yes]
+  kubectl agentrun approve NAME [STEP...] [--comment TEXT] [--yes] [--show-input]
 
 Flags:
       --comment TEXT         the annotation's value, kept in the step's record (default "approved via kubectl agentrun")
   -y, --yes                  do not ask for confirmation
+      --show-input           print the whole input of each step first, even when the preview shows it all
 
 ${GLOBAL_FLAGS}
 `,
@@ -82,9 +89,10 @@ Flags:
 
 ${GLOBAL_FLAGS}
 `,
-  transcript: `Print a run's conversation, rebuilt from its journal ConfigMaps (each step's
-status.steps[].journal.configMap, key entry.json, checked against its sha256 digest in status;
-a mismatch is reported on stderr): the system prompt and task, then per turn the assistant's
+  transcript: `Print a run's conversation, rebuilt from its journal (each step's AgentRunJournal,
+status.steps[].journal.name, verified as the operator verifies it: owned by the run, for that
+step, matching the sha256 digest in status; an entry that fails is not shown, a warning on
+stderr says why): the system prompt and task, then per turn the assistant's
 text and tool calls (name and input), the tool results (errors and truncation marked), and the
 final result. Steps still in flight are shown as such.
 

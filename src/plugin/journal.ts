@@ -1,18 +1,17 @@
 /**
- * Reads a run's journal as the operator wrote it: one ConfigMap per finished step (named in
- * status.steps[].journal), its `entry.json` checked against the sha256 digest recorded in status.
- * A mismatch is reported and the entry still shown: the human decides what to make of it.
+ * Reads a run's journal as the operator wrote it: one AgentRunJournal per finished step (named
+ * in status.steps[].journal), verified exactly as the operator verifies it (core/journal.ts):
+ * owned by the run, for that step, matching the digest in status. An entry that fails is never
+ * shown — only a warning that says why.
  */
 import type { StepRecord } from '../api/agent-run.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
-import { JOURNAL_DATA_KEY, journalDigest, journalEntry, type JournalEntry } from '../core/journal.ts';
+import { journalDigest, verifyJournalObject, type JournalEntry } from '../core/journal.ts';
 import type { Kube, Run } from './kube.ts';
-
-export const ENTRY_KEY = JOURNAL_DATA_KEY;
 
 export interface JournaledStep {
   readonly step: StepRecord;
-  /** The entry, when the step has one that could be read. */
+  /** The entry, when the step has one that could be read and verified. */
   readonly entry?: JournalEntry;
 }
 
@@ -30,37 +29,21 @@ export async function readJournal(kube: Kube, run: Run, warn: (message: string) 
   });
 }
 
-/** The journal entry of one step, or undefined (with a warning when it should have been there). */
+/** The verified journal entry of one step, or undefined (with a warning when it should have been there). */
 export async function readEntry(kube: Kube, run: Run, step: StepRecord, warn: (message: string) => void): Promise<JournalEntry | undefined> {
   const ref = step.journal;
   if (!ref) return undefined;
-  const cm = await kube.configMap(run.metadata.namespace, ref.configMap);
-  if (!cm) {
-    warn(`warning: step ${step.id}: its journal entry, ConfigMap ${ref.configMap}, does not exist (deleted?)`);
+  const obj = await kube.journal(run.metadata.namespace, ref.name);
+  if (!obj) {
+    warn(`warning: step ${step.id}: its journal entry, AgentRunJournal ${ref.name}, does not exist (deleted?)`);
     return undefined;
   }
-  const text = cm.data?.[ENTRY_KEY];
-  if (text === undefined) {
-    warn(`warning: step ${step.id}: ConfigMap ${ref.configMap} has no ${ENTRY_KEY}`);
+  const read = verifyJournalObject(obj, { runUid: run.metadata.uid ?? '', name: ref.name, stepId: step.id, digest: ref.digest }, sha256);
+  if (read.state !== 'found') {
+    warn(`warning: step ${step.id}: ${read.state === 'untrusted' ? read.problem : 'missing'}; not shown`);
     return undefined;
   }
-  const actual = digestOf(text);
-  if (actual !== ref.digest) {
-    warn(`warning: step ${step.id}: journal entry ${ref.configMap} does not match the digest in status (status ${ref.digest}, content ${actual}): it changed after the operator wrote it; shown as stored`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    warn(`warning: step ${step.id}: journal entry ${ref.configMap} is not JSON; skipped`);
-    return undefined;
-  }
-  const parsed = journalEntry.safeParse(json);
-  if (!parsed.success) {
-    warn(`warning: step ${step.id}: journal entry ${ref.configMap} is not a journal entry this plugin understands; skipped`);
-    return undefined;
-  }
-  return parsed.data;
+  return read.recorded.entry;
 }
 
 /** `fn` over `items` with at most `limit` in flight, results in order. */
@@ -75,4 +58,27 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** The whole input of a pending tool call, from the model response that asked for it (verified). */
+export interface PendingInput {
+  readonly text: string;
+  /** The input's digest matches the one the operator recorded in the pending approval. */
+  readonly matches: boolean;
+}
+
+/** Reads the full input of a pending tool approval from the journal; undefined when it cannot be verified. */
+export async function pendingInput(kube: Kube, run: Run, pending: { step: number; inputDigest?: string | undefined }, warn: (message: string) => void): Promise<PendingInput | undefined> {
+  const steps = run.status?.steps ?? [];
+  const tool = steps.find((s) => s.id === pending.step);
+  if (tool?.kind !== 'Tool' || tool.toolUseId === undefined) return undefined;
+  const model = steps.filter((s) => s.kind === 'Model' && s.turn === tool.turn && s.journal !== undefined).at(-1);
+  if (!model) return undefined;
+  const entry = await readEntry(kube, run, model, warn);
+  if (entry?.kind !== 'ModelResponse') return undefined;
+  const block = entry.response.content.find((b) => b.type === 'tool_use' && b.id === tool.toolUseId) as { input?: unknown } | undefined;
+  if (!block) return undefined;
+  // The same serialisation the operator used for the digest (core/gates.ts requestApproval).
+  const text = JSON.stringify(block.input ?? {});
+  return { text, matches: pending.inputDigest === undefined || digestOf(text) === pending.inputDigest };
 }

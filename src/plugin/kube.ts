@@ -4,8 +4,9 @@
  * commands make. Every request is made as the kubeconfig's user: the apiserver authorises it.
  */
 import {
-  CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type CoreV1Event, type V1ConfigMap,
+  CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type CoreV1Event,
 } from '@kubernetes/client-node';
+import { JOURNAL_PLURAL, type AgentRunJournalObject } from '../api/agent-run-journal.ts';
 import { agentRun, type AgentRun } from '../api/agent-run.ts';
 import { GROUP, VERSION } from '../api/group.ts';
 import type { GlobalFlags } from './args.ts';
@@ -89,10 +90,10 @@ export class Kube {
     return toRun(patched);
   }
 
-  /** A ConfigMap, or undefined when it does not exist. */
-  async configMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+  /** A journal object, or undefined when it does not exist. */
+  async journal(namespace: string, name: string): Promise<AgentRunJournalObject | undefined> {
     try {
-      return await this.core.readNamespacedConfigMap({ namespace, name });
+      return await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: JOURNAL_PLURAL, namespace, name }) as AgentRunJournalObject;
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
       throw error;

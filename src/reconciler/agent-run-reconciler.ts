@@ -12,9 +12,9 @@ import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
-import type { Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
+import type { JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
 import { describeApiError, isConflict, isNotFound } from '../adapters/kube/errors.ts';
-import { JournalCorruptedError, sha256 } from '../adapters/kube/journal.ts';
+import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
@@ -113,8 +113,7 @@ export class AgentRunReconciler {
     this.d.modelCalls.forget(uid);
     this.outputs.forget(uid);
     this.d.podMemory.forgetRun(uid);
-    const { namespace, name } = parseKey(key);
-    this.d.journal.forget(namespace, name);
+    this.d.journal.forget(uid);
   }
 
   // ---- gather ----
@@ -130,21 +129,32 @@ export class AgentRunReconciler {
       agentTools.set(tool.toolRef.name, spec?.success ? spec.data : undefined);
     }
     const finished = isFinished(run.status ?? {}) || Boolean(run.metadata.deletionTimestamp);
-    const toolSnapshotEntry = finished ? undefined : await this.d.journal.read(namespace, toolsJournalName(name));
+    const owner: RunOwner = run.metadata;
+    const problems: JournalProblem[] = [];
+    /** Reads and verifies one entry; `digest` is what status recorded, absent for an entry not yet recorded. */
+    const verified = async (name: string, stepId: number, digest: string | undefined): Promise<RecordedEntry | undefined> => {
+      const read = await this.d.journal.read(owner, { runUid: uid, name, stepId, ...(digest !== undefined ? { digest } : {}) });
+      if (read.state === 'found') return read.recorded;
+      if (read.state === 'untrusted') problems.push({ reason: read.reason, problem: read.problem });
+      else if (digest !== undefined) problems.push({ reason: Reason.JournalCorrupted, problem: `AgentRunJournal ${name}, which status records for step ${stepId}, does not exist` });
+      return undefined;
+    };
 
+    let toolSnapshot: Observed['toolSnapshot'];
     const journal = new Map<number, RecordedEntry>();
     if (!finished) {
       const firstLook = !this.recovered.has(uid);
+      const toolsRef = run.status?.toolsJournal;
+      // Until status records the tools entry, a previous process may have written it and died.
+      const tools = await verified(toolsRef?.name ?? toolsJournalName(name), 0, toolsRef?.digest);
+      if (tools?.entry.kind === 'Tools') toolSnapshot = { tools: tools.entry.tools, digest: tools.digest };
       await Promise.all(steps.map(async (step) => {
         if (step.journal) {
-          const recorded = await this.readJournal(namespace, step.journal.configMap);
-          if (recorded.digest !== step.journal.digest) {
-            throw new TerminalError(`${Reason.JournalCorrupted}: journal ${step.journal.configMap} has digest ${recorded.digest}, status recorded ${step.journal.digest}`);
-          }
-          journal.set(step.id, recorded);
+          const recorded = await verified(step.journal.name, step.id, step.journal.digest);
+          if (recorded) journal.set(step.id, recorded);
         } else if (!isStepDone(step) && firstLook) {
-          // A previous process may have journaled this step and died before recording it.
-          const recorded = await this.d.journal.read(namespace, journalName(name, step.id));
+          // A previous process (or another leader) may have journaled this step before recording it.
+          const recorded = await verified(journalName(name, step.id), step.id, undefined);
           if (recorded) journal.set(step.id, recorded);
         }
       }));
@@ -168,7 +178,8 @@ export class AgentRunReconciler {
       now: this.d.clock.now(),
       hash: sha256,
       agentTools,
-      ...(toolSnapshotEntry?.entry.kind === 'Tools' ? { toolSnapshot: toolSnapshotEntry.entry.tools } : {}),
+      ...(toolSnapshot ? { toolSnapshot } : {}),
+      ...(problems.length > 0 ? { journalProblems: problems } : {}),
       journal,
       pods,
       modelCalls: this.d.modelCalls.observe(uid),
@@ -177,17 +188,6 @@ export class AgentRunReconciler {
       requireApproverIdentity: this.d.requireApproverIdentity,
       stepEvents: this.d.stepEvents ?? false,
     };
-  }
-
-  private async readJournal(namespace: string, name: string): Promise<RecordedEntry> {
-    try {
-      const recorded = await this.d.journal.read(namespace, name);
-      if (!recorded) throw new TerminalError(`${Reason.JournalCorrupted}: journal ${namespace}/${name} is missing`);
-      return recorded;
-    } catch (error) {
-      if (error instanceof JournalCorruptedError) throw new TerminalError(`${Reason.JournalCorrupted}: ${error.message}`);
-      throw error;
-    }
   }
 
   // ---- execute ----
@@ -202,7 +202,15 @@ export class AgentRunReconciler {
     }
 
     const journalWrites = effects.filter((e) => e.type === 'writeJournal');
-    await Promise.all(journalWrites.map((e) => this.d.journal.write(owner, e.name, e.entry, e.digest)));
+    const stored = await Promise.all(journalWrites.map((e) => this.d.journal.write(owner, e.name, e.entry)));
+    const displaced = journalWrites.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
+    if (displaced) {
+      // Another entry holds the name (written by a leader that lost its lease, or by someone else):
+      // nothing of this decision may happen. Read the journal again: the operator's own stored
+      // entry wins, anything else fails the run as tampered.
+      this.recovered.delete(owner.uid);
+      throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`, { retryAfterMs: 0 });
+    }
     if (journalWrites.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
     if (journalWrites.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 

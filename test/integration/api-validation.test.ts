@@ -79,7 +79,7 @@ describe('CRDs', () => {
       conditions: [{ type: 'Succeeded', status: 'Unknown', reason: 'Running', message: 'm', lastTransitionTime: '2026-01-01T00:00:00Z' }],
       usage: { inputTokens: 1, outputTokens: 2, cacheReadInputTokens: 3, cacheCreationInputTokens: 4, totalTokens: 10 },
       steps: [{ id: 1, kind: 'Tool', turn: 1, phase: 'Succeeded', tool: 'echo', toolUseId: 'toolu_1', attempt: 2, podName: 'p',
-        startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:01Z', journal: { configMap: 'cm', digest: 'sha256:abc' },
+        startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:01Z', journal: { name: 'cm', digest: 'sha256:abc' },
         usage: { inputTokens: 1, outputTokens: 1, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, totalTokens: 2 },
         stopReason: 'tool_use', outcome: 'Completed', message: 'ok',
         retry: { attempt: 1, errorClass: 'Overloaded', errorMessage: '529', nextRetryAt: '2026-01-01T00:00:02Z' },

@@ -27,7 +27,7 @@ import { approveKey } from '../../src/api/approval.ts';
 import { baseURLOnlyDiff, withModelBaseURL } from '../../scripts/dev/manifests.ts';
 import { demoAgent } from '../../scripts/dev/demo-agent.ts';
 import { repoRoot, userKubeconfig } from '../support/control-plane.ts';
-import { clients, cluster, createNamespace, kubectl } from '../support/kube.ts';
+import { clients, cluster, createNamespace, journalEntryOf, kubectl } from '../support/kube.ts';
 import { startMockModelServer, text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
 import { NodeEmulator } from '../support/node-emulator.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
@@ -90,14 +90,9 @@ function succeeded(run: AgentRun): void {
 
 const awaitingApproval = (name: string) => waitForRun(ns, name, `${name} to await approval`, (r) => r.status?.phase === 'AwaitingApproval' || finished(r));
 
-async function journalEntry(namespace: string, configMap: string): Promise<Record<string, unknown>> {
-  const cm = await clients().core.readNamespacedConfigMap({ namespace, name: configMap });
-  return JSON.parse(cm.data?.['entry.json'] ?? '{}') as Record<string, unknown>;
-}
-
 async function toolOutput(run: AgentRun, stepId: number): Promise<string> {
   const step = run.status?.steps?.find((s) => s.id === stepId);
-  return String((await journalEntry(run.metadata.namespace ?? ns, step?.journal?.configMap ?? '')).output);
+  return String((await journalEntryOf(run.metadata.namespace ?? ns, step?.journal?.name ?? '')).output);
 }
 
 async function runPods(namespace: string, run: string): Promise<string[]> {
@@ -233,7 +228,7 @@ describe('deploy/examples', () => {
     expect(headlineRun.status?.result).toBe('DURABLE AGENTS OUTLIVE THEIR CRASHES (5 words, 36 bytes)');
     expect(motto.status?.result).toBe('"journal every step" has 3 words, 18 bytes.');
     for (const run of ['headline-in-capitals', 'measure-a-motto']) {
-      const snapshot = await journalEntry(ns, `${run}-tools`) as { tools: { name: string; source?: string; container: { image: string } }[] };
+      const snapshot = await journalEntryOf(ns, `${run}-tools`) as { tools: { name: string; source?: string; container: { image: string } }[] };
       expect(snapshot.tools.find((t) => t.name === 'text_stats')).toMatchObject({ source: 'text-stats', container: { image: 'busybox:1.37' } });
     }
   });

@@ -190,7 +190,9 @@ describe('the Helm chart', () => {
       ['update', 'agentruns.agentrun.dev', '--subresource=finalizers', '-n', ns],
       ['create', 'pods', '-n', ns],
       ['get', 'pods', '--subresource=log', '-n', ns],
-      ['create', 'configmaps', '-n', ns],
+      ['create', 'agentrunjournals.agentrun.dev', '-n', ns],
+      ['get', 'agentrunjournals.agentrun.dev', '-n', ns],
+      ['write', 'agentruns.agentrun.dev', '--subresource=journal', '-n', ns],
       ['create', 'events', '-n', ns],
       ['create', 'leases.coordination.k8s.io', '-n', releaseNs],
       ['update', `leases.coordination.k8s.io/${release}-agentrun-operator`, '-n', releaseNs],
@@ -206,9 +208,11 @@ describe('the Helm chart', () => {
       ['patch', 'agenttools.agentrun.dev', '-n', ns],
       // It must never approve its own steps.
       ['approve', 'agentruns.agentrun.dev', '--subresource=approval', '-n', ns],
-      ['update', 'configmaps', '-n', ns],
-      ['delete', 'configmaps', '-n', ns],
-      ['list', 'configmaps', '-n', ns],
+      ['create', 'configmaps', '-n', ns],
+      ['get', 'configmaps', '-n', ns],
+      // Journal entries are immutable; the garbage collector removes them with their run.
+      ['update', 'agentrunjournals.agentrun.dev', '-n', ns],
+      ['delete', 'agentrunjournals.agentrun.dev', '-n', ns],
       ['create', 'pods', '--subresource=exec', '-n', ns],
       ['update', 'pods', '-n', ns],
       ['create', 'deployments.apps', '-n', ns],
@@ -258,8 +262,8 @@ describe('the Helm chart', () => {
  */
 const API_CALLS: Record<string, readonly [group: string, resource: string, verbs: readonly string[]]> = {
   createNamespacedEvent: ['', 'events', ['create']],
-  createNamespacedConfigMap: ['', 'configmaps', ['create']],
-  readNamespacedConfigMap: ['', 'configmaps', ['get']],
+  createNamespacedCustomObject: ['agentrun.dev', 'agentrunjournals', ['create']],
+  getNamespacedCustomObject: ['agentrun.dev', 'agentrunjournals', ['get']],
   createNamespacedPod: ['', 'pods', ['create']],
   deleteNamespacedPod: ['', 'pods', ['delete']],
   deleteCollectionNamespacedPod: ['', 'pods', ['deletecollection']],
@@ -283,8 +287,10 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
 /** Granted without a call in the code, on purpose (see the chart's _helpers.tpl). */
 const EXTRA_GRANTS = new Set([
   'agentrun.dev agentruns get', 'agentrun.dev agenttools get',
-  // OwnerReferencesPermissionEnforcement: blockOwnerDeletion on journal ConfigMaps and tool pods.
+  // OwnerReferencesPermissionEnforcement: blockOwnerDeletion on tool pods.
   'agentrun.dev agentruns/finalizers update',
+  // Checked by the admission policy agentrun-journal, not called: it marks the operator.
+  'agentrun.dev agentruns/journal write',
 ]);
 
 describe('the chart\'s RBAC and the code', () => {

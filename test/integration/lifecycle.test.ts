@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostScratchDir } from '../support/control-plane.ts';
-import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
+import { clients, eventually, kubectl, listJournals, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
 
@@ -83,8 +83,7 @@ describe('run lifecycle', () => {
     await eventually('the tool pod to be gone', noPodOf('delete-me'));
     expect(processAlive(pid)).toBe(false);
     await eventually('its journal to be garbage-collected', async () => {
-      const cms = await clients().core.listNamespacedConfigMap({ namespace: env.namespace, labelSelector: 'agentrun.dev/run=delete-me' });
-      return cms.items.length === 0 ? true : undefined;
+      return (await listJournals(env.namespace, 'agentrun.dev/run=delete-me')).length === 0 ? true : undefined;
     });
   });
 
@@ -98,8 +97,7 @@ describe('run lifecycle', () => {
     await eventually('the finished run to be deleted', async () => getRun(env.namespace, 'short-lived').then(
       () => undefined, (e: unknown) => (statusCode(e) === 404 ? true : undefined)), 30_000);
     await eventually('its journal to be garbage-collected', async () => {
-      const cms = await clients().core.listNamespacedConfigMap({ namespace: env.namespace, labelSelector: 'agentrun.dev/run=short-lived' });
-      return cms.items.length === 0 ? true : undefined;
+      return (await listJournals(env.namespace, 'agentrun.dev/run=short-lived')).length === 0 ? true : undefined;
     });
     expect(env.model.requests(key)).toHaveLength(1);
   });

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { clients, kubectl } from '../support/kube.ts';
+import { kubectl, readJournal } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { createRun, executions, getRun, livePods, recordingTool, runEvents, startAgentEnv, type AgentEnv } from '../support/agent-env.ts';
 import { eventually } from '../support/kube.ts';
@@ -50,14 +50,13 @@ describe('a 4-turn run with parallel tool calls', () => {
     expect(steps.map((s) => s.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(steps.every((s) => s.phase === 'Succeeded' && s.attempt === 1)).toBe(true);
 
-    // Every step is journaled in an owned ConfigMap whose content matches the digest in status.
+    // Every step is journaled in an owned AgentRunJournal whose content matches the digest in status.
     for (const step of steps) {
       expect(step.journal, `step ${step.id}`).toBeDefined();
-      const cm = await clients().core.readNamespacedConfigMap({ namespace: env.namespace, name: step.journal?.configMap ?? '' });
-      const data = cm.data?.['entry.json'] ?? '';
-      expect(`sha256:${createHash('sha256').update(data).digest('hex')}`).toBe(step.journal?.digest);
-      expect(cm.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'AgentRun', name: 'four-turns', controller: true });
-      expect(cm.immutable).toBe(true);
+      const stored = await readJournal(env.namespace, step.journal?.name ?? '');
+      expect(`sha256:${createHash('sha256').update(stored.spec.entry).digest('hex')}`).toBe(step.journal?.digest);
+      expect(stored.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'AgentRun', name: 'four-turns', uid: run.metadata.uid, controller: true });
+      expect(stored.spec).toMatchObject({ run: { name: 'four-turns', uid: run.metadata.uid }, step: step.id });
     }
 
     // Tokens are accounted, and the conversation prefix is read from the prompt cache.

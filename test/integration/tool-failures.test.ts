@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
-import { clients, cluster, eventually } from '../support/kube.ts';
+import { clients, cluster, eventually, readJournal } from '../support/kube.ts';
 import { text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
 import { NodeEmulator } from '../support/node-emulator.ts';
 import {
@@ -174,8 +174,7 @@ describe.concurrent('tool failures', () => {
     const result = onlyResult(env.model, KEY, run);
     expect(result.is_error).toBeUndefined();
     expect(result.content).toBe(`${'x'.repeat(4096)}\n[output truncated to the first 4096 bytes]`);
-    const cm = await clients().core.readNamespacedConfigMap({ namespace: ns, name: step.journal?.configMap ?? '' });
-    const entry = cm.data?.['entry.json'] ?? '';
+    const entry = (await readJournal(ns, step.journal?.name ?? '')).spec.entry;
     expect(entry.length).toBeGreaterThan(4096);
     expect(entry.length).toBeLessThan(8192);
     expect(JSON.stringify(run.status).length).toBeLessThan(16_384);

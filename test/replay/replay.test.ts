@@ -125,7 +125,7 @@ function observedOf(h: History, r: HistoryRecord): Observed {
     if (!recorded) throw new Error(`history ${h.name}: journal ${name} is not in the history`);
     journal.set(stepId, recorded);
   }
-  const tools = h.journal[toolsJournalName(h.run.name)]?.entry;
+  const tools = h.journal[toolsJournalName(h.run.name)];
   return {
     run: {
       apiVersion: 'agentrun.dev/v1alpha1', kind: 'AgentRun',
@@ -136,7 +136,7 @@ function observedOf(h: History, r: HistoryRecord): Observed {
     now: r.now,
     hash: fakeHash,
     agentTools: new Map(),
-    ...(r.toolSnapshot && tools?.kind === 'Tools' ? { toolSnapshot: tools.tools } : {}),
+    ...(r.toolSnapshot && tools?.entry.kind === 'Tools' ? { toolSnapshot: { tools: tools.entry.tools, digest: tools.digest } } : {}),
     journal,
     pods: new Map(r.pods.map((p) => [p.name, p])),
     modelCalls: new Map(r.modelCalls),
@@ -303,9 +303,9 @@ class World {
       const firstLook = !this.proc.recovered;
       for (const step of steps) {
         if (step.journal) {
-          const recorded = this.journal.get(step.journal.configMap);
-          if (recorded?.digest !== step.journal.digest) this.violation(`step ${step.id}: status points at ${step.journal.configMap} ${step.journal.digest}, the journal has ${recorded?.digest ?? 'nothing'}`);
-          journal.push([step.id, step.journal.configMap]);
+          const recorded = this.journal.get(step.journal.name);
+          if (recorded?.digest !== step.journal.digest) this.violation(`step ${step.id}: status points at ${step.journal.name} ${step.journal.digest}, the journal has ${recorded?.digest ?? 'nothing'}`);
+          journal.push([step.id, step.journal.name]);
         } else if (!isStepDone(step) && firstLook && this.journal.has(journalName(name, step.id))) {
           journal.push([step.id, journalName(name, step.id)]);
         }
@@ -385,7 +385,7 @@ class World {
     if (!run.metadata.deletionTimestamp && JSON.stringify(d.status) !== JSON.stringify(run.status ?? {})) {
       for (const step of d.status.steps ?? []) {
         if (!step.journal) continue;
-        if (this.journal.get(step.journal.configMap)?.digest !== step.journal.digest) this.violation(`status records step ${step.id} before its journal entry exists`);
+        if (this.journal.get(step.journal.name)?.digest !== step.journal.digest) this.violation(`status records step ${step.id} before its journal entry exists`);
       }
       if (isFinished(run.status ?? {}) && !isFinished(d.status)) this.violation('a finished run became unfinished');
       run.status = structuredClone(d.status);

@@ -119,7 +119,7 @@ export function toolStep(id: number, turn: number, tool: string, toolUseId: stri
 
 /** A step record that points at its journaled entry, as decide() leaves a finished step. */
 export function journaled(step: StepRecord, entry: JournalEntry, patch: Partial<StepRecord> = {}): StepRecord {
-  return { ...step, phase: 'Succeeded', outcome: 'Completed', finishedAt: iso(T0), journal: { configMap: journalName(RUN_NAME, step.id), digest: digestOf(entry) }, ...patch };
+  return { ...step, phase: 'Succeeded', outcome: 'Completed', finishedAt: iso(T0), journal: { name: journalName(RUN_NAME, step.id), digest: digestOf(entry) }, ...patch };
 }
 
 /** The status of a started run with these steps. */
@@ -230,7 +230,7 @@ export function observed(init: ObservedInit = {}): Observed {
     now: init.now ?? T0,
     hash: fakeHash,
     agentTools,
-    ...(snapshot ? { toolSnapshot: snapshot } : {}),
+    ...(snapshot ? { toolSnapshot: { tools: snapshot, digest: digestOf({ kind: 'Tools', tools: [...snapshot] }) } } : {}),
     journal,
     pods: new Map((init.pods ?? []).map((p) => [p.name, p])),
     modelCalls: new Map(Object.entries(init.modelCalls ?? {}).map(([k, v]) => [Number(k), v])),
@@ -272,7 +272,7 @@ export function advance(o: Observed, decision: Decision, tick: Tick = {}): Obser
       case 'addFinalizer': if (!finalizers.includes(FINALIZER)) finalizers.push(FINALIZER); break;
       case 'removeFinalizer': finalizers = finalizers.filter((f) => f !== FINALIZER); break;
       case 'writeJournal':
-        if (e.entry.kind === 'Tools') toolSnapshot ??= e.entry.tools;
+        if (e.entry.kind === 'Tools') toolSnapshot ??= { tools: e.entry.tools, digest: e.digest };
         else if (e.stepId !== undefined && !journal.has(e.stepId)) journal.set(e.stepId, { entry: e.entry, digest: e.digest });
         break;
       case 'startModelCall': calls.set(e.stepId, { state: 'in-flight', attempt: e.attempt }); break;

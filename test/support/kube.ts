@@ -72,3 +72,27 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
   throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
 }
+
+/** An AgentRunJournal object as stored, for tests that look at the journal itself. */
+export interface StoredJournal {
+  metadata: { name: string; ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; labels?: Record<string, string> };
+  spec: { run: { name: string; uid: string }; step: number; kind: string; entry: string };
+}
+
+const journals = { group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentrunjournals' } as const;
+
+/** Reads one journal object. */
+export async function readJournal(namespace: string, name: string, custom = clients().custom): Promise<StoredJournal> {
+  return await custom.getNamespacedCustomObject({ ...journals, namespace, name }) as StoredJournal;
+}
+
+/** The parsed entry a journal object holds. */
+export async function journalEntryOf(namespace: string, name: string): Promise<Record<string, unknown>> {
+  return JSON.parse((await readJournal(namespace, name)).spec.entry) as Record<string, unknown>;
+}
+
+/** Journal objects of a namespace matching a label selector. */
+export async function listJournals(namespace: string, labelSelector?: string, custom = clients().custom): Promise<StoredJournal[]> {
+  const list = await custom.listNamespacedCustomObject({ ...journals, namespace, ...(labelSelector ? { labelSelector } : {}) }) as { items: StoredJournal[] };
+  return list.items;
+}

@@ -4,7 +4,7 @@ import { approveKey, decidedByKey, decisionsFrom, rejectKey } from '../../src/ap
 import { decide } from '../../src/core/decide.ts';
 import type { Observed } from '../../src/core/observed.ts';
 import {
-  T0, at, effectsOf, journaled, modelEntry, modelStep, observed, response, runningStatus, stepOf, toolStep, toolUse,
+  T0, at, effectsOf, fakeHash, journaled, modelEntry, modelStep, observed, response, runningStatus, stepOf, toolStep, toolUse,
 } from '../support/builders.ts';
 
 const SHELL_INPUT = { cmd: 'rm -rf /tmp/x' };
@@ -47,7 +47,11 @@ describe('approval gates', () => {
     expect(stepOf(d, 2).phase).toBe('AwaitingApproval');
     expect(effectsOf(d, 'createPod')).toEqual([]);
     expect(d.status.phase).toBe('AwaitingApproval');
-    expect(d.status.pendingApprovals).toEqual([{ step: 2, kind: 'Tool', tool: 'shell', inputPreview: JSON.stringify(SHELL_INPUT), since: new Date(T0).toISOString() }]);
+    const input = JSON.stringify(SHELL_INPUT);
+    expect(d.status.pendingApprovals).toEqual([{
+      step: 2, kind: 'Tool', tool: 'shell', inputPreview: input, since: new Date(T0).toISOString(),
+      inputBytes: Buffer.byteLength(input), inputDigest: `sha256:${fakeHash(input)}`,
+    }]);
     expect(d.status.waitingFor).toBe('approval: step 2 (shell)');
     expect(d.status.conditions?.find((c) => c.type === 'AwaitingApproval')).toMatchObject({ status: 'True', reason: 'ApprovalRequired' });
     const event = effectsOf(d, 'event').find((e) => e.reason === 'ApprovalRequired');

@@ -211,7 +211,7 @@ describe('a model call that asks for tools', () => {
     expect(stepOf(d, 1)).toMatchObject({
       phase: 'Succeeded', outcome: 'Completed', stopReason: 'tool_use', finishedAt: iso(at(10)),
       usage: { inputTokens: 300, outputTokens: 40, totalTokens: 340 },
-      journal: { configMap: 'research-j1', digest: digestOf(entry) },
+      journal: { name: 'research-j1', digest: digestOf(entry) },
     });
     expect(d.status.usage?.totalTokens).toBe(340);
     expect(d.status.currentTurn).toBe(1);
@@ -422,7 +422,7 @@ describe('recovery after a crash', () => {
     const d = decide(observed({ status: runningStatus([modelStep(1, 1, { attempt: 2 })]), journal: [entry], now: at(30) }));
     expect(effectTypes(d)).not.toContain('startModelCall');
     expect(journaledEntries(d)).toEqual([]);
-    expect(stepOf(d, 1)).toMatchObject({ phase: 'Succeeded', attempt: 2, journal: { configMap: 'research-j1', digest: digestOf(entry) } });
+    expect(stepOf(d, 1)).toMatchObject({ phase: 'Succeeded', attempt: 2, journal: { name: 'research-j1', digest: digestOf(entry) } });
     expect(effectsOf(d, 'createPod').map((p) => p.pod.metadata?.name)).toEqual(['research-s2-a1']);
   });
 
@@ -457,7 +457,7 @@ describe('tool pods', () => {
       kind: 'ToolResult', stepId: 2, tool: 'web_fetch', toolUseId: 'toolu_1', attempt: 1, output: '<html>v1</html>',
       isError: false, outcome: 'Completed', exitCode: 0, truncated: false, podName: POD_A1,
     });
-    expect(stepOf(d, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', message: 'exit code 0', journal: { configMap: 'research-j2' } });
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', message: 'exit code 0', journal: { name: 'research-j2' } });
     // The ended pod only loses its finalizer (one request); it stays for `kubectl logs` until the run ends.
     expect(effectsOf(d, 'releasePod')).toEqual([{ type: 'releasePod', name: POD_A1 }]);
     expect(effectsOf(d, 'deletePod')).toEqual([]);
@@ -837,8 +837,8 @@ describe('deletion', () => {
 describe('status byte budget', () => {
   it('a status over budget fails the run with StatusTooLarge, keeping the newest step records', () => {
     const steps = Array.from({ length: 40 }, (_, i) => i % 2 === 0
-      ? modelStep(i + 1, i / 2 + 1, { phase: 'Succeeded', stopReason: 'tool_use', journal: { configMap: `research-j${i + 1}`, digest: `sha256:${'0'.repeat(64)}` } })
-      : toolStep(i + 1, (i + 1) / 2, 'web_fetch', `toolu_${i}`, { phase: 'Succeeded', journal: { configMap: `research-j${i + 1}`, digest: `sha256:${'0'.repeat(64)}` } }));
+      ? modelStep(i + 1, i / 2 + 1, { phase: 'Succeeded', stopReason: 'tool_use', journal: { name: `research-j${i + 1}`, digest: `sha256:${'0'.repeat(64)}` } })
+      : toolStep(i + 1, (i + 1) / 2, 'web_fetch', `toolu_${i}`, { phase: 'Succeeded', journal: { name: `research-j${i + 1}`, digest: `sha256:${'0'.repeat(64)}` } }));
     const d = decide(observed({ spec: { suspend: true }, status: runningStatus(steps), now: at(30), statusByteBudget: 4000 }));
     expect(d.status.phase).toBe('Failed');
     expect(succeededCondition(d)).toMatchObject({ status: 'False', reason: 'StatusTooLarge' });

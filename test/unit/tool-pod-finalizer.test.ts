@@ -68,7 +68,7 @@ describe('tool pod finalizer', () => {
     const cancelled = decide(observed({ status: running(), journal: [turn1], pods: [releasedEnded, stillRunning], spec: { cancel: true } }));
     expect(cancelled.effects.filter((e) => e.type === 'deletePod' || e.type === 'deleteEndedPods')).toEqual([
       { type: 'deletePod', name: 'research-s3-a1' },
-      { type: 'deleteEndedPods', labelSelector: 'app.kubernetes.io/component=tool,agentrun.dev/run=research' },
+      { type: 'deleteEndedPods', labelSelector: 'app.kubernetes.io/component=tool,agentrun.dev/run-uid=7d0c2a4e-run-uid' },
     ]);
     expect(effectTypesOf(cancelled)).not.toContain('removeFinalizer');
   });

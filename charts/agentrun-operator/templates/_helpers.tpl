@@ -79,9 +79,14 @@ list and the code in step):
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
-- apiGroups: [""]
-  resources: ["configmaps"]
+- apiGroups: ["agentrun.dev"]
+  resources: ["agentrunjournals"]
   verbs: ["get", "create"]
+# A virtual subresource: the admission policy agentrun-journal lets only holders of this verb
+# create journal entries or write a run's status (docs/security.md).
+- apiGroups: ["agentrun.dev"]
+  resources: ["agentruns/journal"]
+  verbs: ["write"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -1,89 +1,70 @@
 /**
- * The journal: one immutable, owned ConfigMap per entry, created before status points at it.
- * Entries never change, so every read is cached for the life of the process.
+ * The journal: one immutable AgentRunJournal object per entry, created before status points at
+ * it. Every object read back is verified (core/journal.ts verifyJournalObject) before anything
+ * uses it; verified entries never change, so they are cached until the run is forgotten.
  */
 import { createHash } from 'node:crypto';
-import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
-import { API_VERSION } from '../../api/group.ts';
-import { Label, MANAGED_BY } from '../../api/conditions.ts';
-import { JOURNAL_DATA_KEY, journalDigest, journalEntry, serializeEntry, type JournalEntry } from '../../core/journal.ts';
-import { runLabelValue } from '../../core/naming.ts';
-import type { RecordedEntry } from '../../core/observed.ts';
+import type { CustomObjectsApi } from '@kubernetes/client-node';
+import { JOURNAL_PLURAL, type AgentRunJournalObject } from '../../api/agent-run-journal.ts';
+import { GROUP, VERSION } from '../../api/group.ts';
+import { journalObject, verifyJournalObject, type ExpectedEntry, type JournalEntry, type JournalRead } from '../../core/journal.ts';
+import { entryStep } from '../../core/journal.ts';
 import type { JournalStore, RunOwner } from '../../ports.ts';
 import { isAlreadyExists, isNotFound } from './errors.ts';
-
-export const DIGEST_ANNOTATION = 'agentrun.dev/digest';
 
 /** sha256 hex of a string: the journal's content digest. */
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** A journal entry failed to parse or did not match its digest. */
-export class JournalCorruptedError extends Error {
-  override name = 'JournalCorruptedError';
-}
-
 export class KubeJournalStore implements JournalStore {
-  private readonly cache = new Map<string, RecordedEntry>();
-  private readonly core: CoreV1Api;
-  constructor(core: CoreV1Api) { this.core = core; }
+  /** Verified entries by run UID, then name. */
+  private readonly cache = new Map<string, Map<string, JournalRead & { state: 'found' }>>();
+  private readonly api: CustomObjectsApi;
+  constructor(api: CustomObjectsApi) { this.api = api; }
 
-  async write(owner: RunOwner, name: string, entry: JournalEntry, digest: string): Promise<RecordedEntry> {
-    const text = serializeEntry(entry);
-    const body: V1ConfigMap = {
-      metadata: {
-        name,
-        namespace: owner.namespace,
-        labels: { [Label.managedBy]: MANAGED_BY, [Label.component]: 'journal', [Label.run]: runLabelValue(owner.name) },
-        annotations: { [DIGEST_ANNOTATION]: digest },
-        ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }],
-      },
-      immutable: true,
-      data: { [JOURNAL_DATA_KEY]: text },
-    };
+  async write(owner: RunOwner, name: string, entry: JournalEntry): Promise<JournalRead> {
+    const body = journalObject(owner, name, entry);
     try {
-      await this.core.createNamespacedConfigMap({ namespace: owner.namespace, body });
+      await this.api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: owner.namespace, plural: JOURNAL_PLURAL, body });
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
-      // Written before a crash: what is stored wins, so a resumed run sees exactly what it saw.
-      this.cache.delete(key(owner.namespace, name));
-      const existing = await this.read(owner.namespace, name);
-      if (existing) return existing;
-      throw error;
+      // Written before (a crash, or another leader): what is stored wins, if it is ours.
+      return this.read(owner, { runUid: owner.uid, name, stepId: entryStep(entry) });
     }
-    const recorded = { entry, digest };
-    this.cache.set(key(owner.namespace, name), recorded);
-    return recorded;
+    const found = { state: 'found' as const, recorded: { entry, digest: `sha256:${sha256(body.spec.entry)}` } };
+    this.remember(owner.uid, name, found);
+    return found;
   }
 
-  async read(namespace: string, name: string): Promise<RecordedEntry | undefined> {
-    const cached = this.cache.get(key(namespace, name));
-    if (cached) return cached;
-    let cm: V1ConfigMap;
+  async read(owner: RunOwner, expected: ExpectedEntry): Promise<JournalRead> {
+    const cached = this.cache.get(owner.uid)?.get(expected.name);
+    if (cached) return this.checkDigest(cached, expected);
+    let obj: AgentRunJournalObject;
     try {
-      cm = await this.core.readNamespacedConfigMap({ namespace, name });
+      obj = await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: owner.namespace, plural: JOURNAL_PLURAL, name: expected.name }) as AgentRunJournalObject;
     } catch (error) {
-      if (isNotFound(error)) return undefined;
+      if (isNotFound(error)) return { state: 'missing' };
       throw error;
     }
-    const text = cm.data?.[JOURNAL_DATA_KEY] ?? '';
-    const digest = journalDigest(sha256(text));
-    let parsed: unknown;
-    try { parsed = JSON.parse(text); } catch { throw new JournalCorruptedError(`journal ${namespace}/${name} is not JSON`); }
-    const result = journalEntry.safeParse(parsed);
-    if (!result.success) throw new JournalCorruptedError(`journal ${namespace}/${name} is not a journal entry: ${result.error.message}`);
-    const recorded = { entry: result.data, digest };
-    this.cache.set(key(namespace, name), recorded);
-    return recorded;
+    const read = verifyJournalObject(obj, expected, sha256);
+    if (read.state === 'found') this.remember(owner.uid, expected.name, read);
+    return read;
   }
 
-  forget(namespace: string, namePrefix: string): void {
-    const prefix = key(namespace, namePrefix);
-    for (const k of this.cache.keys()) if (k.startsWith(prefix)) this.cache.delete(k);
+  forget(runUid: string): void {
+    this.cache.delete(runUid);
   }
-}
 
-function key(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
+  private remember(runUid: string, name: string, found: JournalRead & { state: 'found' }): void {
+    let entries = this.cache.get(runUid);
+    if (!entries) { entries = new Map(); this.cache.set(runUid, entries); }
+    entries.set(name, found);
+  }
+
+  private checkDigest(found: JournalRead & { state: 'found' }, expected: ExpectedEntry): JournalRead {
+    if (expected.digest === undefined || expected.digest === found.recorded.digest) return found;
+    return { state: 'untrusted', reason: 'JournalTampered',
+      problem: `AgentRunJournal ${expected.name} has digest ${found.recorded.digest}, but status recorded ${expected.digest}` };
+  }
 }

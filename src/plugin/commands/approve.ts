@@ -14,5 +14,6 @@ export async function approve(ctx: CommandContext): Promise<void> {
     steps: steps.map((s) => parseStepId(s, 'approve')),
     text: stringFlag(ctx, 'comment') ?? DEFAULT_COMMENT,
     confirm: !booleanFlag(ctx, 'yes'),
+    showInput: booleanFlag(ctx, 'show-input'),
   });
 }

@@ -5,8 +5,8 @@
 import type { StepRecord, TokenUsage } from '../../api/agent-run.ts';
 import { decisionsFrom, type AnnotatedDecision } from '../../api/approval.ts';
 import { expectPositionals } from '../args.ts';
-import { suggest, type CommandContext } from '../context.ts';
-import { pendingSubject } from '../decisions.ts';
+import { booleanFlag, suggest, type CommandContext } from '../context.ts';
+import { isCut, pendingSubject, printFullInput } from '../decisions.ts';
 import { describeError } from '../api-errors.ts';
 import { eventTime, type Run } from '../kube.ts';
 import { age, elapsed, table, truncate, when, wrap, type Output } from '../render.ts';
@@ -60,7 +60,7 @@ export async function describe(ctx: CommandContext): Promise<void> {
       ...steps.map((st) => stepRow(run, st, decisions.get(st.id), now))], '  ')) out.print(line);
   }
 
-  printPendingApprovals(ctx, run, now);
+  await printPendingApprovals(ctx, run, now);
   const ignored = s.ignoredDecisions ?? [];
   if (ignored.length > 0) {
     out.print('Ignored Decisions:');
@@ -124,7 +124,7 @@ function waitCell(run: Run, st: StepRecord, now: number): string {
   return `retried after ${r.errorClass} (attempt ${r.attempt})`;
 }
 
-function printPendingApprovals(ctx: CommandContext, run: Run, now: number): void {
+async function printPendingApprovals(ctx: CommandContext, run: Run, now: number): Promise<void> {
   const out = ctx.out;
   const pending = [...(run.status?.pendingApprovals ?? [])].sort((a, b) => a.step - b.step);
   if (pending.length === 0) {
@@ -134,6 +134,10 @@ function printPendingApprovals(ctx: CommandContext, run: Run, now: number): void
   out.print('Pending Approvals:');
   for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'],
     ...pending.map((p) => [String(p.step), pendingSubject(p), `${p.since} (${age(p.since, now)})`, truncate(p.inputPreview, 80)])], '  ')) out.print(line);
+  for (const p of pending) {
+    if (booleanFlag(ctx, 'show-input')) await printFullInput(ctx, run, p);
+    else if (isCut(p)) out.note(`note: the input of step ${p.step} is cut in this preview; --show-input prints all ${p.inputBytes ?? 0} bytes`);
+  }
   const name = run.metadata.name, ns = run.metadata.namespace;
   const commands: string[][] = [];
   for (const p of pending) {
