@@ -410,16 +410,17 @@ class FaultInjector {
   }
 }
 
-/** When each journal ConfigMap was first seen (a watch, restarted after control-plane restarts). */
+/** When each journal entry was first seen (a watch, restarted after control-plane restarts). */
 class JournalWatch {
   readonly firstSeen = new Map<string, number>();
-  private informer: (k8s.Informer<k8s.V1ConfigMap> & k8s.ObjectCache<k8s.V1ConfigMap>) | undefined;
+  private informer: (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>) | undefined;
   private stopped = false;
 
   async start(kube: Kube, namespace: string): Promise<void> {
-    const informer = k8s.makeInformer<k8s.V1ConfigMap>(kube.kc, `/api/v1/namespaces/${namespace}/configmaps`,
-      () => kube.core.listNamespacedConfigMap({ namespace, labelSelector: 'app.kubernetes.io/component=journal' }), 'app.kubernetes.io/component=journal');
-    const seen = (cm: k8s.V1ConfigMap) => { const n = cm.metadata?.name; if (n && !this.firstSeen.has(n)) this.firstSeen.set(n, Date.now()); };
+    const custom = kube.custom;
+    const informer = k8s.makeInformer<k8s.KubernetesObject>(kube.kc, `/apis/agentrun.dev/v1alpha1/namespaces/${namespace}/agentrunjournals`,
+      async () => await custom.listNamespacedCustomObject({ ...JOURNALS, namespace }) as k8s.KubernetesListObject<k8s.KubernetesObject>);
+    const seen = (cm: k8s.KubernetesObject) => { const n = cm.metadata?.name; if (n && !this.firstSeen.has(n)) this.firstSeen.set(n, Date.now()); };
     informer.on('add', seen);
     informer.on('update', seen);
     informer.on('error', () => { if (!this.stopped) setTimeout(() => { void informer.start().catch(() => undefined); }, 1_000); });
@@ -452,12 +453,14 @@ function normalize(value: unknown, key: string): string {
   return JSON.stringify(value).split(key).join('<KEY>').split(safe).join('<KEY>');
 }
 
+const JOURNALS = { group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentrunjournals' } as const;
+
 async function journalOf(kube: Kube, namespace: string): Promise<Map<string, { text: string; payload: JournalPayload }>> {
-  const list = await kube.core.listNamespacedConfigMap({ namespace, labelSelector: 'app.kubernetes.io/component=journal' });
+  const list = await kube.custom.listNamespacedCustomObject({ ...JOURNALS, namespace }) as { items: { metadata?: { name?: string }; spec?: { entry?: string } }[] };
   const map = new Map<string, { text: string; payload: JournalPayload }>();
-  for (const cm of list.items) {
-    const textData = cm.data?.['entry.json'];
-    if (cm.metadata?.name && textData !== undefined) map.set(cm.metadata.name, { text: textData, payload: JSON.parse(textData) as JournalPayload });
+  for (const obj of list.items) {
+    const textData = obj.spec?.entry;
+    if (obj.metadata?.name && textData !== undefined) map.set(obj.metadata.name, { text: textData, payload: JSON.parse(textData) as JournalPayload });
   }
   return map;
 }

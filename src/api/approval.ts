@@ -147,6 +147,8 @@ export function approvalPolicyManifests(): Record<string, unknown>[] {
       rules: [
         { apiGroups: [GROUP], resources: ['agentruns'], verbs: ['get', 'list', 'watch', 'patch'] },
         { apiGroups: [GROUP], resources: [`agentruns/${APPROVAL_SUBRESOURCE}`], verbs: [APPROVAL_VERB] },
+        // To see the whole input of what they approve (kubectl agentrun describe --show-input).
+        { apiGroups: [GROUP], resources: ['agentrunjournals'], verbs: ['get', 'list', 'watch'] },
       ],
     },
   ];

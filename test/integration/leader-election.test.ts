@@ -4,10 +4,11 @@
  * run twice); a graceful stop releases the lease so the standby takes over at once; a leader whose
  * lease is taken exits non-zero. Default timings (lease 15 s, renew deadline 10 s, retry 2 s).
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRun, executions, getRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv } from '../support/agent-env.ts';
 import { freePort } from '../support/control-plane.ts';
-import { cluster, eventually, kubectl } from '../support/kube.ts';
+import { cluster, eventually, kubectl, readJournal } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { metricSum, parseMetrics, scrape } from '../support/ship.ts';
@@ -144,5 +145,34 @@ describe('leader election', () => {
     expect(await holder()).toBe('intruder');
     const run = await getRun(env.namespace, 'failover');
     expect(run.status?.phase).toBe('Succeeded');
+  });
+
+  it('two leaders for a moment: a leader frozen past its lease (SIGSTOP), then thawed, cannot break the run', async () => {
+    const d = await replica('op-d');
+    await eventually('op-d to lead', async () => ((await holder()).startsWith('op-d_') ? true : undefined), 60_000);
+    const KEY = '[leader-stale]';
+    env.model.script(KEY, [{ content: [text('the one answer')] }]);
+    const release = env.model.hold(KEY);
+    await createRun(env.namespace, 'stale-leader', { model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${KEY} answer` });
+    await env.model.waitForRequest(KEY, 1);
+    d.process.pause();
+    const e = await replica('op-e');
+    await eventually('op-e to take the lease from the frozen leader', async () => ((await holder()).startsWith('op-e_') ? true : undefined), 60_000);
+    // The new leader re-issues the call; both answers go out, the new leader journals and records its own.
+    await env.model.waitForRequest(KEY, 2);
+    release();
+    const done = await waitForRun(env.namespace, 'stale-leader', 'finished', finished, 30_000);
+    // The frozen leader wakes with its own answer for the same step and tries to journal it.
+    d.process.resume();
+    await Promise.race([d.process.exited(), new Promise((r) => setTimeout(r, 10_000))]);
+    const run = await getRun(env.namespace, 'stale-leader');
+    expect(run.status?.phase).toBe('Succeeded');
+    expect(run.status?.result).toBe('the one answer');
+    expect(run.status?.steps?.map((s) => [s.id, s.phase])).toEqual([[1, 'Succeeded']]);
+    expect(run.status?.steps).toEqual(done.status?.steps);
+    // Status names exactly what is stored: the second leader's entry never displaced it.
+    const stored = await readJournal(env.namespace, run.status?.steps?.[0]?.journal?.name ?? '');
+    expect(`sha256:${createHash('sha256').update(stored.spec.entry).digest('hex')}`).toBe(run.status?.steps?.[0]?.journal?.digest);
+    expect(e.process.logs((l) => l.level === 50 || l.msg === 'reconcile failed permanently; not requeueing')).toEqual([]);
   });
 });

@@ -83,6 +83,16 @@ export class OperatorProcess {
     await this.exit;
   }
 
+  /** SIGSTOP: the process freezes with everything in flight, like a long GC pause. */
+  pause(): void {
+    if (this.running) this.child?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    if (this.running) this.child?.kill('SIGCONT');
+  }
+
   /** SIGTERM: graceful drain; SIGKILL if the drain takes longer than `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return;
