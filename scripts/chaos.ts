@@ -38,6 +38,7 @@ import { startMockModelServer, text, toolUse, type MockModelServer, type Recorde
 import { NodeEmulator } from '../test/support/node-emulator.ts';
 import { ForeignCpuSampler, intFlag, log as logger, machineInfo, mulberry32, parseFlags, repoRoot, sleep, srcFingerprint, summarize, writeResult } from '../bench/lib/common.ts';
 import { Kube, finished, restartComponent, startOwnCluster, until, type AgentRunLike, type OwnCluster, type RestartRecord } from '../bench/lib/cluster.ts';
+import { createModelEndpoint, endpointNameFor } from '../bench/lib/fleet.ts';
 import { Operator, type Exit } from '../bench/lib/operator.ts';
 import { renderChaosMarkdown } from './chaos-report.ts';
 
@@ -131,7 +132,7 @@ function toolSpec(name: ToolName, execLog: string): Record<string, unknown> {
 
 function runSpec(key: string, modelUrl: string, execLog: string): Record<string, unknown> {
   return {
-    model: { name: 'claude-chaos', baseURL: modelUrl },
+    model: { name: 'claude-chaos', endpointRef: { name: endpointNameFor(modelUrl) } },
     prompt: `${key} Do the fleet work.`,
     tools: (['fetch', 'compute', 'deploy'] as const).map((t) => toolSpec(t, execLog)),
     limits: { maxTurns: 20, timeout: '30m', maxParallelTools: 4 },
@@ -609,6 +610,7 @@ async function main(): Promise<number> {
     await kubectl(cluster.info.kubeconfig, ['create', 'rolebinding', 'approvers', '-n', namespace, '--clusterrole=agentrun-approver', '--group=chaos-approvers']);
     const answered = new Map<string, number>();
     const model = await startMockModelServer({ latencyMs: o.modelLatencyMs, onResponse: (r) => { answered.set(r.requestId, Date.now()); } });
+    await createModelEndpoint(kube, namespace, model.url);
     cleanup.unshift(() => model.close());
     const emulator = new NodeEmulator({ ...cluster.info, nodeName: 'chaos-node', namespaces: [namespace] });
     await emulator.start();

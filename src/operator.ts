@@ -19,6 +19,8 @@ import { Controller, Informer, KubeLeaseLock, LeaderElector, Manager, objectKey,
 import { KubeEventSink } from './adapters/kube/events.ts';
 import { loadPooledKubeConfig } from './adapters/kube/kubeconfig.ts';
 import { KubeJournalStore } from './adapters/kube/journal.ts';
+import { KubeAccessReviewer } from './adapters/kube/access.ts';
+import { MODEL_ENDPOINT_PLURAL, type ModelEndpoint } from './api/model-endpoint.ts';
 import { KubePodClient } from './adapters/kube/pods.ts';
 import { KubeRunWriter } from './adapters/kube/runs.ts';
 import { KubeSecretReader } from './adapters/kube/secrets.ts';
@@ -122,6 +124,13 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
       for (const inf of runInformers) for (const run of inf.list(obj.metadata?.namespace)) enqueue(objectKey(run));
     },
   })));
+  const endpointInformers = namespaces.map((ns) => manager.addInformer(new Informer<Obj>({
+    kc, log, name: `modelendpoints${ns ? `/${ns}` : ''}`, path: customPath(MODEL_ENDPOINT_PLURAL, ns), list: customList(MODEL_ENDPOINT_PLURAL, ns),
+    // A ModelEndpoint appearing can unblock runs waiting for it.
+    onEvent: (_type, obj) => {
+      for (const inf of runInformers) for (const run of inf.list(obj.metadata?.namespace)) enqueue(objectKey(run));
+    },
+  })));
   const podSelector = `${Label.managedBy}=${MANAGED_BY},${Label.component}=tool`;
   namespaces.forEach((ns) => manager.addInformer(new Informer<k8s.V1Pod>({
     kc, log, name: `pods${ns ? `/${ns}` : ''}`, path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods', labelSelector: podSelector,
@@ -141,6 +150,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   const caches: Caches = {
     run: (namespace, name) => find(runInformers, namespace, name) as AgentRunObject | undefined,
     agentTool: (namespace, name) => find(toolInformers, namespace, name) as AgentTool | undefined,
+    modelEndpoint: (namespace, name) => find(endpointInformers, namespace, name) as ModelEndpoint | undefined,
     podsOf: () => [],
   };
 
@@ -151,6 +161,8 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     pods: new KubePodClient(core),
     events: new KubeEventSink(core),
     secrets: new KubeSecretReader(core),
+    access: new KubeAccessReviewer(kc.makeApiClient(k8s.AuthorizationV1Api)),
+    requireCreatorIdentity: config.requireCreatorIdentity,
     modelCalls,
     podMemory,
     clock: { now: () => Date.now() },

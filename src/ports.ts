@@ -5,6 +5,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRun, AgentRunStatus } from './api/agent-run.ts';
 import type { AgentTool } from './api/agent-tool.ts';
+import type { ModelEndpoint } from './api/model-endpoint.ts';
+import type { AccessRequirement } from './core/access.ts';
 import type { ModelRequest } from './core/conversation.ts';
 import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './core/journal.ts';
 import type { ModelFailure } from './core/policies.ts';
@@ -19,6 +21,12 @@ export interface Caches {
   /** The run's tool pods currently in the cache (selected by owner). */
   podsOf(run: RunOwner): V1Pod[];
   agentTool(namespace: string, name: string): AgentTool | undefined;
+  modelEndpoint(namespace: string, name: string): ModelEndpoint | undefined;
+}
+
+export interface AccessReviewer {
+  /** Asks the apiserver whether `user` (in `groups`) may do each requirement in `namespace`; returns the denied ones. */
+  denied(namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[]): Promise<AccessRequirement[]>;
 }
 
 export interface RunWriter {

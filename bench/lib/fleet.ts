@@ -3,6 +3,7 @@
  * Messages API (answer times recorded), the operator as a child process, and a recorder that
  * timestamps (on arrival, in this process's clock) every step transition and tool pod event.
  */
+import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,6 +46,7 @@ export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
     const answered = new Map<string, number>();
     const model = await startMockModelServer({ latencyMs: o.modelLatencyMs ?? 0, onResponse: (r) => { answered.set(r.requestId, Date.now()); } });
     closers.unshift(() => model.close());
+    await createModelEndpoint(kube, namespace, model.url);
     const emulator = new NodeEmulator({ ...cluster.info, nodeName: `node-${o.label}`, namespaces: [namespace] });
     await emulator.start();
     closers.unshift(() => emulator.stop());
@@ -96,9 +98,20 @@ export function workTool(execLog: string, body = 'printf ok'): Record<string, un
   };
 }
 
+/** The ModelEndpoint name for a mock server's URL (runs name an endpoint, never a URL). */
+export function endpointNameFor(baseURL: string): string {
+  return `mock-${createHash('sha256').update(baseURL).digest('hex').slice(0, 10)}`;
+}
+
+/** Creates the ModelEndpoint for `baseURL` that agentSpec() runs use; it allows every model. */
+export async function createModelEndpoint(kube: Kube, namespace: string, baseURL: string): Promise<void> {
+  await kube.custom.createNamespacedCustomObject({ group: 'agentrun.dev', version: 'v1alpha1', plural: 'modelendpoints', namespace,
+    body: { apiVersion: 'agentrun.dev/v1alpha1', kind: 'ModelEndpoint', metadata: { name: endpointNameFor(baseURL) }, spec: { baseURL, models: ['*'] } } });
+}
+
 export function agentSpec(key: string, modelUrl: string, tools: readonly Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    model: { name: 'claude-bench', baseURL: modelUrl },
+    model: { name: 'claude-bench', endpointRef: { name: endpointNameFor(modelUrl) } },
     prompt: `${key} do the work`,
     ...(tools.length > 0 ? { tools } : {}),
     limits: { maxTurns: 100, timeout: '1h', maxParallelTools: 8 },

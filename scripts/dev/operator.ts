@@ -143,7 +143,7 @@ export class OperatorSupervisor {
 }
 
 /**
- * The operator reads the API key from the run's Secret and passes baseURL explicitly, so it needs
+ * The operator reads the API key from the ModelEndpoint's Secret and passes baseURL explicitly, so it needs
  * no ANTHROPIC_* variable; keeping them out means no key sits in its environment.
  */
 function operatorEnv(): NodeJS.ProcessEnv {

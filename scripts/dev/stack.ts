@@ -42,6 +42,7 @@ export interface DevOptions {
 }
 
 export const DEMO_FILE = join(repoRoot, 'deploy', 'examples', 'demo.yaml');
+export const ENDPOINT_FILE = join(repoRoot, 'deploy', 'examples', 'model-endpoint.yaml');
 /** The key the stand-in accepts; the Secret `anthropic` holds it so the examples work unchanged. */
 export const STANDIN_API_KEY = 'sk-ant-dev-standin-not-a-real-key';
 const NODE_NAME = 'dev-node';
@@ -172,11 +173,12 @@ async function start(options: DevOptions, stack: Stack, stop: StopRequest): Prom
   out(`[dev] operator: pid ${pid}, reconciling namespace ${namespace} (ready in ${seconds(Date.now() - t1)}; log ${rel(operatorLog)}; metrics http://127.0.0.1:${metricsPort}/metrics)`);
   checkpoint();
 
+  const endpoint = await readFile(ENDPOINT_FILE, 'utf8');
+  const endpointOut = await applyManifest(admin, namespace, baseURL ? withModelBaseURL(endpoint, baseURL) : endpoint);
+  out(`[dev] model endpoint: applied ${rel(ENDPOINT_FILE)}${baseURL ? ' with spec.baseURL set to the stand-in (the only change)' : ''}: ${endpointOut.trim()}`);
   if (options.demo) {
-    const text = await readFile(DEMO_FILE, 'utf8');
-    const manifest = baseURL ? withModelBaseURL(text, baseURL) : text;
-    const stdout = await applyManifest(admin, namespace, manifest);
-    out(`[dev] demo: applied ${rel(DEMO_FILE)}${baseURL ? ' with spec.model.baseURL set to the stand-in (the only change)' : ''}: ${stdout.trim().split('\n').join(', ')}`);
+    const stdout = await applyManifest(admin, namespace, await readFile(DEMO_FILE, 'utf8'));
+    out(`[dev] demo: applied ${rel(DEMO_FILE)}: ${stdout.trim().split('\n').join(', ')}`);
   }
   await writeFile(join(stateDir, 'dev.json'), JSON.stringify({
     pid: process.pid, operatorPid: pid, cluster: stack.cluster.pids, kubeconfig, namespace, model: baseURL ?? 'https://api.anthropic.com',

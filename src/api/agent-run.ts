@@ -38,20 +38,12 @@ export const runTool = withRules(z.object({
 ]);
 export type RunTool = z.infer<typeof runTool>;
 
-const model = withRules(z.object({
-  name: z.string().min(1).max(128).describe('Model id, e.g. claude-sonnet-4-5.'),
+const model = z.object({
+  name: z.string().min(1).max(128).describe('Model id, e.g. claude-sonnet-4-5; the endpoint must allow it.'),
   maxTokens: z.int().min(1).max(128_000).default(4096).describe('max_tokens for each model call.'),
-  apiKeySecretRef: z.object({
-    name: objectName('Secret in the run\'s namespace.'),
-    key: z.string().min(1).max(253).default('api-key').describe('Key in the Secret. Default api-key.'),
-  }).optional().describe('Secret holding the Anthropic API key. Never copied into status, Events or logs.'),
-  baseURL: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' }).optional()
-    .describe('Messages API endpoint. Default https://api.anthropic.com.'),
-}), [{
-  cel: 'has(self.apiKeySecretRef) || has(self.baseURL)',
-  message: 'set model.apiKeySecretRef to the Secret holding your Anthropic API key (it may be omitted only with a baseURL that needs no key)',
-  check: (m) => m.apiKeySecretRef !== undefined || m.baseURL !== undefined,
-}]);
+  endpointRef: z.object({ name: objectName('A ModelEndpoint in the run\'s namespace.') })
+    .describe('The ModelEndpoint (URL, key, allowed models) admins configured; the run\'s creator needs the verb use on it.'),
+});
 
 const limits = withRules(z.object({
   maxTurns: z.int().min(1).max(1000).default(20).describe('Model calls the run may make.'),

@@ -18,6 +18,7 @@ export const Reason = {
   Running: 'Running', // a model call or tool pods are in flight
   ModelRetrying: 'ModelRetrying', // the model API failed transiently; the next attempt is scheduled
   WaitingForAgentTool: 'WaitingForAgentTool', // a toolRef names an AgentTool that does not exist yet
+  WaitingForModelEndpoint: 'WaitingForModelEndpoint', // spec.model.endpointRef names a ModelEndpoint that does not exist yet
   Suspended: 'Suspended', // spec.suspend is set; nothing new starts
   ApprovalRequired: 'ApprovalRequired', // a step waits for a human decision (AwaitingApproval=True)
   NoApprovalPending: 'NoApprovalPending', // no step waits for a decision (AwaitingApproval=False)
@@ -40,6 +41,9 @@ export const Reason = {
   ApprovalTimedOut: 'ApprovalTimedOut', // no decision within limits.approvalTimeout and approvals.onTimeout is Fail
   StatusTooLarge: 'StatusTooLarge', // the run's status would exceed its byte budget
   JournalCorrupted: 'JournalCorrupted', // a journal entry the status names is missing or unreadable
+  AccessDenied: 'AccessDenied', // the run's creator may not use an object the run references (Secret, ModelEndpoint, ...)
+  CreatorUnknown: 'CreatorUnknown', // no admission policy recorded who created the run, so nothing it references may be used
+  ModelNotAllowed: 'ModelNotAllowed', // the ModelEndpoint does not allow the run's model or maxTokens
   JournalTampered: 'JournalTampered', // an object at a journal name is not the operator's own entry (owner, run, step or digest differ)
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

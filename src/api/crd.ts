@@ -7,6 +7,7 @@ import { GROUP, PART_OF_LABEL, VERSION } from './group.ts';
 import { agentRunSpec, agentRunStatus, specTransitionRules } from './agent-run.ts';
 import { agentToolSpec } from './agent-tool.ts';
 import { JOURNAL_KIND, JOURNAL_PLURAL, agentRunJournalSpec } from './agent-run-journal.ts';
+import { MODEL_ENDPOINT_KIND, MODEL_ENDPOINT_PLURAL, modelEndpointSpec } from './model-endpoint.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -151,6 +152,23 @@ export function agentRunJournalCrd(): JsonSchema {
       { name: 'Run', type: 'string', jsonPath: '.spec.run.name', description: 'The AgentRun.' },
       { name: 'Step', type: 'integer', jsonPath: '.spec.step', description: 'Step id (0: the resolved tools).' },
       { name: 'Entry', type: 'string', jsonPath: '.spec.kind', description: 'What the entry holds.' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+    ],
+  });
+}
+
+/** The ModelEndpoint CRD: a model API admins configure; runs reference it by name. */
+export function modelEndpointCrd(): JsonSchema {
+  return crd({
+    kind: MODEL_ENDPOINT_KIND,
+    plural: MODEL_ENDPOINT_PLURAL,
+    shortNames: ['me'],
+    description: 'ModelEndpoint is a model API admins configure for a namespace: URL, the Secret with its key, allowed models and limits. Runs reference it by name; their creators need the verb use on it.',
+    spec: openApi(modelEndpointSpec),
+    columns: [
+      { name: 'Provider', type: 'string', jsonPath: '.spec.provider', description: 'The API it speaks.' },
+      { name: 'URL', type: 'string', jsonPath: '.spec.baseURL', description: 'Where the API is.' },
+      { name: 'Models', type: 'string', jsonPath: '.spec.models', description: 'Models runs may use.' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
     ],
   });

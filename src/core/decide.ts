@@ -15,6 +15,9 @@ import { toolsJournalName } from './naming.ts';
 import type { Observed } from './observed.ts';
 import { exhaustedLimit, extensionOffer, runDeadline } from './policies.ts';
 import { resolveTools } from './tools.ts';
+import { describeRequirement } from './access.ts';
+import { CREATED_BY_USER } from '../api/creator.ts';
+import { endpointRefusal } from '../api/model-endpoint.ts';
 import { event, journal, nextStepId, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
 import { progressApprovals } from './approvals.ts';
 import { extensionsOf, requestApproval } from './gates.ts';
@@ -54,6 +57,7 @@ export function decide(o: Observed): Decision {
       + 'Only the operator may write AgentRunJournals: see docs/security.md, and check who wrote the object (kubectl get agentrunjournal -o yaml).');
     return conclude(d);
   }
+  if (!accessGranted(d)) return conclude(d);
   const deadline = runDeadline(d.spec, d.status.startTime ?? now(d));
   if (o.now >= deadline) {
     finish(d, 'Failed', Reason.DeadlineExceeded, `The run did not finish within limits.timeout (${d.spec.limits.timeout}). Raise the limit or narrow the task.`);
@@ -61,13 +65,46 @@ export function decide(o: Observed): Decision {
   }
   requeueAt(d, deadline);
 
-  if (!resolveRunTools(d)) return conclude(d);
+  if (!endpointUsable(d) || !resolveRunTools(d)) return conclude(d);
 
   progressModelStep(d);
   if (!d.finished) progressApprovals(d);
   if (!d.finished) progressToolSteps(d);
   if (!d.finished) startNextStep(d);
   return conclude(d);
+}
+
+/** The run's creator may use everything the run references (checked by the apiserver), or the run fails saying what is missing. */
+function accessGranted(d: Draft): boolean {
+  const access = d.o.access;
+  if (access?.state === 'unknown-creator') {
+    finish(d, 'Failed', Reason.CreatorUnknown, `No admission policy recorded who created this run (annotation ${CREATED_BY_USER}), so it may not use `
+      + 'any Secret or ModelEndpoint: install crds/agentrun.dev_creator-policies.yaml (Kubernetes 1.36+) and create the run again, or run the operator with --require-creator-identity=false.');
+    return false;
+  }
+  if (access?.state !== 'denied') return true;
+  const missing = access.denied.map((r) => `${describeRequirement(r)} (for ${r.why})`).join(', ');
+  finish(d, 'Failed', Reason.AccessDenied, `The run's creator ${access.user} may not ${missing} in namespace ${d.o.run.metadata.namespace}; `
+    + 'a run can do nothing its creator could not. Ask an admin to grant that permission (see docs/security.md), then create the run again.');
+  return false;
+}
+
+/** The referenced ModelEndpoint exists and allows the run's model; otherwise wait for it or fail. */
+function endpointUsable(d: Draft): boolean {
+  const endpoint = d.o.modelEndpoint;
+  const name = d.spec.model.endpointRef.name;
+  if (!endpoint) {
+    const message = `Waiting for ModelEndpoint ${name} in namespace ${d.o.run.metadata.namespace}: ask an admin to create it, or fix spec.model.endpointRef.`;
+    if (d.status.message !== message) event(d, 'Warning', Reason.WaitingForModelEndpoint, message);
+    d.waiting = `ModelEndpoint ${name}`;
+    d.hold = { reason: Reason.WaitingForModelEndpoint, message };
+    requeueAt(d, d.o.now + 30_000);
+    return false;
+  }
+  const refusal = endpointRefusal(endpoint, d.spec.model.name, d.spec.model.maxTokens);
+  if (refusal === undefined) return true;
+  finish(d, 'Failed', Reason.ModelNotAllowed, `ModelEndpoint ${name}: ${refusal}. Use a model the endpoint allows, or ask its admin.`);
+  return false;
 }
 
 function resolveRunTools(d: Draft): boolean {

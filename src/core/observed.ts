@@ -5,6 +5,8 @@
 import type { AgentRun } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import type { Reason } from '../api/conditions.ts';
+import type { ModelEndpointSpec } from '../api/model-endpoint.ts';
+import type { AccessRequirement } from './access.ts';
 import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
 
 /** A journal entry read back, with the digest of its stored bytes. */
@@ -16,6 +18,13 @@ export interface JournalProblem {
   readonly reason: typeof Reason.JournalTampered | typeof Reason.JournalCorrupted;
   readonly problem: string;
 }
+
+/** What the apiserver said about the run creator's right to what the run uses (core/access.ts). */
+export type AccessObservation =
+  | { readonly state: 'allowed' }
+  | { readonly state: 'denied'; readonly user: string; readonly denied: readonly AccessRequirement[] }
+  /** No admission policy recorded who created the run, and the operator requires it. */
+  | { readonly state: 'unknown-creator' };
 
 /** One tool pod as last seen: still there, or gone (then its last known state). */
 export interface PodObservation {
@@ -61,6 +70,10 @@ export interface Observed {
   readonly agentTools: ReadonlyMap<string, AgentToolSpec | undefined>;
   /** The run's journaled tool definitions, once written and verified, with their digest. */
   readonly toolSnapshot?: { readonly tools: readonly ResolvedTool[]; readonly digest: string };
+  /** The ModelEndpoint the run references; absent while it does not exist. */
+  readonly modelEndpoint?: ModelEndpointSpec;
+  /** Whether the run's creator may use what the run references; absent when not checked (--require-creator-identity=false). */
+  readonly access?: AccessObservation;
   /** Journal objects that failed verification: nothing from them is used, and the run fails. */
   readonly journalProblems?: readonly JournalProblem[];
   /** Journal entries by step id: every step with a journal reference, and in-flight steps whose entry exists. */

@@ -36,18 +36,18 @@ function classifyHttp(f: Extract<ModelFailure, { kind: 'http' }>, spec: AgentRun
   if (f.status === 529) return transient('Overloaded');
   if (f.status === 408 || f.status === 409) return transient('Timeout');
   if (f.status >= 500) return transient('ServerError');
-  const secret = spec.model.apiKeySecretRef;
-  const keyWhere = secret ? `the API key in Secret ${secret.name} (key ${secret.key})` : 'the request (no API key configured)';
+  const endpoint = `ModelEndpoint ${spec.model.endpointRef.name}`;
+  const keyWhere = `the API key of ${endpoint}`;
   switch (f.status) {
     case 401:
       return { retryable: false, reason: Reason.ModelAuthenticationFailed, errorClass: 'AuthenticationFailed',
-        message: `The model API refused ${keyWhere} (${said}). Put a valid Anthropic API key in that Secret and create the run again.` };
+        message: `The model API refused ${keyWhere} (${said}). The admin who manages ${endpoint} must put a valid API key in its Secret; then create the run again.` };
     case 403:
       return { retryable: false, reason: Reason.ModelPermissionDenied, errorClass: 'PermissionDenied',
         message: `The model API denied ${keyWhere} access to model ${spec.model.name} (${said}). Use a key with access or another spec.model.name.` };
     case 404:
       return { retryable: false, reason: Reason.ModelNotFound, errorClass: 'NotFound',
-        message: `The model API does not know model ${spec.model.name}${spec.model.baseURL ? ` at ${spec.model.baseURL}` : ''} (${said}). Check spec.model.name and spec.model.baseURL.` };
+        message: `The model API of ${endpoint} does not know model ${spec.model.name} (${said}). Check spec.model.name, and the endpoint's baseURL.` };
     default:
       return { retryable: false, reason: Reason.ModelRequestInvalid, errorClass: 'InvalidRequest',
         message: `The model API refused the request (${said}). Check spec.model and the tools' inputSchema.` };

@@ -5,6 +5,11 @@
 import { agentRun, type AgentRun, type AgentRunStatus } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { agentToolSpec } from '../api/agent-tool.ts';
+import { creatorOf } from '../api/creator.ts';
+import { modelEndpointSpec } from '../api/model-endpoint.ts';
+import { accessRequirements } from '../core/access.ts';
+import type { ResolvedTool } from '../core/journal.ts';
+import { resolveTools } from '../core/tools.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -12,11 +17,11 @@ import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
-import type { JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
+import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
 import { describeApiError, isConflict, isNotFound } from '../adapters/kube/errors.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
-import type { AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
+import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
 import { ToolOutputReads } from './tool-output-reads.ts';
@@ -28,6 +33,9 @@ export interface ReconcilerDeps {
   readonly pods: PodClient;
   readonly events: EventSink;
   readonly secrets: SecretReader;
+  readonly access: AccessReviewer;
+  /** Check the recorded creator's RBAC for everything a run uses (default true). */
+  readonly requireCreatorIdentity?: boolean;
   readonly modelCalls: ModelCalls;
   readonly podMemory: PodMemory;
   readonly clock: Clock;
@@ -50,6 +58,8 @@ export class AgentRunReconciler {
   /** Runs whose in-flight steps were checked against the journal since this process started. */
   private readonly recovered = new Set<string>();
   private readonly uidsByKey = new Map<string, string>();
+  /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
+  private readonly accessVerdicts = new Map<string, { readonly fingerprint: string; readonly verdict: AccessObservation }>();
   private readonly outputs: ToolOutputReads;
 
   constructor(deps: ReconcilerDeps) {
@@ -110,6 +120,7 @@ export class AgentRunReconciler {
     this.uidsByKey.delete(key);
     if (!uid) return;
     this.recovered.delete(uid);
+    this.accessVerdicts.delete(uid);
     this.d.modelCalls.forget(uid);
     this.outputs.forget(uid);
     this.d.podMemory.forgetRun(uid);
@@ -161,6 +172,10 @@ export class AgentRunReconciler {
       this.recovered.add(uid);
     }
 
+    const endpoint = this.d.caches.modelEndpoint(namespace, run.spec.model.endpointRef.name);
+    const endpointSpec = endpoint ? modelEndpointSpec.safeParse(endpoint.spec) : undefined;
+    const access = finished ? undefined : await this.accessOf(run, toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools));
+
     const pods = this.d.podMemory.ofRun(uid);
     const toolOutputs = new Map<number, ToolOutputObservation>();
     const key = `${namespace}/${name}`;
@@ -179,6 +194,8 @@ export class AgentRunReconciler {
       hash: sha256,
       agentTools,
       ...(toolSnapshot ? { toolSnapshot } : {}),
+      ...(endpointSpec?.success ? { modelEndpoint: endpointSpec.data } : {}),
+      ...(access ? { access } : {}),
       ...(problems.length > 0 ? { journalProblems: problems } : {}),
       journal,
       pods,
@@ -188,6 +205,21 @@ export class AgentRunReconciler {
       requireApproverIdentity: this.d.requireApproverIdentity,
       stepEvents: this.d.stepEvents ?? false,
     };
+  }
+
+  /** Whether the run's creator may use what the run references; asked once per run and set of references. */
+  private async accessOf(run: ParsedRun, tools: readonly ResolvedTool[]): Promise<AccessObservation | undefined> {
+    if (this.d.requireCreatorIdentity === false) return undefined;
+    const creator = creatorOf(run.metadata.annotations);
+    if (!creator) return { state: 'unknown-creator' };
+    const requirements = accessRequirements(run.spec, tools);
+    const fingerprint = JSON.stringify([creator, requirements]);
+    const known = this.accessVerdicts.get(run.metadata.uid);
+    if (known?.fingerprint === fingerprint) return known.verdict;
+    const denied = await this.d.access.denied(run.metadata.namespace, creator.user, creator.groups, requirements);
+    const verdict: AccessObservation = denied.length === 0 ? { state: 'allowed' } : { state: 'denied', user: creator.user, denied };
+    this.accessVerdicts.set(run.metadata.uid, { fingerprint, verdict });
+    return verdict;
   }
 
   // ---- execute ----
@@ -289,13 +321,19 @@ export class AgentRunReconciler {
 
   private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {
     const { namespace } = run.metadata;
-    const secretRef = run.spec.model.apiKeySecretRef;
+    const endpointName = run.spec.model.endpointRef.name;
     this.d.modelCalls.start({
       runUid: run.metadata.uid, stepId, attempt, request,
-      credentials: async () => ({
-        apiKey: secretRef ? await this.d.secrets.read(namespace, secretRef.name, secretRef.key) : undefined,
-        baseURL: run.spec.model.baseURL,
-      }),
+      // Read when the call starts: an admin who rotates the endpoint's key or URL is heard at the next call.
+      credentials: async () => {
+        const found = modelEndpointSpec.safeParse(this.d.caches.modelEndpoint(namespace, endpointName)?.spec);
+        if (!found.success) throw new Error(`ModelEndpoint ${namespace}/${endpointName} does not exist or is invalid: ask an admin to create it`);
+        const secretRef = found.data.apiKeySecretRef;
+        return {
+          apiKey: secretRef ? await this.d.secrets.read(namespace, secretRef.name, secretRef.key) : undefined,
+          baseURL: found.data.baseURL,
+        };
+      },
       onDone: () => { this.d.enqueue(key); },
     });
   }
@@ -332,4 +370,10 @@ function childLog(log: Logger, fields: object): Logger {
     warn: (f, m) => { log.warn({ ...fields, ...f }, m); },
     error: (f, m) => { log.error({ ...fields, ...f }, m); },
   };
+}
+
+/** The run's tools when every toolRef resolves, else none yet (access is checked again once they do). */
+function resolvedOrNone(spec: AgentRun['spec'], agentTools: ReadonlyMap<string, AgentToolSpec | undefined>): readonly ResolvedTool[] {
+  const resolution = resolveTools(spec, agentTools);
+  return resolution.ok ? resolution.tools : [];
 }

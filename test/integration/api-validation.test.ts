@@ -67,7 +67,7 @@ describe('CRDs', () => {
       limits: { maxTurns: 20, timeout: '1h', approvalTimeout: '24h', maxParallelTools: 4, maxToolOutputBytes: 65536, onExhausted: 'Fail' },
       modelRetry: { initialBackoff: '1s', backoffFactor: 2, maxBackoff: '100s' },
       suspend: false, cancel: false,
-      model: { maxTokens: 4096, apiKeySecretRef: { name: 'anthropic', key: 'api-key' } },
+      model: { maxTokens: 4096, endpointRef: { name: 'anthropic' } },
     });
   });
 

@@ -7,7 +7,7 @@ import { approveKey, decidedByKey, rejectKey } from '../../src/api/approval.ts';
 import { userKubeconfig } from '../support/control-plane.ts';
 import { cluster, eventually, kubectl } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
-import { createRun, finished, getRun, livePods, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, finished, getRun, livePods, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 
 let env: AgentEnv;
 let alice = ''; // may approve: bound to the agentrun-approver ClusterRole
@@ -31,7 +31,7 @@ async function gatedRun(name: string, options: { calls?: number; spec?: Record<s
     { content: [text(`${name} finished`)] },
   ]);
   await createRun(env.namespace, name, {
-    model: { name: 'claude-test', baseURL: env.model.url },
+    model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
     prompt: `${key} run a command`,
     tools: [{ name: 'shell', description: 'Runs a command', requiresApproval: true, container: recordingTool(env.execLog, 'echo ran') }],
     ...options.spec,
@@ -156,7 +156,7 @@ describe('approval gates', () => {
         { content: [text('done after the extension')] },
       ]);
       await createRun(env.namespace, `budget-${name}`, {
-        model: { name: 'claude-test', baseURL: env.model.url },
+        model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
         prompt: `${key} needs two turns`,
         tools: [{ name: 'shell', description: 'Runs a command', container: recordingTool(env.execLog, 'echo ran') }],
         limits: { maxTurns: 1, onExhausted: 'AskForApproval' },

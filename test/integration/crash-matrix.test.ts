@@ -12,7 +12,7 @@ import { CrashPoint } from '../../src/reconciler/crash-points.ts';
 import { hostScratchDir } from '../support/control-plane.ts';
 import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
-import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 
 let env: AgentEnv;
 let gates = '';
@@ -40,7 +40,7 @@ async function startRun(name: string, key: string, gate?: string): Promise<void>
   script(key);
   const wait = gate ? `while [ ! -f ${gate} ]; do sleep 0.05; done; ` : '';
   await createRun(env.namespace, name, {
-    model: { name: 'claude-test', baseURL: env.model.url },
+    model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
     prompt: `${key} do the work`,
     tools: [{ name: 'work', description: 'Does work', container: recordingTool(env.execLog, `${wait}printf "did %s" "$AGENTRUN_INPUT"`) }],
   });

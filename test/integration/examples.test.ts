@@ -4,10 +4,10 @@
  *
  * What is NOT as in production, exactly:
  * - The model is the mock Messages API server, scripted per example (keyed on a phrase of the
- *   example's prompt). The examples name no baseURL, so each file is applied with ONE change:
- *   `spec.model.baseURL` is added to every AgentRun (scripts/dev/manifests.ts, the same code
- *   `npm run dev` uses). `baseURLOnlyDiff` proves that nothing else differs. The examples' Secret
- *   `anthropic` is created with a dummy key, which the mock server is told to accept (and only it).
+ *   example's prompt). Runs name only their ModelEndpoint, so ONE change is made, to
+ *   model-endpoint.yaml: `spec.baseURL` points at the mock (scripts/dev/manifests.ts, the same code
+ *   `npm run dev` uses); `baseURLOnlyDiff` proves nothing else differs, in any file. The examples'
+ *   Secret `anthropic` is created with a dummy key, which the mock server is told to accept (and only it).
  * - research-agent.yaml really runs curl, but there is no internet here: the scripted model asks
  *   web_fetch for a page served by this test on 127.0.0.1. The tool definition is unchanged;
  *   only what the "model" chose to fetch is local.
@@ -51,6 +51,7 @@ beforeAll(async () => {
   ns2 = await createNamespace('examples-again');
   for (const namespace of [ns, ns2]) {
     await kubectl(['create', 'secret', 'generic', 'anthropic', '-n', namespace, `--from-literal=api-key=${DUMMY_KEY}`]);
+    await applyExample('model-endpoint.yaml', namespace);
   }
   alice = await userKubeconfig(cluster(), 'alice-examples', ['example-approvers']);
   await kubectl(['create', 'rolebinding', 'approvers', '-n', ns, '--clusterrole=agentrun-approver', '--group=example-approvers']);
@@ -68,13 +69,12 @@ afterAll(async () => {
   for (const namespace of [ns, ns2]) await clients().core.deleteNamespace({ name: namespace }).catch(() => undefined);
 });
 
-/** Applies an example as a user would, plus only spec.model.baseURL (checked). */
+/** Applies an example as a user would, with a ModelEndpoint's spec.baseURL the only change (checked). */
 async function applyExample(file: string, namespace = ns): Promise<string> {
   covered.add(file);
   const original = await readFile(join(EXAMPLES, file), 'utf8');
   const patched = withModelBaseURL(original, model.url);
-  expect(baseURLOnlyDiff(original, patched), `${file}: only spec.model.baseURL may differ`).toEqual([]);
-  expect(patched).toContain(`baseURL: ${model.url}`);
+  expect(baseURLOnlyDiff(original, patched), `${file}: only a ModelEndpoint's spec.baseURL may differ`).toEqual([]);
   const { stdout } = await kubectl(['apply', '-n', namespace, '-f', '-'], { input: patched });
   return stdout;
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRun, getRun, recordingTool, executions, startAgentEnv, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, getRun, recordingTool, executions, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 import { freePort, repoRoot } from '../support/control-plane.ts';
 import { clients, cluster, createNamespace, kubectl, parseYaml } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
@@ -156,7 +156,7 @@ describe('the Helm chart', () => {
       { content: [text('Both looked up: done.')] },
     ]);
     await createRun(env.namespace, 'as-service-account', {
-      model: { name: 'claude-test', baseURL: env.model.url, apiKeySecretRef: { name: 'anthropic' } },
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
       prompt: `${KEY} look things up`,
       tools: [{ name: 'lookup', description: 'Look something up', container: recordingTool(env.execLog) }],
       ttlSecondsAfterFinished: 3600,
@@ -263,6 +263,7 @@ describe('the Helm chart', () => {
 const API_CALLS: Record<string, readonly [group: string, resource: string, verbs: readonly string[]]> = {
   createNamespacedEvent: ['', 'events', ['create']],
   createNamespacedCustomObject: ['agentrun.dev', 'agentrunjournals', ['create']],
+  createSubjectAccessReview: ['authorization.k8s.io', 'subjectaccessreviews', ['create']],
   getNamespacedCustomObject: ['agentrun.dev', 'agentrunjournals', ['get']],
   createNamespacedPod: ['', 'pods', ['create']],
   deleteNamespacedPod: ['', 'pods', ['delete']],
@@ -277,8 +278,8 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
   patchNamespacedCustomObject: ['agentrun.dev', 'agentruns', ['patch']],
   deleteNamespacedCustomObject: ['agentrun.dev', 'agentruns', ['delete']],
   // The informers list and watch both kinds (the plural is an argument: both are granted).
-  listNamespacedCustomObject: ['agentrun.dev', 'agentruns+agenttools', ['list', 'watch']],
-  listClusterCustomObject: ['agentrun.dev', 'agentruns+agenttools', ['list', 'watch']],
+  listNamespacedCustomObject: ['agentrun.dev', 'agentruns+agenttools+modelendpoints', ['list', 'watch']],
+  listClusterCustomObject: ['agentrun.dev', 'agentruns+agenttools+modelendpoints', ['list', 'watch']],
   // Leader election: a separate Role in the release namespace.
   readNamespacedLease: ['coordination.k8s.io', 'leases', ['get']],
   createNamespacedLease: ['coordination.k8s.io', 'leases', ['create']],
@@ -286,7 +287,7 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
 };
 /** Granted without a call in the code, on purpose (see the chart's _helpers.tpl). */
 const EXTRA_GRANTS = new Set([
-  'agentrun.dev agentruns get', 'agentrun.dev agenttools get',
+  'agentrun.dev agentruns get', 'agentrun.dev agenttools get', 'agentrun.dev modelendpoints get',
   // OwnerReferencesPermissionEnforcement: blockOwnerDeletion on tool pods.
   'agentrun.dev agentruns/finalizers update',
   // Checked by the admission policy agentrun-journal, not called: it marks the operator.
@@ -295,14 +296,14 @@ const EXTRA_GRANTS = new Set([
 
 describe('the chart\'s RBAC and the code', () => {
   it('grants exactly the API calls the operator makes', async () => {
-    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', ...['errors', 'events', 'journal', 'kubeconfig', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
+    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', ...['access', 'errors', 'events', 'journal', 'kubeconfig', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
     const { readdir } = await import('node:fs/promises');
     const adapters = (await readdir(join(repoRoot, 'src/adapters/kube'))).map((f) => `src/adapters/kube/${f}`);
     expect(adapters.filter((f) => !sources.includes(f)), 'a new adapter file: add it to this test').toEqual([]);
     const called = new Set<string>();
     for (const file of sources) {
       const code = await readFile(join(repoRoot, file), 'utf8');
-      for (const [, method = ''] of code.matchAll(/\.((?:create|read|replace|patch|delete|deleteCollection|list|connect)(?:Namespaced|Cluster)[A-Za-z]*|list[A-Za-z]+ForAllNamespaces)\(/g)) called.add(method);
+      for (const [, method = ''] of code.matchAll(/\.((?:create|read|replace|patch|delete|deleteCollection|list|connect)(?:Namespaced|Cluster)[A-Za-z]*|list[A-Za-z]+ForAllNamespaces|createSubjectAccessReview)\(/g)) called.add(method);
     }
     expect([...called].filter((m) => !(m in API_CALLS)), 'API calls without a permission in API_CALLS').toEqual([]);
 

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRun, executions, getRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, executions, getRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 import { freePort } from '../support/control-plane.ts';
 import { cluster, eventually, kubectl, readJournal } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
@@ -67,7 +67,7 @@ describe('leader election', () => {
       { content: [text('The slow tool finished.')] },
     ]);
     await createRun(env.namespace, 'failover', {
-      model: { name: 'claude-test', baseURL: env.model.url },
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
       prompt: `${KEY} run it`,
       tools: [{ name: 'slow', description: 'Takes a while', container: recordingTool(env.execLog, 'sleep 2; echo slept') }],
     });
@@ -153,7 +153,7 @@ describe('leader election', () => {
     const KEY = '[leader-stale]';
     env.model.script(KEY, [{ content: [text('the one answer')] }]);
     const release = env.model.hold(KEY);
-    await createRun(env.namespace, 'stale-leader', { model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${KEY} answer` });
+    await createRun(env.namespace, 'stale-leader', { model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${KEY} answer` });
     await env.model.waitForRequest(KEY, 1);
     d.process.pause();
     const e = await replica('op-e');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { hostScratchDir } from '../support/control-plane.ts';
 import { clients, eventually, kubectl, listJournals, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
-import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 
 let env: AgentEnv;
 let gates = '';
@@ -28,7 +28,7 @@ async function gatedRun(name: string, extraSpec: Record<string, unknown> = {}): 
     { content: [text(`${name} done`)] },
   ]);
   await createRun(env.namespace, name, {
-    model: { name: 'claude-test', baseURL: env.model.url },
+    model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
     prompt: `${key} wait for the gate`,
     tools: [{ name: 'wait', description: 'Waits', container: recordingTool(env.execLog, `while [ ! -f ${gate} ]; do sleep 0.05; done; echo opened`) }],
     ...extraSpec,
@@ -91,7 +91,7 @@ describe('run lifecycle', () => {
     const key = '[lifecycle-ttl]';
     env.model.script(key, [{ content: [text('quick answer')] }]);
     await createRun(env.namespace, 'short-lived', {
-      model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${key} answer quickly`, ttlSecondsAfterFinished: 1,
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} answer quickly`, ttlSecondsAfterFinished: 1,
     });
     await waitForRun(env.namespace, 'short-lived', 'Succeeded', (r) => r.status?.phase === 'Succeeded');
     await eventually('the finished run to be deleted', async () => getRun(env.namespace, 'short-lived').then(

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey } from '../../src/api/approval.ts';
-import { createRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 import { freePort } from '../support/control-plane.ts';
 import { cluster, eventually, kubectl } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
@@ -58,7 +58,7 @@ describe('observability endpoints', () => {
     env.model.failNext(1, { status: 529, retryAfterMs: 50 }, KEY);
     const before = await samples();
     await createRun(env.namespace, 'measured', {
-      model: { name: 'claude-test', baseURL: env.model.url },
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
       prompt: `${KEY} measure me`,
       modelRetry: { initialBackoff: '100ms', maxBackoff: '1s' },
       tools: [

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { clients, eventually } from '../support/kube.ts';
 import { startMockModelServer, text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
-import { createRun, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
 import { createApiKeySecret, endedWith, gapsMs, lastBlockOf, messagesOf, modelSteps, okTool, succeeded, waitForEvent } from '../support/model-scenarios.ts';
 
 let env: AgentEnv;
@@ -30,7 +30,11 @@ afterAll(async () => {
   await authModel.close();
 });
 
-const modelAt = (baseURL: string, extra: Record<string, unknown> = {}) => ({ name: 'claude-test', baseURL, ...extra });
+/** The run's model, through a ModelEndpoint for `baseURL` (and an API-key Secret) created on first use. */
+const modelAt = async (baseURL: string, extra: { apiKeySecretRef?: { name: string; key?: string }; maxTokens?: number } = {}) => ({
+  name: 'claude-test', endpointRef: { name: await endpointFor(env.namespace, baseURL, extra.apiKeySecretRef) },
+  ...(extra.maxTokens !== undefined ? { maxTokens: extra.maxTokens } : {}),
+});
 
 describe.concurrent('model failures and stop reasons', () => {
   it('rides out a 20 s overload outage (529, retry-after 1 s) and then succeeds', async ({ expect }) => {
@@ -40,7 +44,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const outageEnds = Date.now() + 20_000;
     outageModel.outage({ status: 529, durationMs: 20_000, retryAfterSeconds: 1 });
     await createRun(env.namespace, name, {
-      model: modelAt(outageModel.url), prompt: `${KEY} what is the answer?`,
+      model: await modelAt(outageModel.url), prompt: `${KEY} what is the answer?`,
       modelRetry: { initialBackoff: '500ms', maxBackoff: '2s' },
     });
 
@@ -93,7 +97,7 @@ describe.concurrent('model failures and stop reasons', () => {
     env.model.failNext(1, { status: 429, retryAfterSeconds: 2 }, KEY);
     // The run's own backoff is far shorter than retry-after, so only retry-after can explain the wait.
     await createRun(env.namespace, name, {
-      model: modelAt(env.model.url), prompt: `${KEY} go`, modelRetry: { initialBackoff: '100ms', maxBackoff: '200ms' },
+      model: await modelAt(env.model.url), prompt: `${KEY} go`, modelRetry: { initialBackoff: '100ms', maxBackoff: '200ms' },
     });
     const during = await waitForRun(env.namespace, name, 'a RateLimited retry', (r) => modelSteps(r)[0]?.retry?.errorClass === 'RateLimited', 15_000);
     const [first] = env.model.requests(KEY);
@@ -114,7 +118,7 @@ describe.concurrent('model failures and stop reasons', () => {
     authModel.script(KEY, [{ content: [text('never sent')] }]);
     await createApiKeySecret(env.namespace, 'wrong-model-key', WRONG_KEY);
     await createRun(env.namespace, name, {
-      model: modelAt(authModel.url, { apiKeySecretRef: { name: 'wrong-model-key' } }), prompt: `${KEY} go`,
+      model: await modelAt(authModel.url, { apiKeySecretRef: { name: 'wrong-model-key' } }), prompt: `${KEY} go`,
       modelRetry: { initialBackoff: '100ms', maxBackoff: '200ms' },
     });
     const run = await waitForRun(env.namespace, name, 'the run to fail', (r) => r.status?.phase === 'Failed', 20_000);
@@ -142,7 +146,7 @@ describe.concurrent('model failures and stop reasons', () => {
       env.model.script(KEY, [{ content: [text('never sent')] }]);
       env.model.failNext(1, { status, message: `injected ${status}` }, KEY);
       await createRun(env.namespace, name, {
-        model: modelAt(env.model.url), prompt: `${KEY} go`, modelRetry: { initialBackoff: '100ms', maxBackoff: '200ms' },
+        model: await modelAt(env.model.url), prompt: `${KEY} go`, modelRetry: { initialBackoff: '100ms', maxBackoff: '200ms' },
       });
       const run = await waitForRun(env.namespace, name, `the run to fail (${status})`, (r) => r.status?.phase === 'Failed', 20_000);
       expect(succeeded(run), name).toMatchObject({ status: 'False', reason });
@@ -159,7 +163,7 @@ describe.concurrent('model failures and stop reasons', () => {
     authModel.script(KEY, [{ content: [text('Authenticated answer.')] }]);
     await createApiKeySecret(env.namespace, 'model-key', VALID_KEY, 'anthropic');
     await createRun(env.namespace, name, {
-      model: modelAt(authModel.url, { apiKeySecretRef: { name: 'model-key', key: 'anthropic' } }), prompt: `${KEY} go`,
+      model: await modelAt(authModel.url, { apiKeySecretRef: { name: 'model-key', key: 'anthropic' } }), prompt: `${KEY} go`,
     });
     const run = await waitForRun(env.namespace, name, 'the run to succeed', endedWith('Succeeded', 'Completed'), 20_000);
     expect(run.status?.result).toBe('Authenticated answer.');
@@ -183,7 +187,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const name = 'late-secret';
     authModel.script(KEY, [{ content: [text('Worth the wait.')] }]);
     await createRun(env.namespace, name, {
-      model: modelAt(authModel.url, { apiKeySecretRef: { name: 'late-model-key' } }), prompt: `${KEY} go`,
+      model: await modelAt(authModel.url, { apiKeySecretRef: { name: 'late-model-key' } }), prompt: `${KEY} go`,
       modelRetry: { initialBackoff: '500ms', maxBackoff: '1s' },
     });
     // It keeps waiting (a second attempt failed the same way) rather than failing.
@@ -208,7 +212,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const KEY = '[mf-max-tokens]';
     const name = 'stop-max-tokens';
     env.model.script(KEY, [{ content: [text('The answer is a very long')], stopReason: 'max_tokens' }, { content: [text('never')] }]);
-    await createRun(env.namespace, name, { model: modelAt(env.model.url, { maxTokens: 64 }), prompt: `${KEY} go` });
+    await createRun(env.namespace, name, { model: await modelAt(env.model.url, { maxTokens: 64 }), prompt: `${KEY} go` });
     const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 20_000);
     expect(succeeded(run)).toMatchObject({ status: 'False', reason: 'MaxTokensReached' });
     expect(succeeded(run)?.message).toContain('model.maxTokens (64)');
@@ -222,7 +226,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const KEY = '[mf-refusal]';
     const name = 'stop-refusal';
     env.model.script(KEY, [{ content: [text('I cannot help with that.')], stopReason: 'refusal' }, { content: [text('never')] }]);
-    await createRun(env.namespace, name, { model: modelAt(env.model.url), prompt: `${KEY} go` });
+    await createRun(env.namespace, name, { model: await modelAt(env.model.url), prompt: `${KEY} go` });
     const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 20_000);
     expect(run.status?.phase).toBe('Failed');
     expect(succeeded(run)).toMatchObject({ status: 'False', reason: 'ModelRefused' });
@@ -235,7 +239,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const KEY = '[mf-stop-sequence]';
     const name = 'stop-sequence';
     env.model.script(KEY, [{ content: [text('Answer: 7')], stopReason: 'stop_sequence', stopSequence: '###' }]);
-    await createRun(env.namespace, name, { model: modelAt(env.model.url), prompt: `${KEY} go` });
+    await createRun(env.namespace, name, { model: await modelAt(env.model.url), prompt: `${KEY} go` });
     const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 20_000);
     expect(run.status?.phase).toBe('Succeeded');
     expect(succeeded(run)).toMatchObject({ status: 'True', reason: 'Completed' });
@@ -251,7 +255,7 @@ describe.concurrent('model failures and stop reasons', () => {
       { content: [text('Still searching: the second shelf.')], stopReason: 'pause_turn' },
       { content: [text('Found it: the answer is 42.')] },
     ]);
-    await createRun(env.namespace, name, { model: modelAt(env.model.url), prompt: `${KEY} find the answer` });
+    await createRun(env.namespace, name, { model: await modelAt(env.model.url), prompt: `${KEY} find the answer` });
     await env.model.waitForRequest(KEY, 3, { timeoutMs: 20_000 });
     const requests = env.model.requests(KEY);
     // The continuation is the same conversation with the paused assistant content as its last message:
@@ -280,7 +284,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const again = { content: [toolUse('probe', {})] };
     env.model.script(KEY, [again, again, again, again]);
     await createRun(env.namespace, name, {
-      model: modelAt(env.model.url), prompt: `${KEY} go`, tools: [okTool('probe')], limits: { maxTurns: 2 },
+      model: await modelAt(env.model.url), prompt: `${KEY} go`, tools: [okTool('probe')], limits: { maxTurns: 2 },
     });
     const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 30_000);
     expect(succeeded(run)).toMatchObject({ status: 'False', reason: 'MaxTurnsReached' });
@@ -297,7 +301,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const usage = { input_tokens: 700, output_tokens: 400, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
     env.model.script(KEY, [{ content: [toolUse('probe', {})], usage }, { content: [text('never')] }]);
     await createRun(env.namespace, name, {
-      model: modelAt(env.model.url), prompt: `${KEY} go`, tools: [okTool('probe')], limits: { maxTotalTokens: 1000 },
+      model: await modelAt(env.model.url), prompt: `${KEY} go`, tools: [okTool('probe')], limits: { maxTotalTokens: 1000 },
     });
     const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 30_000);
     expect(succeeded(run)).toMatchObject({ status: 'False', reason: 'TokenBudgetExceeded' });
@@ -313,7 +317,7 @@ describe.concurrent('model failures and stop reasons', () => {
     env.model.script(KEY, [{ content: [text('too late')] }]);
     const release = env.model.hold(KEY);
     try {
-      await createRun(env.namespace, name, { model: modelAt(env.model.url), prompt: `${KEY} go`, limits: { timeout: '3s' } });
+      await createRun(env.namespace, name, { model: await modelAt(env.model.url), prompt: `${KEY} go`, limits: { timeout: '3s' } });
       await env.model.waitForRequest(KEY, 1, { timeoutMs: 15_000 });
       const run = await waitForRun(env.namespace, name, 'the run to finish', (r) => ['Succeeded', 'Failed'].includes(r.status?.phase ?? ''), 20_000);
       expect(succeeded(run)).toMatchObject({ status: 'False', reason: 'DeadlineExceeded' });
@@ -339,7 +343,7 @@ describe.concurrent('model failures and stop reasons', () => {
       { content: [text('Three turns done.')] },
     ]);
     await createRun(env.namespace, name, {
-      model: modelAt(env.model.url), systemPrompt: 'You are a prompt-cache test agent.', prompt: `${KEY} go`, tools: [okTool('probe')],
+      model: await modelAt(env.model.url), systemPrompt: 'You are a prompt-cache test agent.', prompt: `${KEY} go`, tools: [okTool('probe')],
     });
     const run = await waitForRun(env.namespace, name, 'the run to succeed', endedWith('Succeeded', 'Completed'), 30_000);
     expect(run.status?.result).toBe('Three turns done.');

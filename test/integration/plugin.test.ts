@@ -131,7 +131,7 @@ function awaitingApproval(name: string, onReject: 'Continue' | 'Fail' = 'Continu
   ];
   return {
     spec: {
-      model: { name: 'claude-test', baseURL: 'http://127.0.0.1:9' },
+      model: { name: 'claude-test', endpointRef: { name: 'nowhere' } },
       systemPrompt: 'You are a careful janitor.',
       prompt: 'Clean up /tmp and report what was removed.',
       tools: [WEB_FETCH, SHELL],
@@ -182,7 +182,7 @@ const DATE_OUTPUT = 'Tue Jan  1 00:00:00 UTC 2030\n';
 function succeeded(name: string): Scenario {
   const iso = clock();
   return {
-    spec: { model: { name: 'claude-test', baseURL: 'http://127.0.0.1:9' }, prompt: 'What year is it on the node?', tools: [SHELL] },
+    spec: { model: { name: 'claude-test', endpointRef: { name: 'nowhere' } }, prompt: 'What year is it on the node?', tools: [SHELL] },
     steps: [
       { id: 1, kind: 'Model', turn: 1, phase: 'Succeeded', outcome: 'Completed', attempt: 1, startedAt: iso(20 * MIN), finishedAt: iso(20 * MIN - 900), usage: usage(100, 20), stopReason: 'tool_use' },
       { id: 2, kind: 'Tool', turn: 1, phase: 'Succeeded', outcome: 'Completed', tool: 'shell', toolUseId: 'toolu_date', attempt: 1, podName: `${name}-s2-a1`,
@@ -208,7 +208,7 @@ function succeeded(name: string): Scenario {
 function retrying(): Scenario {
   const iso = clock();
   return {
-    spec: { model: { name: 'claude-test', baseURL: 'http://127.0.0.1:9' }, prompt: 'Say hello.' },
+    spec: { model: { name: 'claude-test', endpointRef: { name: 'nowhere' } }, prompt: 'Say hello.' },
     steps: [{ id: 1, kind: 'Model', turn: 1, phase: 'Running', attempt: 2, startedAt: iso(MIN),
       retry: { attempt: 1, errorClass: 'RateLimited', errorMessage: '429: rate limited', nextRetryAt: iso(-10 * MIN) } }],
     entries: [],
@@ -223,7 +223,7 @@ function askingForBudget(): Scenario {
   const answer = (stepId: number, turn: number) => ({ kind: 'ModelResponse' as const, stepId, turn, attempt: 1,
     response: { id: `msg_${stepId}`, model: 'claude-test', content: [{ type: 'tool_use', id: `toolu_${stepId}`, name: 'shell', input: { cmd: 'true' } }], stop_reason: 'tool_use', usage: { input_tokens: 10, output_tokens: 5 } } });
   return {
-    spec: { model: { name: 'claude-test', baseURL: 'http://127.0.0.1:9' }, prompt: 'Keep going.', tools: [SHELL], limits: { maxTurns: 1, onExhausted: 'AskForApproval' } },
+    spec: { model: { name: 'claude-test', endpointRef: { name: 'nowhere' } }, prompt: 'Keep going.', tools: [SHELL], limits: { maxTurns: 1, onExhausted: 'AskForApproval' } },
     steps: [
       { id: 1, kind: 'Model', turn: 1, phase: 'Succeeded', outcome: 'Completed', attempt: 1, startedAt: iso(2 * MIN), finishedAt: iso(2 * MIN - 500), usage: usage(10, 5), stopReason: 'tool_use' },
       { id: 2, kind: 'Tool', turn: 1, phase: 'Succeeded', outcome: 'Completed', tool: 'shell', toolUseId: 'toolu_1', attempt: 1, startedAt: iso(2 * MIN - 600), finishedAt: iso(2 * MIN - 900) },

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { kubectl, readJournal } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
-import { createRun, executions, getRun, livePods, recordingTool, runEvents, startAgentEnv, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, executions, getRun, livePods, recordingTool, runEvents, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 import { eventually } from '../support/kube.ts';
 
 let env: AgentEnv;
@@ -24,7 +24,7 @@ describe('a 4-turn run with parallel tool calls', () => {
       { content: [text('All six lookups done: the answer is 42.')] },
     ]);
     await createRun(env.namespace, 'four-turns', {
-      model: { name: 'claude-test', baseURL: env.model.url },
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
       systemPrompt: 'You are a test agent.',
       prompt: `${KEY} find the answer`,
       tools: [

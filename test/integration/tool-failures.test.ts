@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
-import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
+import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
 import { clients, cluster, eventually, readJournal } from '../support/kube.ts';
 import { text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
 import { NodeEmulator } from '../support/node-emulator.ts';
@@ -34,8 +34,8 @@ function oneCall(key: string, model: MockModelServer, call: ReturnType<typeof to
   model.script(key, [{ content: [text('Calling the tool.'), call] }, { content: [text(FINAL)] }]);
 }
 
-function runSpec(key: string, baseURL: string, tools: readonly Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { model: { name: 'claude-test', baseURL }, prompt: `${key} do the task`, tools, ...extra };
+async function runSpec(key: string, baseURL: string, tools: readonly Record<string, unknown>[], extra: Record<string, unknown> = {}, namespace = env.namespace): Promise<Record<string, unknown>> {
+  return { model: { name: 'claude-test', endpointRef: { name: await endpointFor(namespace, baseURL) } }, prompt: `${key} do the task`, tools, ...extra };
 }
 
 /** Waits until the run is finished and asserts it recovered: model → tool → model, Succeeded. */
@@ -67,7 +67,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'exit-one', KEY = '[tf-exit-one]';
     const files = await scenarioFiles(ns, name);
     oneCall(KEY, env.model, toolUse('compile', { file: 'main.c' }));
-    await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'compile', description: 'Compile a file',
       container: recordingTool(files.execLog, 'echo "compiling main.c"; echo "main.c:3: error: expected ;" >&2; exit 1'),
     }]));
@@ -93,7 +93,7 @@ describe.concurrent('tool failures', () => {
     const proxy = await startToolRenamingProxy(env.model.url, { toolu_hallucinated_1: 'web_search' });
     try {
       oneCall(KEY, env.model, toolUse('lookup', { q: 'kubernetes' }, 'toolu_hallucinated_1'));
-      await createRun(ns, name, runSpec(KEY, proxy.url, [
+      await createRun(ns, name, await runSpec(KEY, proxy.url, [
         { name: 'lookup', description: 'Look something up', container: recordingTool(env.execLog) },
         { name: 'shout', description: 'Upper-case a word', container: recordingTool(env.execLog) },
       ]));
@@ -116,7 +116,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'bad-input', KEY = '[tf-bad-input]';
     const files = await scenarioFiles(ns, name);
     oneCall(KEY, env.model, toolUse('lookup', { query: 42 }));
-    await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'lookup', description: 'Look something up',
       inputSchema: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'], additionalProperties: false },
       container: recordingTool(files.execLog),
@@ -139,7 +139,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'too-slow', KEY = '[tf-too-slow]';
     const files = await scenarioFiles(ns, name);
     oneCall(KEY, env.model, toolUse('crunch', {}));
-    await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'crunch', description: 'Crunch numbers', timeout: '2s',
       container: recordingTool(files.execLog, 'echo "crunching"; sleep 300'),
     }]));
@@ -163,7 +163,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'firehose', KEY = '[tf-firehose]';
     const files = await scenarioFiles(ns, name);
     oneCall(KEY, env.model, toolUse('dump', {}));
-    await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'dump', description: 'Dump everything',
       container: recordingTool(files.execLog, "head -c 10485760 /dev/zero | tr '\\0' x"),
     }], { limits: { maxToolOutputBytes: 4096 } }));
@@ -185,7 +185,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'deleted-once', KEY = '[tf-deleted-once]';
     const files = await scenarioFiles(ns, name);
     oneCall(KEY, env.model, toolUse('charge', { amount: 5 }));
-    await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'charge', description: 'Charge a card',
       container: recordingTool(files.execLog, gated(files.gate, 'echo charged')),
     }]));
@@ -207,7 +207,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'deleted-idem', KEY = '[tf-deleted-idem]';
     const files = await scenarioFiles(ns, name);
     oneCall(KEY, env.model, toolUse('fetch', { url: 'https://example.com' }));
-    const created = await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    const created = await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'fetch', description: 'Fetch a page', idempotent: true,
       container: recordingTool(files.execLog, gated(files.gate, 'echo "fetched on attempt $AGENTRUN_ATTEMPT"')),
     }]));
@@ -233,7 +233,7 @@ describe.concurrent('tool failures', () => {
     const ns = env.namespace, name = 'no-command', KEY = '[tf-no-command]';
     oneCall(KEY, env.model, toolUse('broken', {}));
     // No command: the node emulator cannot run an image's entrypoint (EmulatorNeedsCommand).
-    await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'broken', description: 'Never starts', retries: 1, container: { image: 'busybox:1.36' },
     }]));
 
@@ -254,7 +254,7 @@ describe.concurrent('tool failures', () => {
     // `$(VAR)` and `$$` are what Kubernetes expands in env values: the input must reach the tool unchanged.
     const input = { text: 'héllo "world"\nsecond line', price: 'costs $$5', ref: '$(SECRET_TOKEN) and $(AGENTRUN_RUN)', n: 3, nested: { ok: true } };
     oneCall(KEY, env.model, toolUse('inspect', input));
-    const created = await createRun(ns, name, runSpec(KEY, env.model.url, [{
+    const created = await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'inspect', description: 'Inspect the input', timeout: '45s',
       container: {
         ...recordingTool(files.execLog, 'printf "%s\\n" "$AGENTRUN_INPUT"; cat "$AGENTRUN_INPUT_FILE"; printf "\\n%s\\n" "$AGENTRUN_IDEMPOTENCY_KEY"'),
@@ -310,14 +310,14 @@ describe.concurrent('tool failures', () => {
       const idem = { name: 'node-lost-idem', KEY: '[tf-node-lost-idem]', files: await scenarioFiles(ns, 'node-lost-idem') };
       oneCall(lost.KEY, own.model, toolUse('send_email', { to: 'ops@example.com' }));
       oneCall(idem.KEY, own.model, toolUse('read_page', { page: 1 }));
-      await createRun(ns, lost.name, runSpec(lost.KEY, own.model.url, [{
+      await createRun(ns, lost.name, await runSpec(lost.KEY, own.model.url, [{
         name: 'send_email', description: 'Send an email',
         container: recordingTool(lost.files.execLog, gated(lost.files.gate, 'echo sent')),
-      }]));
-      const idemRun = await createRun(ns, idem.name, runSpec(idem.KEY, own.model.url, [{
+      }], {}, ns));
+      const idemRun = await createRun(ns, idem.name, await runSpec(idem.KEY, own.model.url, [{
         name: 'read_page', description: 'Read a page', idempotent: true,
         container: recordingTool(idem.files.execLog, gated(idem.files.gate, 'echo "read on $HOSTNAME"')),
-      }]));
+      }], {}, ns));
       await Promise.all([
         waitForToolRunning(lost.files.execLog, `${lost.name}-s2-a1`, pods),
         waitForToolRunning(idem.files.execLog, `${idem.name}-s2-a1`, pods),

@@ -3,6 +3,7 @@
  * the mock model server, and helpers to create runs and observe what happened to them.
  */
 import * as k8s from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentRun } from '../../src/api/agent-run.ts';
@@ -26,6 +27,7 @@ export interface AgentEnv {
 export async function startAgentEnv(prefix: string, options: { startOperator?: boolean } = {}): Promise<AgentEnv> {
   const namespace = await createNamespace(prefix);
   const model = await startMockModelServer();
+  await createModelEndpoint(namespace, MOCK_ENDPOINT, model.url);
   const emulator = new NodeEmulator({ ...cluster(), nodeName: `node-${namespace}`, namespaces: [namespace] });
   await emulator.start();
   const operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [namespace] });
@@ -53,6 +55,31 @@ export async function startAgentEnv(prefix: string, options: { startOperator?: b
     },
   };
 }
+
+/** The ModelEndpoint every run of an AgentEnv uses: `model: { name, endpointRef: { name: MOCK_ENDPOINT } }`. */
+export const MOCK_ENDPOINT = 'mock';
+
+/** Creates a ModelEndpoint (as the admin who configures endpoints) that allows every model. */
+export async function createModelEndpoint(namespace: string, name: string, baseURL: string, extra: Record<string, unknown> = {}): Promise<void> {
+  await kubectl(['apply', '-n', namespace, '-f', '-'], { input: JSON.stringify({
+    apiVersion: 'agentrun.dev/v1alpha1', kind: 'ModelEndpoint', metadata: { name }, spec: { baseURL, models: ['*'], ...extra },
+  }) });
+}
+
+/**
+ * The name of a ModelEndpoint in `namespace` for `baseURL` (and key Secret), created on first use:
+ * tests that talk to several mock servers, or with several keys, get one endpoint each.
+ */
+export async function endpointFor(namespace: string, baseURL: string, apiKeySecretRef?: { name: string; key?: string }): Promise<string> {
+  const name = `ep-${createHash('sha256').update(`${baseURL}|${JSON.stringify(apiKeySecretRef ?? null)}`).digest('hex').slice(0, 10)}`;
+  const key = `${namespace}/${name}`;
+  if (!createdEndpoints.has(key)) {
+    await createModelEndpoint(namespace, name, baseURL, apiKeySecretRef ? { apiKeySecretRef } : {});
+    createdEndpoints.add(key);
+  }
+  return name;
+}
+const createdEndpoints = new Set<string>();
 
 async function releasePodFinalizers(namespace: string): Promise<void> {
   const { core } = clients();

@@ -7,6 +7,7 @@
  * status) and its obvious consequences (a started call is in flight, a created pod is Pending),
  * so a test can walk a run forward with decide() itself and change only what it is about.
  */
+import type { ModelEndpointSpec } from '../../src/api/model-endpoint.ts';
 import { agentRunSpec, type AgentRun, type AgentRunSpec, type AgentRunStatus, type StepRecord } from '../../src/api/agent-run.ts';
 import type { AgentToolSpec } from '../../src/api/agent-tool.ts';
 import { FINALIZER } from '../../src/api/conditions.ts';
@@ -60,7 +61,7 @@ export const WEB_FETCH_SCHEMA = {
  */
 export function specInput(): Record<string, unknown> {
   return {
-    model: { name: 'claude-test', maxTokens: 1024, apiKeySecretRef: { name: 'anthropic' } },
+    model: { name: 'claude-test', maxTokens: 1024, endpointRef: { name: 'anthropic' } },
     systemPrompt: 'You are a careful research agent.',
     prompt: 'When was Kubernetes 1.0 released?',
     tools: [
@@ -200,7 +201,12 @@ export interface ObservedInit {
   readonly toolOutputs?: Readonly<Record<number, ToolOutputObservation>>;
   readonly statusByteBudget?: number;
   readonly stepEvents?: boolean;
+  /** Default: an endpoint that allows every model. `null`: it does not exist. */
+  readonly modelEndpoint?: ModelEndpointSpec | null;
 }
+
+/** The ModelEndpoint observed() uses unless told otherwise. */
+export const ANY_MODEL_ENDPOINT: ModelEndpointSpec = { provider: 'anthropic', baseURL: 'https://api.anthropic.com', models: ['*'] };
 
 export function observed(init: ObservedInit = {}): Observed {
   const parsed = spec(init.spec);
@@ -236,6 +242,7 @@ export function observed(init: ObservedInit = {}): Observed {
     modelCalls: new Map(Object.entries(init.modelCalls ?? {}).map(([k, v]) => [Number(k), v])),
     toolOutputs: new Map(Object.entries(init.toolOutputs ?? {}).map(([k, v]) => [Number(k), v])),
     statusByteBudget: init.statusByteBudget ?? 1_000_000,
+    ...(init.modelEndpoint === null ? {} : { modelEndpoint: init.modelEndpoint ?? ANY_MODEL_ENDPOINT }),
     ...(init.stepEvents !== undefined ? { stepEvents: init.stepEvents } : {}),
   };
 }

@@ -23,7 +23,7 @@ describe('zod schemas', () => {
     const spec = agentRunSpec.parse(validRunSpec());
     expect(spec.limits).toMatchObject({ maxTurns: 20, timeout: '1h', maxParallelTools: 4 });
     expect(spec.model.maxTokens).toBe(4096);
-    expect(spec.model.apiKeySecretRef?.key).toBe('api-key');
+    expect(spec.model.endpointRef.name).toBe('anthropic');
     expect(spec.cancel).toBe(false);
     expect(agentToolSpec.parse(validToolSpec()).container.image).toBe('curlimages/curl');
   });

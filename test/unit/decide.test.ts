@@ -396,7 +396,7 @@ describe('transient model failures are retried with backoff', () => {
 describe('terminal model failures fail the run with what to fix', () => {
   const rows = [
     { status: 400, reason: 'ModelRequestInvalid', errorClass: 'InvalidRequest', says: 'inputSchema' },
-    { status: 401, reason: 'ModelAuthenticationFailed', errorClass: 'AuthenticationFailed', says: 'Secret anthropic (key api-key)' },
+    { status: 401, reason: 'ModelAuthenticationFailed', errorClass: 'AuthenticationFailed', says: 'the API key of ModelEndpoint anthropic' },
     { status: 403, reason: 'ModelPermissionDenied', errorClass: 'PermissionDenied', says: 'model claude-test' },
     { status: 404, reason: 'ModelNotFound', errorClass: 'NotFound', says: 'spec.model.name' },
     { status: 413, reason: 'ModelRequestInvalid', errorClass: 'InvalidRequest', says: '413' },

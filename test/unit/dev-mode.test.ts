@@ -12,20 +12,20 @@ const root = join(import.meta.dirname, '..', '..');
 const URL = 'http://127.0.0.1:4242';
 
 describe('withModelBaseURL', () => {
-  it('adds spec.model.baseURL to every AgentRun and changes nothing else', async () => {
-    const original = await readFile(join(root, 'deploy', 'examples', 'tool-library.yaml'), 'utf8');
+  it('sets spec.baseURL on every ModelEndpoint and changes nothing else', async () => {
+    const original = await readFile(join(root, 'deploy', 'examples', 'model-endpoint.yaml'), 'utf8');
     const patched = withModelBaseURL(original, URL);
-    const docs = parseManifest(patched) as { kind: string; spec: { model?: { baseURL?: string } } }[];
-    expect(docs.map((d) => d.kind)).toEqual(['AgentTool', 'AgentTool', 'AgentRun', 'AgentRun']);
-    expect(docs.filter((d) => d.kind === 'AgentRun').map((d) => d.spec.model?.baseURL)).toEqual([URL, URL]);
-    expect(docs.filter((d) => d.kind === 'AgentTool').every((d) => d.spec.model === undefined)).toBe(true);
+    const docs = parseManifest(patched) as { kind: string; spec: { baseURL?: string } }[];
+    expect(docs.map((d) => [d.kind, d.spec.baseURL])).toEqual([['ModelEndpoint', URL]]);
     expect(baseURLOnlyDiff(original, patched)).toEqual([]);
+    const runs = await readFile(join(root, 'deploy', 'examples', 'tool-library.yaml'), 'utf8');
+    expect(baseURLOnlyDiff(runs, withModelBaseURL(runs, URL))).toEqual([]);
   });
 
   it('baseURLOnlyDiff reports any other difference', async () => {
-    const original = await readFile(join(root, 'deploy', 'examples', 'budget-and-deadline.yaml'), 'utf8');
-    const tampered = withModelBaseURL(original, URL).replace('maxTurns: 3', 'maxTurns: 4');
-    expect(baseURLOnlyDiff(original, tampered)).toEqual(['object 0 (AgentRun) changed beyond spec.model.baseURL']);
+    const original = await readFile(join(root, 'deploy', 'examples', 'model-endpoint.yaml'), 'utf8');
+    const tampered = withModelBaseURL(original, URL).replace('maxTokens: 8192', 'maxTokens: 9000');
+    expect(baseURLOnlyDiff(original, tampered)).toEqual(['object 0 (ModelEndpoint) changed beyond ModelEndpoint spec.baseURL']);
   });
 });
 

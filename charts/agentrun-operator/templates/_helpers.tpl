@@ -71,7 +71,7 @@ list and the code in step):
   resources: ["agentruns/finalizers"]
   verbs: ["update"]
 - apiGroups: ["agentrun.dev"]
-  resources: ["agenttools"]
+  resources: ["agenttools", "modelendpoints"]
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["pods"]

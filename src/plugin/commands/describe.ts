@@ -28,7 +28,7 @@ export async function describe(ctx: CommandContext): Promise<void> {
   field(out, 'Namespace', run.metadata.namespace);
   field(out, 'Phase', s.phase ?? 'Pending (not picked up by the operator yet)');
   if (s.message !== undefined) field(out, 'Message', s.message);
-  field(out, 'Model', `${spec.model.name} (max_tokens ${spec.model.maxTokens}${spec.model.baseURL ? `, ${spec.model.baseURL}` : ''})`);
+  field(out, 'Model', `${spec.model.name} (max_tokens ${spec.model.maxTokens}, ModelEndpoint ${spec.model.endpointRef.name})`);
   field(out, 'Tokens', usageLine(s.usage));
   field(out, 'Limits', `${spec.limits.maxTurns} turn${spec.limits.maxTurns === 1 ? '' : 's'}, ${spec.limits.maxTotalTokens === undefined ? 'no token budget' : `${spec.limits.maxTotalTokens} tokens`}, timeout ${spec.limits.timeout}, approval timeout ${spec.limits.approvalTimeout}`);
   if (s.currentTurn !== undefined) field(out, 'Turn', String(s.currentTurn));

@@ -11,7 +11,7 @@ import { approveKey } from '../../../src/api/approval.ts';
 import { runLabelValue } from '../../../src/core/naming.ts';
 import { repoRoot } from '../../support/control-plane.ts';
 import {
-  createRun, executions, finished, getRun, livePods, recordingTool, waitForRun, startAgentEnv, type AgentEnv,
+  createRun, executions, finished, getRun, livePods, recordingTool, waitForRun, startAgentEnv, type AgentEnv, MOCK_ENDPOINT,
 } from '../../support/agent-env.ts';
 import { clients, kubectl } from '../../support/kube.ts';
 import { text, toolUse } from '../../support/mock-model-server.ts';
@@ -37,7 +37,7 @@ describe('approval can only be added', () => {
     const key = '[sec-lowered]';
     env.model.script(key, [{ content: [toolUse('shell', { command: 'echo hi' })] }, { content: [text('done')] }]);
     await createRun(env.namespace, 'lowered', {
-      model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${key} go`,
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} go`,
       tools: [{ name: 'shell', toolRef: { name: 'gated-shell' }, requiresApproval: false }],
     });
     const run = await awaiting('lowered');
@@ -54,7 +54,7 @@ describe('a decision counts only for a step awaiting approval', () => {
     env.model.script(key, [{ content: [toolUse('shell', { command: 'echo hi' })] }, { content: [text('done')] }]);
     const release = env.model.hold(key);
     await createRun(env.namespace, 'advance', {
-      model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${key} go`,
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} go`,
       tools: [{ name: 'shell', description: 'Runs a command', requiresApproval: true, container: recordingTool(env.execLog, 'echo ran') }],
     });
     await env.model.waitForRequest(key, 1);
@@ -80,7 +80,7 @@ describe('the approver sees everything that runs', () => {
     const command = `echo harmless${' '.repeat(700)}; echo the hidden tail`;
     env.model.script(key, [{ content: [toolUse('shell', { command })] }, { content: [text('done')] }]);
     await createRun(env.namespace, 'padded', {
-      model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${key} go`,
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} go`,
       tools: [{ name: 'shell', description: 'Runs a command', requiresApproval: true, container: recordingTool(env.execLog, 'echo ran') }],
     });
     const pending = (await awaiting('padded')).status?.pendingApprovals?.[0];
@@ -101,7 +101,7 @@ describe('status writers are not approvers', () => {
     const key = '[sec-status]';
     env.model.script(key, [{ content: [toolUse('shell', { command: 'echo hi' })] }, { content: [text('done')] }]);
     await createRun(env.namespace, 'status-writer', {
-      model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${key} go`,
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} go`,
       tools: [{ name: 'shell', description: 'Runs a command', requiresApproval: true, container: recordingTool(env.execLog, 'echo ran') }],
     });
     const run = await awaiting('status-writer');
@@ -127,14 +127,14 @@ describe('runs never share a selector', () => {
     env.model.script(victimKey, [{ content: [toolUse('shell', { command: 'echo v' })] }, { content: [toolUse('gated', { command: 'echo later' })] }, { content: [text('victim done')] }]);
     env.model.script(attackerKey, [{ content: [toolUse('shell', { command: 'echo a' })] }, { content: [text('attacker done')] }]);
     await createRun(env.namespace, victim, {
-      model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${victimKey} go`,
+      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${victimKey} go`,
       tools: [tool, { ...tool, name: 'gated', requiresApproval: true }],
     });
     // The victim's first tool has ended; its pod is kept (for kubectl logs) while the run waits for a human.
     await awaiting(victim);
     const victimPods = await podsOfRun(victim);
     expect(victimPods).toHaveLength(1);
-    await createRun(env.namespace, attacker, { model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${attackerKey} go`, tools: [tool] });
+    await createRun(env.namespace, attacker, { model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${attackerKey} go`, tools: [tool] });
     await waitForRun(env.namespace, attacker, 'finished', finished);
     await new Promise((r) => setTimeout(r, 2000));
     expect(await podsOfRun(victim)).toEqual(victimPods);

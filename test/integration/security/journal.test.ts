@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey } from '../../../src/api/approval.ts';
-import { createRun, executions, finished, getRun, livePods, recordingTool, runEvents, waitForRun, startAgentEnv, type AgentEnv } from '../../support/agent-env.ts';
+import { createRun, executions, finished, getRun, livePods, recordingTool, runEvents, waitForRun, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../../support/agent-env.ts';
 import { cluster, eventually, kubectl, readJournal } from '../../support/kube.ts';
 import { text, toolUse } from '../../support/mock-model-server.ts';
 import { personas, refusal, type Personas } from '../../support/personas.ts';
@@ -35,7 +35,7 @@ async function gatedRun(name: string): Promise<string> {
   const key = `[sec-journal-${name}]`;
   env.model.script(key, [{ content: [toolUse('shell', { command: 'echo hello' })] }, { content: [text(`${name}: the real answer`)] }]);
   await createRun(env.namespace, name, {
-    model: { name: 'claude-test', baseURL: env.model.url },
+    model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
     prompt: `${key} run a command`,
     tools: [{ name: 'shell', description: 'Runs a command', requiresApproval: true, container: recordingTool(env.execLog, 'echo ran') }],
   });
@@ -116,7 +116,7 @@ describe('across an operator restart', () => {
     const key = '[sec-journal-forged]';
     env.model.script(key, [{ content: [text('the real answer')] }]);
     const release = env.model.hold(key);
-    await createRun(env.namespace, 'forged', { model: { name: 'claude-test', baseURL: env.model.url }, prompt: `${key} answer` });
+    await createRun(env.namespace, 'forged', { model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} answer` });
     await env.model.waitForRequest(key, 1);
     await env.operator.kill();
     // What worked against the ConfigMap journal: an entry for the in-flight step, found on restart.
