@@ -15,8 +15,8 @@ describe('withModelBaseURL', () => {
   it('sets spec.baseURL on every ModelEndpoint and changes nothing else', async () => {
     const original = await readFile(join(root, 'deploy', 'examples', 'model-endpoint.yaml'), 'utf8');
     const patched = withModelBaseURL(original, URL);
-    const docs = parseManifest(patched) as { kind: string; spec: { baseURL?: string } }[];
-    expect(docs.map((d) => [d.kind, d.spec.baseURL])).toEqual([['ModelEndpoint', URL]]);
+    const docs = parseManifest(patched) as { kind: string; spec?: { baseURL?: string } }[];
+    expect(docs.map((d) => [d.kind, d.spec?.baseURL])).toEqual([['ModelEndpoint', URL], ['Role', undefined]]);
     expect(baseURLOnlyDiff(original, patched)).toEqual([]);
     const runs = await readFile(join(root, 'deploy', 'examples', 'tool-library.yaml'), 'utf8');
     expect(baseURLOnlyDiff(runs, withModelBaseURL(runs, URL))).toEqual([]);
