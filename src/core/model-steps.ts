@@ -23,7 +23,7 @@ export function progressModelStep(d: Draft): void {
       completeModelStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
       return;
     }
-    const failure = classifyModelFailure(call.failure, d.spec);
+    const failure = classifyModelFailure(call.failure, d.spec, d.o.modelEndpoint);
     if (!failure.retryable) {
       step.phase = 'Failed';
       step.finishedAt = now(d);

@@ -2,6 +2,7 @@
  * Small pure policies: how model failures are classified, how long to back off, and where a
  * run's limits are. Each returns a value; none of them acts.
  */
+import type { ModelEndpointSpec } from '../api/model-endpoint.ts';
 import { parseDurationMs } from '../api/primitives.ts';
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import { Reason } from '../api/conditions.ts';
@@ -17,17 +18,17 @@ export type FailureClass =
   | { retryable: false; reason: Reason; errorClass: string; message: string };
 
 /** Decides whether a model failure is worth retrying, and says what to fix when it is not. */
-export function classifyModelFailure(failure: ModelFailure, spec: AgentRunSpec): FailureClass {
+export function classifyModelFailure(failure: ModelFailure, spec: AgentRunSpec, endpoint?: ModelEndpointSpec): FailureClass {
   switch (failure.kind) {
     case 'timeout': return { retryable: true, errorClass: 'Timeout', message: failure.message };
     case 'connection': return { retryable: true, errorClass: 'ConnectionError', message: failure.message };
     case 'invalid-response': return { retryable: true, errorClass: 'InvalidResponse', message: failure.message };
     case 'api-key-unavailable': return { retryable: true, errorClass: 'APIKeyUnavailable', message: failure.message };
-    case 'http': return classifyHttp(failure, spec);
+    case 'http': return classifyHttp(failure, spec, endpoint);
   }
 }
 
-function classifyHttp(f: Extract<ModelFailure, { kind: 'http' }>, spec: AgentRunSpec): FailureClass {
+function classifyHttp(f: Extract<ModelFailure, { kind: 'http' }>, spec: AgentRunSpec, endpointSpec: ModelEndpointSpec | undefined): FailureClass {
   const said = `${f.status}${f.errorType ? ` ${f.errorType}` : ''}: ${f.message}`;
   const transient = (errorClass: string): FailureClass => ({
     retryable: true, errorClass, message: said, ...(f.retryAfterMs !== undefined ? { retryAfterMs: f.retryAfterMs } : {}),
@@ -37,7 +38,8 @@ function classifyHttp(f: Extract<ModelFailure, { kind: 'http' }>, spec: AgentRun
   if (f.status === 408 || f.status === 409) return transient('Timeout');
   if (f.status >= 500) return transient('ServerError');
   const endpoint = `ModelEndpoint ${spec.model.endpointRef.name}`;
-  const keyWhere = `the API key of ${endpoint}`;
+  const secret = endpointSpec?.apiKeySecretRef;
+  const keyWhere = `the API key of ${endpoint}${secret ? ` (Secret ${secret.name}, key ${secret.key})` : ' (it names no key Secret)'}`;
   switch (f.status) {
     case 401:
       return { retryable: false, reason: Reason.ModelAuthenticationFailed, errorClass: 'AuthenticationFailed',

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRun, getRun, recordingTool, executions, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
+import { createRun, getRun, recordingTool, executions, startAgentEnv, type AgentEnv, endpointFor } from '../support/agent-env.ts';
 import { freePort, repoRoot } from '../support/control-plane.ts';
 import { clients, cluster, createNamespace, kubectl, parseYaml } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
@@ -95,7 +95,7 @@ describe('the Helm chart', () => {
     manifest = await helmOk(cluster(), ['get', 'manifest', release, '-n', releaseNs]);
     const objects = parseYaml(manifest);
     expect(objects.map((o) => o.kind).sort()).toEqual([
-      'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
+      'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount',
     ]);
     // Every object exists as rendered (kubectl get -f reads the same names back).
     const { stdout } = await kubectl(['get', '-f', '-', '-o', 'name'], { input: manifest });
@@ -156,7 +156,7 @@ describe('the Helm chart', () => {
       { content: [text('Both looked up: done.')] },
     ]);
     await createRun(env.namespace, 'as-service-account', {
-      model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
+      model: { name: 'claude-test', endpointRef: { name: await endpointFor(env.namespace, env.model.url, { name: 'anthropic' }) } },
       prompt: `${KEY} look things up`,
       tools: [{ name: 'lookup', description: 'Look something up', container: recordingTool(env.execLog) }],
       ttlSecondsAfterFinished: 3600,
@@ -239,7 +239,13 @@ describe('the Helm chart', () => {
       '--set', 'toolPods.networkPolicy.enabled=true']);
     const scoped = await helmOk(cluster(), ['get', 'manifest', scopedRelease, '-n', releaseNs]);
     const objects = parseYaml(scoped);
-    expect(objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    // Cluster-wide only what cannot be namespaced: asking the apiserver about a run creator's rights.
+    const clusterScoped = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding');
+    expect(clusterScoped.map((o) => `${o.kind}/${o.metadata?.name ?? ''}`).sort()).toEqual([
+      `ClusterRole/${scopedRelease}-agentrun-operator-access-review`, `ClusterRoleBinding/${scopedRelease}-agentrun-operator-access-review`,
+    ]);
+    expect((clusterScoped.find((o) => o.kind === 'ClusterRole') as unknown as { rules: unknown[] }).rules)
+      .toEqual([{ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] }]);
     expect(objects.find((o) => o.kind === 'NetworkPolicy')?.metadata?.namespace).toBe(watchedNs);
     expect(operatorContainer(scoped).args).toContain(`--namespaces=${watchedNs}`);
     expect(operatorContainer(scoped).args).not.toContain('--leader-elect');
@@ -303,7 +309,7 @@ describe('the chart\'s RBAC and the code', () => {
     const called = new Set<string>();
     for (const file of sources) {
       const code = await readFile(join(repoRoot, file), 'utf8');
-      for (const [, method = ''] of code.matchAll(/\.((?:create|read|replace|patch|delete|deleteCollection|list|connect)(?:Namespaced|Cluster)[A-Za-z]*|list[A-Za-z]+ForAllNamespaces|createSubjectAccessReview)\(/g)) called.add(method);
+      for (const [, method = ''] of code.matchAll(/\.((?:create|read|get|replace|patch|delete|deleteCollection|list|connect)(?:Namespaced|Cluster)[A-Za-z]*|list[A-Za-z]+ForAllNamespaces|createSubjectAccessReview)\(/g)) called.add(method);
     }
     expect([...called].filter((m) => !(m in API_CALLS)), 'API calls without a permission in API_CALLS').toEqual([]);
 

@@ -125,7 +125,7 @@ describe.concurrent('model failures and stop reasons', () => {
     const condition = succeeded(run);
     expect(condition).toMatchObject({ status: 'False', reason: 'ModelAuthenticationFailed' });
     expect(condition?.message).toContain('Secret wrong-model-key');
-    expect(condition?.message).toContain('Put a valid Anthropic API key in that Secret');
+    expect(condition?.message).toContain('must put a valid API key in its Secret');
     expect(run.status?.message).toBe(condition?.message);
     expect(modelSteps(run)[0]).toMatchObject({ phase: 'Failed', retry: { errorClass: 'AuthenticationFailed' } });
     expect(modelSteps(run)[0]?.retry?.nextRetryAt).toBeUndefined();

@@ -325,7 +325,7 @@ describe('kubectl agentrun', () => {
     const line = (label: string) => stdout.split('\n').find((l) => l.startsWith(`${label}:`))?.slice(label.length + 1).trim();
     expect(line('Phase')).toBe('AwaitingApproval');
     expect(line('Message')).toBe('Turn 2: waiting for a human decision on steps 5, 6 (shell).');
-    expect(line('Model')).toBe('claude-test (max_tokens 4096, http://127.0.0.1:9)');
+    expect(line('Model')).toBe('claude-test (max_tokens 4096, ModelEndpoint nowhere)');
     expect(line('Tokens')).toBe('5190 total: input 1500, output 140, cache read 3200, cache write 350');
     expect(line('Waiting For')).toBe('approval: steps 5, 6');
     expect(line('Started')).toMatch(/^\d{4}-\d\d-\d\dT.*Z \(10m ago\)$/);

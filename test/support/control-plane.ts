@@ -5,6 +5,7 @@
  *
  * Nothing here runs containers; see node-emulator.ts for that.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdir, writeFile, readFile, rm, readdir, open } from 'node:fs/promises';
@@ -98,7 +99,8 @@ export async function issueClientCertificate(
   const subject = '/' + [...groups.map((g) => `O=${g}`), `CN=${commonName}`].join('/');
   await openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject], dir);
   await writeFile(`${base}.ext`, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
-  await openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', cluster.caCert, '-CAkey', cluster.caKey, '-CAcreateserial',
+  // A random serial, not -CAcreateserial: test files sign at once, and a shared serial file races.
+  await openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', cluster.caCert, '-CAkey', cluster.caKey, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
     '-out', `${base}.crt`, '-days', '30', '-extfile', `${base}.ext`], dir);
   return { cert: `${base}.crt`, key: `${base}.key` };
 }

@@ -42,7 +42,6 @@ export async function personas(namespace: string, prefix: string): Promise<Perso
   await bind('status-writer', ['--role=status-writer'], names.statusWriter);
   await bind('journal-writer', ['--role=journal-writer'], names.journalWriter);
   await bind('approver', ['--clusterrole=agentrun-approver'], names.approver);
-  // One at a time: openssl's CA serial file does not take concurrent signers.
   const kubeconfigOf = async (n: string) => userKubeconfig(cluster(), n);
   return {
     configMapWriter: await kubeconfigOf(names.configMapWriter), editor: await kubeconfigOf(names.editor),
