@@ -40,6 +40,10 @@ export const Reason = {
   ApprovalTimedOut: 'ApprovalTimedOut', // no decision within limits.approvalTimeout and approvals.onTimeout is Fail
   StatusTooLarge: 'StatusTooLarge', // the run's status would exceed its byte budget
   JournalCorrupted: 'JournalCorrupted', // a journal entry does not match the digest recorded in status
+  InvalidToolDefinition: 'InvalidToolDefinition', // a tool's inputSchema is not a valid JSON object schema (the message names the tool and the error)
+  ModelResponseTooLarge: 'ModelResponseTooLarge', // a model response exceeded the bytes the operator reads or a journal entry holds
+  ModelResponseInvalid: 'ModelResponseInvalid', // a model response cannot be recorded: too many tool calls, bad tool_use ids or names, too deeply nested
+  WriteRejected: 'WriteRejected', // the apiserver refused a write as too large or invalid (413/422); retrying cannot help
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

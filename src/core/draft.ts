@@ -10,6 +10,10 @@ import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEnt
 import type { Observed, RecordedEntry } from './observed.ts';
 
 export const RESULT_MAX = 4096;
+/** status.message's maxLength in the CRD: a longer message would make the status write fail (422). */
+export const STATUS_MESSAGE_MAX = 1024;
+/** status.steps[].stopReason's maxLength in the CRD. */
+export const STOP_REASON_MAX = 64;
 
 /** Mutable working copy of one decision; lives only inside decide(). */
 export interface Draft {

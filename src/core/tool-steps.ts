@@ -6,6 +6,7 @@ import { isStepDone } from './machine.ts';
 import { journalName, toolPodName } from './naming.ts';
 import type { PodObservation } from './observed.ts';
 import { toolInputProblem } from './tool-input.ts';
+import { fitToolOutput } from './caps.ts';
 import { buildToolPod } from './tool-pod.ts';
 import { event, journal, now, requeueAt, type Draft } from './draft.ts';
 import { requestApproval } from './gates.ts';
@@ -166,12 +167,15 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
 }
 
 export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean }): void {
-  const entry: ToolResultEntry = {
+  const build = (output: string, truncated: boolean): ToolResultEntry => ({
     kind: 'ToolResult', stepId: step.id, tool: step.tool ?? '', toolUseId: step.toolUseId ?? '', attempt: step.attempt,
-    output: r.output, isError: r.isError, outcome: r.outcome, truncated: r.truncated ?? false,
+    output, isError: r.isError, outcome: r.outcome, truncated,
     ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
     ...(step.podName ? { podName: step.podName } : {}),
-  };
+  });
+  // maxToolOutputBytes counts raw bytes; the entry is JSON, where a control character takes 6.
+  const fitted = fitToolOutput(r.output, (output) => build(output, true));
+  const entry = build(fitted.output, (r.truncated ?? false) || fitted.cut);
   completeToolStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
 }
 
