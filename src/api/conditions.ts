@@ -59,6 +59,7 @@ export const StepOutcome = {
   ResultUnavailable: 'ResultUnavailable', // the pod finished but its output could not be read
   Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
   Rejected: 'Rejected', // a human rejected the call (or no one decided in time); the model was told
+  PodRejected: 'PodRejected', // the apiserver refused to create the tool's pod (413/422); the model was told
 } as const;
 export type StepOutcome = (typeof StepOutcome)[keyof typeof StepOutcome];
 

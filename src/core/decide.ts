@@ -57,6 +57,11 @@ export function decide(o: Observed): Decision {
     return conclude(d);
   }
   requeueAt(d, deadline);
+  if (o.writeRejected) {
+    const { what, message } = o.writeRejected;
+    finish(d, 'Failed', Reason.WriteRejected, `The apiserver refused ${what} (${truncate(message, 400)}); the same write cannot succeed, so the run was stopped.`);
+    return conclude(d);
+  }
 
   if (!resolveRunTools(d)) return conclude(d);
 

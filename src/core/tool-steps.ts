@@ -77,6 +77,13 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
   const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
   if (!tool) return; // cannot happen: unknown tools never get a pod
   if (!pod) {
+    const refused = step.podName ? d.o.rejectedPods?.get(step.podName) : undefined;
+    if (refused !== undefined) {
+      // Creating it again would be refused again: the model is told, the run goes on.
+      recordToolResult(d, step, { isError: true, outcome: StepOutcome.PodRejected,
+        output: `Error: the tool's pod could not be created; the cluster refused it (${refused}). The tool definition needs fixing; calling it again will fail the same way.` });
+      return;
+    }
     // Intent recorded, pod never seen: the process died before creating it. Creating is idempotent.
     createPodFor(d, step, tool);
     return;

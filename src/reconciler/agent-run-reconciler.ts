@@ -13,7 +13,7 @@ import type { Effect } from '../core/effects.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
 import type { Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
-import { describeApiError, isConflict, isNotFound } from '../adapters/kube/errors.ts';
+import { describeApiError, isConflict, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
 import { JournalCorruptedError, sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
@@ -50,6 +50,10 @@ export class AgentRunReconciler {
   /** Runs whose in-flight steps were checked against the journal since this process started. */
   private readonly recovered = new Set<string>();
   private readonly uidsByKey = new Map<string, string>();
+  /** Writes of a run the apiserver refused (413/422), by run uid: decide() ends the run. */
+  private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
+  /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
+  private readonly rejectedPods = new Map<string, Map<string, string>>();
   private readonly outputs: ToolOutputReads;
 
   constructor(deps: ReconcilerDeps) {
@@ -110,6 +114,8 @@ export class AgentRunReconciler {
     this.uidsByKey.delete(key);
     if (!uid) return;
     this.recovered.delete(uid);
+    this.rejectedWrites.delete(uid);
+    this.rejectedPods.delete(uid);
     this.d.modelCalls.forget(uid);
     this.outputs.forget(uid);
     this.d.podMemory.forgetRun(uid);
@@ -163,8 +169,12 @@ export class AgentRunReconciler {
     }
     if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
 
+    const writeRejected = this.rejectedWrites.get(uid);
+    const rejectedPods = this.rejectedPods.get(uid);
     return {
       run: { ...run, metadata: { ...run.metadata, resourceVersion: raw.metadata.resourceVersion } },
+      ...(writeRejected ? { writeRejected } : {}),
+      ...(rejectedPods ? { rejectedPods } : {}),
       now: this.d.clock.now(),
       hash: sha256,
       agentTools,
@@ -201,8 +211,18 @@ export class AgentRunReconciler {
       current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: [...(current.metadata.finalizers ?? []), FINALIZER] } };
     }
 
+    const key = `${owner.namespace}/${owner.name}`;
     const journalWrites = effects.filter((e) => e.type === 'writeJournal');
-    await Promise.all(journalWrites.map((e) => this.d.journal.write(owner, e.name, e.entry, e.digest)));
+    try {
+      await Promise.all(journalWrites.map(async (e) => {
+        try { await this.d.journal.write(owner, e.name, e.entry, e.digest); } catch (error) { throw writeRejection(error) ?? error; }
+      }));
+    } catch (error) {
+      if (!(error instanceof WriteRejectedError)) throw error;
+      // Never retried: the next decision ends the run with what the apiserver said.
+      this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
+      return;
+    }
     if (journalWrites.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
     if (journalWrites.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 
@@ -211,9 +231,11 @@ export class AgentRunReconciler {
       if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
       let resourceVersion: string;
       try {
-        resourceVersion = await this.d.runs.writeStatus(current, status);
+        resourceVersion = await this.writeStatus(current, status, log);
       } catch (error) {
         if (isNotFound(error)) return;
+        const rejected = writeRejection(error);
+        if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return; }
         rethrowConflict(error);
       }
       current = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
@@ -223,7 +245,6 @@ export class AgentRunReconciler {
     }
     if (effects.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
-    const key = `${owner.namespace}/${owner.name}`;
     // Events are best effort and tell about what is already in status: they do not hold a worker.
     for (const effect of effects) {
       if (effect.type !== 'event') continue;
@@ -237,7 +258,21 @@ export class AgentRunReconciler {
       log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
       switch (effect.type) {
         case 'createPod': {
-          const created = await this.d.pods.create(effect.pod);
+          let created;
+          try {
+            created = await this.d.pods.create(effect.pod);
+          } catch (error) {
+            const rejected = writeRejection(error);
+            if (!rejected) throw error;
+            // Creating it again would be refused again: the next decision fails the step instead.
+            const name = effect.pod.metadata?.name ?? '';
+            const pods = this.rejectedPods.get(owner.uid) ?? new Map<string, string>();
+            pods.set(name, rejected.message);
+            this.rejectedPods.set(owner.uid, pods);
+            log.warn({ pod: name, status: rejected.status, err: rejected.message }, 'pod refused by the apiserver; not retried');
+            this.d.enqueue(key);
+            return;
+          }
           // Known from now on: a reconcile before the informer shows it must not create it again.
           if (created) this.d.podMemory.recordCreated(created);
           return;
@@ -277,6 +312,29 @@ export class AgentRunReconciler {
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
     for (const f of failures) log.warn({ effect: f.effect?.type, ...(f.effect ? stepFields(f.effect) : {}), err: describeApiError(f.error) }, 'effect failed');
     if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+  }
+
+  /** Records a refused write; the run is enqueued so that decide() ends it at once. */
+  private rejectWrite(uid: string, key: string, what: string, error: WriteRejectedError, log: Logger): void {
+    this.rejectedWrites.set(uid, { what, message: error.message });
+    log.warn({ what, status: error.status, err: error.message }, 'write refused by the apiserver; not retried');
+    this.d.enqueue(key);
+  }
+
+  /**
+   * Writes the status; when the run has already been failed for a refused write and the failed
+   * status is refused too, writes it without its step records (the journal keeps every step) so
+   * that the run still ends instead of looping.
+   */
+  private async writeStatus(run: AgentRunObject, status: AgentRunStatus, log: Logger): Promise<string> {
+    try {
+      return await this.d.runs.writeStatus(run, status);
+    } catch (error) {
+      const rejected = writeRejection(error);
+      if (!rejected || !this.rejectedWrites.has(run.metadata.uid) || !isFinished(status)) throw error;
+      log.warn({ status: rejected.status, err: rejected.message }, 'failed status refused; writing it without step records');
+      return await this.d.runs.writeStatus(run, { ...status, steps: [] });
+    }
   }
 
   private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {

@@ -1156,7 +1156,9 @@ async function sendHostile(res: ServerResponse, answer: HostileAnswer, requestId
     case 'oversized': {
       res.writeHead(200, headers); // no Content-Length: the client must count
       const chunk = 'x'.repeat(64 * 1024);
-      res.write(message([], 'end_turn').replace('"content":[]', '"content":[{"type":"text","text":"'));
+      // content last, so the body is valid JSON once it ends: {…,"content":[{"type":"text","text":"xxxx…"}]}
+      const head = JSON.stringify({ id: newId('msg'), type: 'message', role: 'assistant', model: 'hostile', stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 10, output_tokens: 10 }, content: [] });
+      res.write(head.replace('"content":[]}', '"content":[{"type":"text","text":"'));
       for (let sent = 0; sent < answer.bytes && !hasLeft(); sent += chunk.length) {
         if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
       }

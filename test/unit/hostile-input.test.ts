@@ -173,3 +173,32 @@ describe('caps, checked before anything is written', () => {
     expectWritable(d);
   });
 });
+
+describe('a write the apiserver refused (413/422) is never retried', () => {
+  it('a refused journal entry or status ends the run at once (WriteRejected), starting nothing', () => {
+    const o = observed(answered(response('tool_use', [toolUse('toolu_1', 'shell', { cmd: 'true' })])));
+    const d = decide({ ...o, writeRejected: { what: 'a journal entry', message: '422: ConfigMap "research-j1" is invalid: []: Too long: must have at most 1048576 bytes' } });
+    expect(d.status.phase).toBe('Failed');
+    expect(succeededCondition(d)).toMatchObject({ status: 'False', reason: 'WriteRejected' });
+    expect(d.status.message).toContain('The apiserver refused a journal entry (422: ConfigMap');
+    expect(effectTypes(d).filter((t) => t === 'writeJournal' || t === 'createPod' || t === 'startModelCall')).toEqual([]);
+    expectWritable(d);
+  });
+
+  it('a refused tool pod fails its step (PodRejected) and the model is told; it is not created again', () => {
+    const use = toolUse('toolu_1', 'shell', { cmd: 'true' });
+    const entry = modelEntry(1, 1, response('tool_use', [use]));
+    const podName = toolPodName(RUN_NAME, 2, 1);
+    const o = observed({
+      status: runningStatus([journaled(modelStep(1, 1), entry), toolStep(2, 1, 'shell', 'toolu_1', { phase: 'Running', podName, startedAt: iso(at(1)) })]),
+      journal: [entry], now: at(2),
+    });
+    const d = decide({ ...o, rejectedPods: new Map([[podName, '422: Pod "x" is invalid: spec.containers[0].image: Invalid value']]) });
+    const result = journaledEntries(d).find((e): e is ToolResultEntry => e.kind === 'ToolResult');
+    expect(result).toMatchObject({ isError: true, outcome: 'PodRejected' });
+    expect(result?.output).toContain('the cluster refused it (422: Pod');
+    expect(effectsOf(d, 'createPod')).toEqual([]);
+    expect(stepOf(d, 2).phase).toBe('Failed');
+    expectWritable(d);
+  });
+});
