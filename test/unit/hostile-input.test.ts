@@ -10,7 +10,7 @@ import { decide } from '../../src/core/decide.ts';
 import type { Decision } from '../../src/core/effects.ts';
 import { serializeEntry, type ToolResultEntry } from '../../src/core/journal.ts';
 import { toolPodName } from '../../src/core/naming.ts';
-import { MAX_TOOL_INPUT_BYTES, toolInputProblem, utf8Bytes } from '../../src/core/tool-input.ts';
+import { MAX_TOOL_INPUT_BYTES, toolInputProblem, toolSchemaProblem, utf8Bytes } from '../../src/core/tool-input.ts';
 import {
   at, effectsOf, effectTypes, iso, journaled, journaledEntries, modelEntry, modelStep, observed, pod, response, RUN_NAME, runningStatus,
   stepOf, succeededCondition, text, toolStep, toolUse, call, type ObservedInit,
@@ -76,7 +76,6 @@ describe('invalid tool definitions fail the run before the model is called', () 
     ['lookahead', { type: 'object', patternProperties: { '^x(?=y)': { type: 'string' } } }, 'unsupported Perl syntax'],
     ['an unknown type', { type: 'object', properties: { s: { type: 'strin' } } }, 'schema is invalid'],
     ['required that is not an array', { type: 'object', required: 'x' }, 'data/required must be array'],
-    ['a schema that is not an object schema', { type: 'string' }, '"type" must be "object"'],
   ])('%s → Failed InvalidToolDefinition naming the tool and the error', (_name, inputSchema, says) => {
     const d = decide(observed({ spec: shellWith(inputSchema) }));
     expect(d.status.phase).toBe('Failed');
@@ -86,6 +85,11 @@ describe('invalid tool definitions fail the run before the model is called', () 
     expect(effectTypes(d)).not.toContain('startModelCall');
     expect(journaledEntries(d)).toEqual([]);
     expectWritable(d);
+  });
+
+  it('a schema that is not an object schema is refused at admission, and again when tools resolve (objects admitted before)', () => {
+    expect(() => observed({ spec: shellWith({ type: 'string' }) })).toThrow(/inputSchema[\s\S]*expected/u);
+    expect(toolSchemaProblem({ type: 'string' })).toContain('"type" must be "object"');
   });
 
   it('a broken schema in an AgentTool names the AgentTool', () => {
