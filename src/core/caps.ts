@@ -60,20 +60,50 @@ export function journalEntryBytes(entry: JournalEntry): number {
 /**
  * Cuts a tool's output so its journal entry fits MAX_JOURNAL_ENTRY_BYTES after encoding, and says
  * so at its end. `build` makes the entry from a candidate output. Returns the output unchanged
- * when it fits.
+ * when it fits. One linear pass: the cut is found by summing each character's encoded size.
  */
 export function fitToolOutput(output: string, build: (output: string) => JournalEntry): { output: string; cut: boolean } {
-  if (journalEntryBytes(build(output)) <= MAX_JOURNAL_ENTRY_BYTES) return { output, cut: false };
+  // The output is one JSON string in the entry: its encoding is the sum of its characters', so
+  // the (large) entry is never serialized here.
+  if (journalEntryBytes(build('')) + encodedStringBytes(output) <= MAX_JOURNAL_ENTRY_BYTES) return { output, cut: false };
   const note = `\n[output cut: its JSON encoding exceeded the ${MAX_JOURNAL_ENTRY_BYTES} bytes a journal entry may hold]`;
-  // Binary search on the prefix length: encoding is linear, so this stays O(n log n).
-  let lo = 0;
-  let hi = output.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (journalEntryBytes(build(output.slice(0, mid) + note)) <= MAX_JOURNAL_ENTRY_BYTES) lo = mid;
-    else hi = mid - 1;
+  const budget = MAX_JOURNAL_ENTRY_BYTES - journalEntryBytes(build(note));
+  let used = 0;
+  let end = 0;
+  while (end < output.length) {
+    const { units, bytes } = encodedSizeAt(output, end);
+    if (used + bytes > budget) break;
+    used += bytes;
+    end += units;
   }
-  return { output: output.slice(0, lo) + note, cut: true };
+  return { output: output.slice(0, end) + note, cut: true };
+}
+
+/** UTF-8 bytes of `text` inside a JSON string, as JSON.stringify writes it (quotes not counted). */
+function encodedStringBytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length;) {
+    const { units, bytes: b } = encodedSizeAt(text, i);
+    bytes += b;
+    i += units;
+  }
+  return bytes;
+}
+
+/** UTF-8 bytes JSON.stringify writes for the character at `i` of a string, and its UTF-16 length. */
+function encodedSizeAt(text: string, i: number): { units: number; bytes: number } {
+  const c = text.charCodeAt(i);
+  if (c === 0x22 || c === 0x5c) return { units: 1, bytes: 2 }; // \" and \\
+  if (c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) return { units: 1, bytes: 2 }; // \b \t \n \f \r
+  if (c < 0x20) return { units: 1, bytes: 6 }; // \u00XX
+  if (c < 0x80) return { units: 1, bytes: 1 };
+  if (c < 0x800) return { units: 1, bytes: 2 };
+  if (c >= 0xd800 && c <= 0xdbff) {
+    const next = text.charCodeAt(i + 1);
+    return next >= 0xdc00 && next <= 0xdfff ? { units: 2, bytes: 4 } : { units: 1, bytes: 6 }; // a pair, or a lone surrogate as \udXXX
+  }
+  if (c >= 0xdc00 && c <= 0xdfff) return { units: 1, bytes: 6 };
+  return { units: 1, bytes: 3 };
 }
 
 /** True when `value` nests arrays/objects deeper than `max`; iterative, so it cannot overflow itself. */

@@ -39,6 +39,7 @@ export function decide(o: Observed): Decision {
     finished: false,
     waiting: undefined,
     hold: undefined,
+    journalChars: 0,
   };
   d.status.observedGeneration = o.run.metadata.generation ?? d.status.observedGeneration;
 

@@ -8,7 +8,7 @@ import type { PodObservation } from './observed.ts';
 import { toolInputProblem } from './tool-input.ts';
 import { fitToolOutput } from './caps.ts';
 import { buildToolPod } from './tool-pod.ts';
-import { event, journal, now, requeueAt, type Draft } from './draft.ts';
+import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, type Draft } from './draft.ts';
 import { requestApproval } from './gates.ts';
 import { settlePod } from './lifecycle.ts';
 
@@ -33,6 +33,11 @@ export function progressToolSteps(d: Draft): void {
       continue;
     }
     if (step.phase === 'Running') {
+      if (d.o.toolOutputs.has(step.id) && d.journalChars >= DECISION_JOURNAL_BUDGET_CHARS) {
+        // Its output is read; it is recorded in the next reconcile, after the other runs' turn.
+        requeueAt(d, d.o.now);
+        continue;
+      }
       progressRunningTool(d, step);
       if (isStepDone(step)) running--; // its slot is free for a Pending step later in the list
     }

@@ -206,3 +206,24 @@ describe('a write the apiserver refused (413/422) is never retried', () => {
     expectWritable(d);
   });
 });
+
+describe('one run cannot send everything at once', () => {
+  it('big tool results are recorded a few per reconcile, the rest right after (requeued at once behind the other runs)', () => {
+    const uses = Array.from({ length: 6 }, (_, i) => toolUse(`toolu_${i}`, 'shell', { cmd: 'spew' }));
+    const entry = modelEntry(1, 1, response('tool_use', uses));
+    const steps = uses.map((_, i) => toolStep(i + 2, 1, 'shell', `toolu_${i}`, { phase: 'Running', podName: toolPodName(RUN_NAME, i + 2, 1), startedAt: iso(at(1)) }));
+    const o = observed({
+      spec: { limits: { maxToolOutputBytes: 786_432, maxParallelTools: 8 } },
+      status: runningStatus([journaled(modelStep(1, 1), entry), ...steps]),
+      journal: [entry], now: at(6),
+      pods: steps.map((s) => pod.exited(s.podName ?? '', 0, at(5))),
+      toolOutputs: Object.fromEntries(steps.map((s) => [s.id, { ok: true as const, text: '\u0001'.repeat(786_432), truncated: false }])),
+    });
+    const d = decide(o);
+    const recorded = journaledEntries(d).filter((e) => e.kind === 'ToolResult');
+    expect(recorded.length).toBeGreaterThanOrEqual(1);
+    expect(recorded.length).toBeLessThan(6);
+    expect(d.requeueAfterMs).toBe(0);
+    expectWritable(d);
+  });
+});
