@@ -17,8 +17,15 @@ export const RESULT_CAPTURE_GRACE_MS = 120_000;
 /** While a log read is in flight its completion enqueues the run; this is only a safety net. */
 export const OUTPUT_READ_RECHECK_MS = 30_000;
 
+/**
+ * Tool pods one decision may start; a run allowed 32 parallel tools starts them 8 per turn of
+ * the queue (requeued at once), so its burst does not hold the connection every run shares.
+ */
+export const DECISION_POD_BUDGET = 8;
+
 export function progressToolSteps(d: Draft): void {
   let running = d.status.steps.filter((s) => s.kind === 'Tool' && s.phase === 'Running').length;
+  let started = 0;
   for (const step of d.status.steps) {
     if (step.kind !== 'Tool' || isStepDone(step)) continue;
     const recorded = d.o.journal.get(step.id);
@@ -29,7 +36,8 @@ export function progressToolSteps(d: Draft): void {
     }
     if (step.phase === 'Pending') {
       if (d.spec.suspend || running >= d.spec.limits.maxParallelTools) continue;
-      if (startToolStep(d, step)) running++;
+      if (started >= DECISION_POD_BUDGET) { requeueAt(d, d.o.now); continue; }
+      if (startToolStep(d, step)) { running++; started++; }
       continue;
     }
     if (step.phase === 'Running') {

@@ -226,4 +226,12 @@ describe('one run cannot send everything at once', () => {
     expect(d.requeueAfterMs).toBe(0);
     expectWritable(d);
   });
+
+  it('a run allowed 32 parallel tools starts 8 pods per reconcile, the rest right after', () => {
+    const uses = Array.from({ length: 20 }, (_, i) => toolUse(`toolu_${i}`, 'shell', { cmd: 'true' }));
+    const d = decide(observed(answered(response('tool_use', uses), { spec: { limits: { maxParallelTools: 32 } } })));
+    expect(effectsOf(d, 'createPod')).toHaveLength(8);
+    expect(d.requeueAfterMs).toBe(0);
+    expect(d.status.steps?.filter((s) => s.kind === 'Tool' && s.phase === 'Pending')).toHaveLength(12);
+  });
 });
