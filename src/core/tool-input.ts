@@ -4,8 +4,10 @@
  * Schemas and inputs are tenant-written (a run's creator writes the schema, the model writes the
  * input), so nothing here may take time that grows faster than the input: `pattern` and
  * `patternProperties` run on RE2 (re2js, linear time) instead of the backtracking JavaScript
- * engine, inputs are measured in UTF-8 bytes and refused above a cap before they are validated,
- * and the compiled-schema cache is bounded.
+ * engine, `uniqueItems` is linear, one validation may evaluate at most VALIDATION_STEP_BUDGET
+ * subschemas (anyOf/oneOf nested over deep input is exponential otherwise), inputs are measured
+ * in UTF-8 bytes and refused above a cap before they are validated, and the compiled-schema
+ * cache is bounded.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { RegExpEngine } from 'ajv/dist/types/index.js';
@@ -47,6 +49,45 @@ function uniqueItems(this: unknown, unique: boolean, data: unknown[]): boolean {
   return true;
 }
 uniqueItems.errors = [] as { keyword: string; message: string; params: object }[];
+
+/**
+ * Subschema evaluations one validation may make. `anyOf: [A, B]` where both recurse into the
+ * same schema doubles the work per level of input nesting: 20 levels took 12 s. Every subschema
+ * of a compiled schema carries STEP_KEYWORD, which counts; past the budget validation stops.
+ */
+export const VALIDATION_STEP_BUDGET = 200_000;
+const STEP_KEYWORD = 'x-agentrun-step';
+let steps = 0;
+class ValidationBudgetExceeded extends Error {}
+ajv.addKeyword({
+  keyword: STEP_KEYWORD, schemaType: 'boolean', errors: false,
+  validate: () => {
+    if (++steps > VALIDATION_STEP_BUDGET) throw new ValidationBudgetExceeded();
+    return true;
+  },
+});
+
+/** Keywords whose value is a subschema, a list of them, or a map of them (JSON Schema draft-07 and 2019-09). */
+const ONE_SCHEMA = ['additionalItems', 'additionalProperties', 'unevaluatedItems', 'unevaluatedProperties', 'contains', 'propertyNames', 'not', 'if', 'then', 'else', 'items'];
+const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items'];
+const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas', 'dependencies'];
+
+/** A copy of `schema` with STEP_KEYWORD in every subschema, so that evaluating one counts. */
+function instrument(schema: unknown): unknown {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return schema;
+  const out: Record<string, unknown> = { ...(schema as Record<string, unknown>), [STEP_KEYWORD]: true };
+  for (const k of ONE_SCHEMA) if (isObject(out[k])) out[k] = instrument(out[k]);
+  for (const k of SCHEMA_LISTS) if (Array.isArray(out[k])) out[k] = (out[k] as unknown[]).map(instrument);
+  for (const k of SCHEMA_MAPS) {
+    const map = out[k];
+    if (isObject(map)) out[k] = Object.fromEntries(Object.entries(map).map(([name, s]) => [name, instrument(s)]));
+  }
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
 
 /**
  * Tool inputs above this size (UTF-8 bytes of their JSON) are refused: the input travels in a pod
@@ -92,7 +133,13 @@ export function toolInputProblem(schema: Record<string, unknown>, input: unknown
   if (size > MAX_TOOL_INPUT_BYTES) return `the input is ${size} bytes (UTF-8); tool inputs are limited to ${MAX_TOOL_INPUT_BYTES} bytes`;
   const validate = compile(schema);
   if (typeof validate === 'string') return `the tool's inputSchema is not a valid JSON Schema: ${validate}`;
-  if (validate(input)) return undefined;
+  steps = 0;
+  try {
+    if (validate(input)) return undefined;
+  } catch (error) {
+    if (!(error instanceof ValidationBudgetExceeded)) throw error;
+    return `validating it against the tool's inputSchema took more than ${VALIDATION_STEP_BUDGET} schema evaluations (nested anyOf/oneOf over deep input); send a flatter input, or ask the tool's owner to simplify its inputSchema`;
+  }
   return ajv.errorsText(validate.errors?.slice(0, MAX_REPORTED_ERRORS), { dataVar: 'input', separator: '; ' }).slice(0, 2048);
 }
 
@@ -108,9 +155,10 @@ function compile(schema: Record<string, unknown>): ValidateFunction | string {
   let validate: ValidateFunction | string;
   if (utf8Bytes(key) > MAX_INPUT_SCHEMA_BYTES) validate = `the schema is larger than ${MAX_INPUT_SCHEMA_BYTES} bytes`;
   else {
-    try { validate = ajv.compile(schema); } catch (error) { validate = (error instanceof Error ? error.message : String(error)).slice(0, 512); }
+    const instrumented = instrument(schema) as Record<string, unknown>;
+    try { validate = ajv.compile(instrumented); } catch (error) { validate = (error instanceof Error ? error.message : String(error)).slice(0, 512); }
     // ajv keeps every schema object it compiled; this cache is the only one, and it is bounded.
-    ajv.removeSchema(schema);
+    ajv.removeSchema(instrumented);
   }
   compiled.set(key, validate);
   if (compiled.size > COMPILED_CACHE_SIZE) {

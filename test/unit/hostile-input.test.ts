@@ -55,6 +55,16 @@ describe('JSON Schema patterns run in linear time', () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  it('anyOf recursing twice over 40 levels of input (2^40 evaluations) stops at the step budget in milliseconds', () => {
+    const schema = { type: 'object', properties: { a: { $ref: '#/$defs/n' } }, $defs: { n: { anyOf: [{ type: 'array', items: { $ref: '#/$defs/n' } }, { type: 'array', items: { $ref: '#/$defs/n' } }] } } };
+    let deep: unknown = 'x';
+    for (let i = 0; i < 40; i++) deep = [deep];
+    const started = performance.now();
+    expect(toolInputProblem(schema, { a: deep })).toContain('schema evaluations');
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(toolInputProblem(schema, { a: [[[]]] })).toBeUndefined();
+  });
+
   it('patterns still mean what they say: distinct patterns are kept apart, unicode classes work', () => {
     const two = { type: 'object', properties: { a: { type: 'string', pattern: '^a+$' }, b: { type: 'string', pattern: '^\\p{L}+$' } } };
     expect(toolInputProblem(two, { a: 'aaa', b: 'héllo' })).toBeUndefined();
