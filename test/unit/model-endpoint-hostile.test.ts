@@ -130,3 +130,25 @@ describe('hostile API keys never appear in a failure', () => {
     expect(sanitizeEndpointText('x-api-key: sk-ant-123 password=hunter2 eyJhbGciOi.eyJzdWIi.sig')).not.toMatch(/sk-ant-123|hunter2|eyJ/u);
   });
 });
+
+describe('model calls on the wire are bounded', () => {
+  it('with --max-concurrent-model-calls 2, five calls reach the endpoint two at a time and all complete', async () => {
+    server.script('[slots]', [{ content: [{ type: 'text', text: 'ok' }] }]);
+    const release = server.hold('[slots]');
+    const calls = new ModelCalls(new AnthropicModelClient({ timeoutMs: 30_000 }), undefined, { maxConcurrent: 2 });
+    let done = 0;
+    for (let step = 1; step <= 5; step++) {
+      calls.start({ runUid: 'u', stepId: step, attempt: 1, request: request('[slots]'), credentials: () => Promise.resolve({ apiKey: 'sk-ant-test', baseURL: server.url }), onDone: () => { done++; } });
+    }
+    await server.waitForRequest('[slots]', 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(server.requests('[slots]')).toHaveLength(2);
+    expect(calls.inFlight()).toBe(5);
+    // A call aborted while it waits for a slot leaves the queue and never reaches the endpoint.
+    calls.cancel('u', 5);
+    release();
+    await expect.poll(() => done, { timeout: 10_000 }).toBe(4);
+    expect(server.requests('[slots]')).toHaveLength(4);
+    expect([...calls.observe('u').values()].every((o) => o.state === 'succeeded')).toBe(true);
+  });
+});
