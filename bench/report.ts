@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { repoRoot, resultsDir } from './lib/common.ts';
 import type { ScenarioResult, Target } from './lib/scenario.ts';
 
-const ORDER = ['overhead', 'api-requests', 'throughput', 'rss', 'resume', 'crash-tokens', 'peers'];
+const ORDER = ['overhead', 'api-requests', 'throughput', 'rss', 'resume', 'crash-tokens', 'peers', 'noisy-neighbour'];
 
 interface Saved extends Partial<ScenarioResult> {
   scenario: string; error?: string; command: string; durationMs: number; src?: string;

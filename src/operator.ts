@@ -89,9 +89,9 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
   const podMemory = new PodMemory();
   const metrics = new OperatorMetrics();
-  const modelCalls = new ModelCalls(new AnthropicModelClient({ timeoutMs: config.modelTimeoutMs }), (outcome, ms) => {
+  const modelCalls = new ModelCalls(new AnthropicModelClient({ timeoutMs: config.modelTimeoutMs, maxResponseBytes: config.maxModelResponseBytes }), (outcome, ms) => {
     metrics.modelCallDuration.observe({ outcome }, ms / 1000);
-  });
+  }, { maxConcurrent: config.maxConcurrentModelCalls });
   const electorRef: { current?: LeaderElector } = {};
   const reconciling = (): boolean => electorRef.current === undefined ? manager.hasStartedControllers() : electorRef.current.isLeader();
   const statuses = new RunStatusObserver(metrics, log, reconciling);

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { API_VERSION } from './group.ts';
-import { duration, freeFormObject, objectName, resourceRequirements } from './primitives.ts';
+import { duration, objectName, resourceRequirements } from './primitives.ts';
 import { withRules } from './rules.ts';
 
 /** What the Messages API accepts as a tool name. */
@@ -49,10 +49,20 @@ export const toolContainer = z.object({
 }).describe('The container that runs one call of the tool. What it prints on stdout is the tool result.');
 export type ToolContainer = z.infer<typeof toolContainer>;
 
+/**
+ * A tool's JSON Schema, free-form except for what admission can check cheaply: it must be an
+ * object schema (`type: object`), the only kind the Messages API takes. Whether it compiles (and
+ * its patterns run in linear time) is checked when a run resolves its tools (InvalidToolDefinition).
+ */
+const inputSchema = z.object({
+  type: z.literal('object').describe('Always "object": the Messages API takes only object inputs.'),
+}).catchall(z.unknown()).meta({ 'x-kubernetes-preserve-unknown-fields': true })
+  .describe('JSON Schema of the tool input ("type": "object"); the operator validates each call against it before running a pod. Patterns are RE2 syntax (no backreferences or lookaround). Defaults to {"type":"object"}.');
+
 /** Fields a tool has whether it is defined inline or as an AgentTool. */
 export const toolBehaviourFields = {
   description: z.string().max(4096).optional().describe('Tells the model what the tool does and when to use it.'),
-  inputSchema: freeFormObject('JSON Schema of the tool input; the operator validates each call against it before running a pod. Defaults to {"type":"object"}.').optional(),
+  inputSchema: inputSchema.optional(),
   timeout: duration('How long one call may run before its pod is stopped (activeDeadlineSeconds). Default 10m.').optional(),
   requiresApproval: z.boolean().optional().describe('Every call waits for a human decision before its pod is created.'),
   idempotent: z.boolean().optional().describe('A call that may have run (pod deleted, node lost) is safe to run again. Without it such a call reports an error to the model instead.'),

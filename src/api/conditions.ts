@@ -45,6 +45,10 @@ export const Reason = {
   CreatorUnknown: 'CreatorUnknown', // no admission policy recorded who created the run, so nothing it references may be used
   ModelNotAllowed: 'ModelNotAllowed', // the ModelEndpoint does not allow the run's model or maxTokens
   JournalTampered: 'JournalTampered', // an object at a journal name is not the operator's own entry (owner, run, step or digest differ)
+  InvalidToolDefinition: 'InvalidToolDefinition', // a tool's inputSchema is not a valid JSON object schema (the message names the tool and the error)
+  ModelResponseTooLarge: 'ModelResponseTooLarge', // a model response exceeded the bytes the operator reads or a journal entry holds
+  ModelResponseInvalid: 'ModelResponseInvalid', // a model response cannot be recorded: too many tool calls, bad tool_use ids or names, too deeply nested
+  WriteRejected: 'WriteRejected', // the apiserver refused a write as too large or invalid (413/422); retrying cannot help
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -60,6 +64,7 @@ export const StepOutcome = {
   ResultUnavailable: 'ResultUnavailable', // the pod finished but its output could not be read
   Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
   Rejected: 'Rejected', // a human rejected the call (or no one decided in time); the model was told
+  PodRejected: 'PodRejected', // the apiserver refused to create the tool's pod (413/422); the model was told
 } as const;
 export type StepOutcome = (typeof StepOutcome)[keyof typeof StepOutcome];
 

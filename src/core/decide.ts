@@ -18,7 +18,10 @@ import { resolveTools } from './tools.ts';
 import { describeRequirement } from './access.ts';
 import { CREATED_BY_USER } from '../api/creator.ts';
 import { endpointRefusal } from '../api/model-endpoint.ts';
-import { event, journal, nextStepId, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
+import { toolSchemaProblem } from './tool-input.ts';
+import { MAX_JOURNAL_ENTRY_BYTES, journalEntryBytes } from './caps.ts';
+import type { ResolvedTool } from './journal.ts';
+import { STATUS_MESSAGE_MAX, event, journal, nextStepId, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
 import { progressApprovals } from './approvals.ts';
 import { extensionsOf, requestApproval } from './gates.ts';
 import { afterFinish, finalizeDeletion, finish, start } from './lifecycle.ts';
@@ -39,6 +42,7 @@ export function decide(o: Observed): Decision {
     finished: false,
     waiting: undefined,
     hold: undefined,
+    journalChars: 0,
   };
   d.status.observedGeneration = o.run.metadata.generation ?? d.status.observedGeneration;
 
@@ -64,6 +68,11 @@ export function decide(o: Observed): Decision {
     return conclude(d);
   }
   requeueAt(d, deadline);
+  if (o.writeRejected) {
+    const { what, message } = o.writeRejected;
+    finish(d, 'Failed', Reason.WriteRejected, `The apiserver refused ${what} (${truncate(message, 400)}); the same write cannot succeed, so the run was stopped.`);
+    return conclude(d);
+  }
 
   if (!endpointUsable(d) || !resolveRunTools(d)) return conclude(d);
 
@@ -119,16 +128,37 @@ function resolveRunTools(d: Draft): boolean {
   if (!resolution.ok) {
     const names = resolution.missing.join(', ');
     const message = `Waiting for AgentTool ${names} in namespace ${d.o.run.metadata.namespace}: create it, or fix the toolRef.`;
-    if (d.status.message !== message) event(d, 'Warning', Reason.WaitingForAgentTool, message);
+    if (d.status.message !== truncate(message, STATUS_MESSAGE_MAX)) event(d, 'Warning', Reason.WaitingForAgentTool, message);
     d.waiting = `AgentTool ${names}`;
     d.hold = { reason: Reason.WaitingForAgentTool, message };
     requeueAt(d, d.o.now + 30_000);
+    return false;
+  }
+  const invalid = invalidToolDefinition(resolution.tools);
+  if (invalid !== undefined) {
+    // Before the first model call: a broken schema would otherwise be blamed on the model's input.
+    finish(d, 'Failed', Reason.InvalidToolDefinition, invalid);
     return false;
   }
   d.tools = resolution.tools;
   // Journaled once, so an AgentTool edited mid-run cannot change a run that already started.
   d.status.toolsJournal = { name, digest: journal(d, name, undefined, { kind: 'Tools', tools: resolution.tools }) };
   return true;
+}
+
+/** Why the run's tool definitions cannot be used, naming the tool and the schema error; undefined when they can. */
+function invalidToolDefinition(tools: readonly ResolvedTool[]): string | undefined {
+  for (const tool of tools) {
+    const problem = toolSchemaProblem(tool.inputSchema);
+    if (problem === undefined) continue;
+    const where = tool.source ? `AgentTool ${tool.source} (tool ${tool.name})` : `tool ${tool.name}`;
+    return `The inputSchema of ${where} is not a valid JSON Schema for tool input: ${truncate(problem, 600)}. Fix that inputSchema; the model was not called.`;
+  }
+  const bytes = journalEntryBytes({ kind: 'Tools', tools: [...tools] });
+  if (bytes > MAX_JOURNAL_ENTRY_BYTES) {
+    return `The run's tool definitions are ${bytes} bytes as a journal entry, over the ${MAX_JOURNAL_ENTRY_BYTES} bytes one entry may hold. Shorten the tools' descriptions and inputSchemas, or use fewer tools.`;
+  }
+  return undefined;
 }
 
 function startNextStep(d: Draft): void {
@@ -152,7 +182,7 @@ function conclude(d: Draft): Decision {
   const s = d.status;
   s.phase = phaseOf(s, d.spec);
   const inFlight = s.steps.filter((st) => !isStepDone(st));
-  if (inFlight.length > 0) s.currentStep = describeSteps(inFlight);
+  if (inFlight.length > 0) s.currentStep = truncate(describeSteps(inFlight), 128);
   else delete s.currentStep;
   delete s.waitingFor;
   if (!isFinished(s) && s.startTime) {
@@ -166,9 +196,9 @@ function conclude(d: Draft): Decision {
   }
   if (!isFinished(s)) {
     const waiting = d.waiting ?? waitingFor(d, inFlight);
-    if (waiting !== undefined) s.waitingFor = waiting;
+    if (waiting !== undefined) s.waitingFor = truncate(waiting, 256);
     const { reason, message } = d.hold ?? holdOf(d, inFlight, waiting);
-    s.message = message;
+    s.message = truncate(message, STATUS_MESSAGE_MAX);
     setCondition(d, ConditionType.Succeeded, 'Unknown', reason, message);
   }
   const status = fitBudget(d);

@@ -10,6 +10,10 @@ import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEnt
 import type { Observed, RecordedEntry } from './observed.ts';
 
 export const RESULT_MAX = 4096;
+/** status.message's maxLength in the CRD: a longer message would make the status write fail (422). */
+export const STATUS_MESSAGE_MAX = 1024;
+/** status.steps[].stopReason's maxLength in the CRD. */
+export const STOP_REASON_MAX = 64;
 
 /** Mutable working copy of one decision; lives only inside decide(). */
 export interface Draft {
@@ -27,11 +31,23 @@ export interface Draft {
   waiting: string | undefined;
   /** Why the run is held (Succeeded=Unknown reason and message), overriding the default. */
   hold: { reason: Reason; message: string } | undefined;
+  /** Characters of the journal entries this decision writes: bounds what one reconcile sends. */
+  journalChars: number;
 }
+
+/**
+ * Journal characters one decision may write before further tool results wait for the next
+ * reconcile (requeued at once, behind the other runs in the queue): a run with 32 parallel
+ * tools printing 1 MB each sends at most ~2 MB per turn of the queue, not 32 MB at once over
+ * the connection every run shares.
+ */
+export const DECISION_JOURNAL_BUDGET_CHARS = 2_000_000;
 
 /** Asks for an entry to be journaled before the status write; returns its digest. */
 export function journal(d: Draft, name: string, stepId: number | undefined, entry: JournalEntry): string {
-  const digest = journalDigest(d.o.hash(serializeEntry(entry)));
+  const text = serializeEntry(entry);
+  d.journalChars += text.length;
+  const digest = journalDigest(d.o.hash(text));
   d.effects.push({ type: 'writeJournal', name, ...(stepId !== undefined ? { stepId } : {}), entry, digest });
   if (stepId !== undefined) d.journal.set(stepId, { entry, digest });
   return digest;

@@ -4,7 +4,7 @@ import type { Decision } from './effects.ts';
 import { isStepDone } from './machine.ts';
 import type { PodObservation } from './observed.ts';
 import { decisionsFrom } from '../api/approval.ts';
-import { RESULT_MAX, emptyUsage, event, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
+import { RESULT_MAX, STATUS_MESSAGE_MAX, emptyUsage, event, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
 import { reportIgnoredDecisions } from './gates.ts';
 
 export function start(d: Draft): void {
@@ -28,7 +28,7 @@ export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', re
   if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER)) d.effects.push({ type: 'removeFinalizer' });
   d.status.phase = phase;
   d.status.completionTime = now(d);
-  d.status.message = message;
+  d.status.message = truncate(message, STATUS_MESSAGE_MAX);
   if (result !== undefined) d.status.result = truncate(result, RESULT_MAX);
   d.status.pendingApprovals = [];
   setCondition(d, ConditionType.AwaitingApproval, 'False', Reason.NoApprovalPending, 'The run has finished.');

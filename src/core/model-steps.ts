@@ -6,8 +6,9 @@ import { entryStep, type ModelResponseEntry } from './journal.ts';
 import { isStepDone } from './machine.ts';
 import { journalName } from './naming.ts';
 import { backoffMs, classifyModelFailure, runDeadline } from './policies.ts';
-import { addUsage, emptyUsage, event, journal, nextStepId, now, requeueAt, truncate, usageOf, type Draft } from './draft.ts';
+import { STOP_REASON_MAX, addUsage, emptyUsage, event, journal, nextStepId, now, requeueAt, truncate, usageOf, type Draft } from './draft.ts';
 import { finish } from './lifecycle.ts';
+import { modelResponseProblem } from './caps.ts';
 
 export function progressModelStep(d: Draft): void {
   const step = d.status.steps.findLast((s) => s.kind === 'Model');
@@ -20,6 +21,14 @@ export function progressModelStep(d: Draft): void {
     if (call.state === 'in-flight') return;
     if (call.state === 'succeeded') {
       const entry: ModelResponseEntry = { kind: 'ModelResponse', stepId: step.id, turn: step.turn, attempt: step.attempt, response: call.response };
+      // Checked before the journal write: an entry the apiserver would refuse is never sent.
+      const exceeded = modelResponseProblem(call.response, d.status.steps.length, entry);
+      if (exceeded) {
+        step.phase = 'Failed';
+        step.finishedAt = now(d);
+        finish(d, 'Failed', exceeded.reason, exceeded.message);
+        return;
+      }
       completeModelStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
       return;
     }
@@ -62,7 +71,7 @@ export function completeModelStep(d: Draft, step: StepRecord, entry: ModelRespon
   step.outcome = StepOutcome.Completed;
   step.finishedAt = now(d);
   step.attempt = entry.attempt;
-  step.stopReason = response.stop_reason ?? 'unknown';
+  step.stopReason = truncate(response.stop_reason ?? 'unknown', STOP_REASON_MAX);
   step.usage = usageOf(response.usage);
   step.journal = { name: journalName(d.o.run.metadata.name, step.id), digest };
   d.status.usage = addUsage(d.status.usage ?? emptyUsage(), step.usage);
@@ -100,7 +109,7 @@ export function completeModelStep(d: Draft, step: StepRecord, entry: ModelRespon
       finish(d, 'Failed', Reason.ContextWindowExceeded, 'The conversation no longer fits the model\'s context window. Lower limits.maxToolOutputBytes or narrow the task.');
       return;
     default:
-      finish(d, 'Failed', Reason.UnexpectedStopReason, `The model stopped with stop_reason ${String(response.stop_reason)}, which this operator does not handle.`);
+      finish(d, 'Failed', Reason.UnexpectedStopReason, `The model stopped with stop_reason ${truncate(String(response.stop_reason), STOP_REASON_MAX)}, which this operator does not handle.`);
   }
 }
 

@@ -88,6 +88,10 @@ export interface Observed {
   readonly statusByteBudget: number;
   /** Accept a decision only with the approver the apiserver recorded (decided-by annotation). Default true. */
   readonly requireApproverIdentity?: boolean;
+  /** A write of this run the apiserver refused (413/422): it can never succeed, so the run ends. */
+  readonly writeRejected?: { readonly what: string; readonly message: string };
+  /** Tool pods the apiserver refused to create (413/422), by pod name, with its message. */
+  readonly rejectedPods?: ReadonlyMap<string, string>;
   /** Emit a Normal Event for each succeeded step too (warnings are always emitted). Default false. */
   readonly stepEvents?: boolean;
 }

@@ -11,7 +11,11 @@ import { Reason } from '../api/conditions.ts';
 export type ModelFailure =
   | { kind: 'http'; status: number; errorType?: string; message: string; retryAfterMs?: number; requestId?: string }
   | { kind: 'timeout' | 'connection' | 'invalid-response'; message: string }
-  | { kind: 'api-key-unavailable'; message: string };
+  | { kind: 'api-key-unavailable'; message: string }
+  /** The key read from the Secret cannot travel in a header (newline, control or non-ASCII characters); it was not sent. */
+  | { kind: 'api-key-malformed'; message: string }
+  /** The endpoint sent more than the operator reads (--max-model-response-bytes); the rest was not read. */
+  | { kind: 'response-too-large'; limitBytes: number; message: string };
 
 export type FailureClass =
   | { retryable: true; errorClass: string; message: string; retryAfterMs?: number }
@@ -24,6 +28,14 @@ export function classifyModelFailure(failure: ModelFailure, spec: AgentRunSpec, 
     case 'connection': return { retryable: true, errorClass: 'ConnectionError', message: failure.message };
     case 'invalid-response': return { retryable: true, errorClass: 'InvalidResponse', message: failure.message };
     case 'api-key-unavailable': return { retryable: true, errorClass: 'APIKeyUnavailable', message: failure.message };
+    case 'api-key-malformed': {
+      const secret = endpoint?.apiKeySecretRef;
+      return { retryable: false, reason: Reason.ModelAuthenticationFailed, errorClass: 'APIKeyMalformed',
+        message: `The API key of ModelEndpoint ${spec.model.endpointRef.name} (Secret ${secret?.name ?? '?'}, key ${secret?.key ?? '?'}) contains characters an HTTP header cannot carry (a line break, control or non-ASCII characters), so it was not sent. Its admin must put the key alone, on one line, in that Secret; then create the run again.` };
+    }
+    case 'response-too-large':
+      return { retryable: false, reason: Reason.ModelResponseTooLarge, errorClass: 'ResponseTooLarge',
+        message: `The model API's response exceeded ${failure.limitBytes} bytes (--max-model-response-bytes); the operator stopped reading it. Lower spec.model.maxTokens, or check what the endpoint answers.` };
     case 'http': return classifyHttp(failure, spec, endpoint);
   }
 }

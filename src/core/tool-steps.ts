@@ -6,8 +6,9 @@ import { isStepDone } from './machine.ts';
 import { journalName, toolPodName } from './naming.ts';
 import type { PodObservation } from './observed.ts';
 import { toolInputProblem } from './tool-input.ts';
+import { fitToolOutput } from './caps.ts';
 import { buildToolPod } from './tool-pod.ts';
-import { event, journal, now, requeueAt, type Draft } from './draft.ts';
+import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, type Draft } from './draft.ts';
 import { requestApproval } from './gates.ts';
 import { settlePod } from './lifecycle.ts';
 
@@ -16,8 +17,15 @@ export const RESULT_CAPTURE_GRACE_MS = 120_000;
 /** While a log read is in flight its completion enqueues the run; this is only a safety net. */
 export const OUTPUT_READ_RECHECK_MS = 30_000;
 
+/**
+ * Tool pods one decision may start; a run allowed 32 parallel tools starts them 8 per turn of
+ * the queue (requeued at once), so its burst does not hold the connection every run shares.
+ */
+export const DECISION_POD_BUDGET = 8;
+
 export function progressToolSteps(d: Draft): void {
   let running = d.status.steps.filter((s) => s.kind === 'Tool' && s.phase === 'Running').length;
+  let started = 0;
   for (const step of d.status.steps) {
     if (step.kind !== 'Tool' || isStepDone(step)) continue;
     const recorded = d.o.journal.get(step.id);
@@ -28,10 +36,16 @@ export function progressToolSteps(d: Draft): void {
     }
     if (step.phase === 'Pending') {
       if (d.spec.suspend || running >= d.spec.limits.maxParallelTools) continue;
-      if (startToolStep(d, step)) running++;
+      if (started >= DECISION_POD_BUDGET) { requeueAt(d, d.o.now); continue; }
+      if (startToolStep(d, step)) { running++; started++; }
       continue;
     }
     if (step.phase === 'Running') {
+      if (d.o.toolOutputs.has(step.id) && d.journalChars >= DECISION_JOURNAL_BUDGET_CHARS) {
+        // Its output is read; it is recorded in the next reconcile, after the other runs' turn.
+        requeueAt(d, d.o.now);
+        continue;
+      }
       progressRunningTool(d, step);
       if (isStepDone(step)) running--; // its slot is free for a Pending step later in the list
     }
@@ -76,6 +90,13 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
   const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
   if (!tool) return; // cannot happen: unknown tools never get a pod
   if (!pod) {
+    const refused = step.podName ? d.o.rejectedPods?.get(step.podName) : undefined;
+    if (refused !== undefined) {
+      // Creating it again would be refused again: the model is told, the run goes on.
+      recordToolResult(d, step, { isError: true, outcome: StepOutcome.PodRejected,
+        output: `Error: the tool's pod could not be created; the cluster refused it (${refused}). The tool definition needs fixing; calling it again will fail the same way.` });
+      return;
+    }
     // Intent recorded, pod never seen: the process died before creating it. Creating is idempotent.
     createPodFor(d, step, tool);
     return;
@@ -166,12 +187,15 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
 }
 
 export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean }): void {
-  const entry: ToolResultEntry = {
+  const build = (output: string, truncated: boolean): ToolResultEntry => ({
     kind: 'ToolResult', stepId: step.id, tool: step.tool ?? '', toolUseId: step.toolUseId ?? '', attempt: step.attempt,
-    output: r.output, isError: r.isError, outcome: r.outcome, truncated: r.truncated ?? false,
+    output, isError: r.isError, outcome: r.outcome, truncated,
     ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
     ...(step.podName ? { podName: step.podName } : {}),
-  };
+  });
+  // maxToolOutputBytes counts raw bytes; the entry is JSON, where a control character takes 6.
+  const fitted = fitToolOutput(r.output, (output) => build(output, true));
+  const entry = build(fitted.output, (r.truncated ?? false) || fitted.cut);
   completeToolStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
 }
 

@@ -8,7 +8,7 @@ import { agentToolSpec } from '../api/agent-tool.ts';
 import { creatorOf } from '../api/creator.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
 import { accessRequirements } from '../core/access.ts';
-import type { ResolvedTool } from '../core/journal.ts';
+import type { JournalRead, ResolvedTool } from '../core/journal.ts';
 import { resolveTools } from '../core/tools.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
@@ -18,7 +18,7 @@ import type { Effect } from '../core/effects.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
 import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
-import { describeApiError, isConflict, isNotFound } from '../adapters/kube/errors.ts';
+import { describeApiError, isConflict, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
@@ -60,6 +60,10 @@ export class AgentRunReconciler {
   private readonly uidsByKey = new Map<string, string>();
   /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
   private readonly accessVerdicts = new Map<string, { readonly fingerprint: string; readonly verdict: AccessObservation }>();
+  /** Writes of a run the apiserver refused (413/422), by run uid: decide() ends the run. */
+  private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
+  /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
+  private readonly rejectedPods = new Map<string, Map<string, string>>();
   private readonly outputs: ToolOutputReads;
 
   constructor(deps: ReconcilerDeps) {
@@ -121,6 +125,8 @@ export class AgentRunReconciler {
     if (!uid) return;
     this.recovered.delete(uid);
     this.accessVerdicts.delete(uid);
+    this.rejectedWrites.delete(uid);
+    this.rejectedPods.delete(uid);
     this.d.modelCalls.forget(uid);
     this.outputs.forget(uid);
     this.d.podMemory.forgetRun(uid);
@@ -188,8 +194,12 @@ export class AgentRunReconciler {
     }
     if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
 
+    const writeRejected = this.rejectedWrites.get(uid);
+    const rejectedPods = this.rejectedPods.get(uid);
     return {
       run: { ...run, metadata: { ...run.metadata, resourceVersion: raw.metadata.resourceVersion } },
+      ...(writeRejected ? { writeRejected } : {}),
+      ...(rejectedPods ? { rejectedPods } : {}),
       now: this.d.clock.now(),
       hash: sha256,
       agentTools,
@@ -233,8 +243,19 @@ export class AgentRunReconciler {
       current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: [...(current.metadata.finalizers ?? []), FINALIZER] } };
     }
 
+    const key = `${owner.namespace}/${owner.name}`;
     const journalWrites = effects.filter((e) => e.type === 'writeJournal');
-    const stored = await Promise.all(journalWrites.map((e) => this.d.journal.write(owner, e.name, e.entry)));
+    let stored: JournalRead[];
+    try {
+      stored = await Promise.all(journalWrites.map(async (e) => {
+        try { return await this.d.journal.write(owner, e.name, e.entry); } catch (error) { throw writeRejection(error) ?? error; }
+      }));
+    } catch (error) {
+      if (!(error instanceof WriteRejectedError)) throw error;
+      // Never retried: the next decision ends the run with what the apiserver said.
+      this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
+      return;
+    }
     const displaced = journalWrites.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
     if (displaced) {
       // Another entry holds the name (written by a leader that lost its lease, or by someone else):
@@ -251,9 +272,11 @@ export class AgentRunReconciler {
       if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
       let resourceVersion: string;
       try {
-        resourceVersion = await this.d.runs.writeStatus(current, status);
+        resourceVersion = await this.writeStatus(current, status, log);
       } catch (error) {
         if (isNotFound(error)) return;
+        const rejected = writeRejection(error);
+        if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return; }
         rethrowConflict(error);
       }
       current = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
@@ -263,7 +286,6 @@ export class AgentRunReconciler {
     }
     if (effects.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
-    const key = `${owner.namespace}/${owner.name}`;
     // Events are best effort and tell about what is already in status: they do not hold a worker.
     for (const effect of effects) {
       if (effect.type !== 'event') continue;
@@ -277,7 +299,21 @@ export class AgentRunReconciler {
       log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
       switch (effect.type) {
         case 'createPod': {
-          const created = await this.d.pods.create(effect.pod);
+          let created;
+          try {
+            created = await this.d.pods.create(effect.pod);
+          } catch (error) {
+            const rejected = writeRejection(error);
+            if (!rejected) throw error;
+            // Creating it again would be refused again: the next decision fails the step instead.
+            const name = effect.pod.metadata?.name ?? '';
+            const pods = this.rejectedPods.get(owner.uid) ?? new Map<string, string>();
+            pods.set(name, rejected.message);
+            this.rejectedPods.set(owner.uid, pods);
+            log.warn({ pod: name, status: rejected.status, err: rejected.message }, 'pod refused by the apiserver; not retried');
+            this.d.enqueue(key);
+            return;
+          }
           // Known from now on: a reconcile before the informer shows it must not create it again.
           if (created) this.d.podMemory.recordCreated(created);
           return;
@@ -317,6 +353,29 @@ export class AgentRunReconciler {
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
     for (const f of failures) log.warn({ effect: f.effect?.type, ...(f.effect ? stepFields(f.effect) : {}), err: describeApiError(f.error) }, 'effect failed');
     if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+  }
+
+  /** Records a refused write; the run is enqueued so that decide() ends it at once. */
+  private rejectWrite(uid: string, key: string, what: string, error: WriteRejectedError, log: Logger): void {
+    this.rejectedWrites.set(uid, { what, message: error.message });
+    log.warn({ what, status: error.status, err: error.message }, 'write refused by the apiserver; not retried');
+    this.d.enqueue(key);
+  }
+
+  /**
+   * Writes the status; when the run has already been failed for a refused write and the failed
+   * status is refused too, writes it without its step records (the journal keeps every step) so
+   * that the run still ends instead of looping.
+   */
+  private async writeStatus(run: AgentRunObject, status: AgentRunStatus, log: Logger): Promise<string> {
+    try {
+      return await this.d.runs.writeStatus(run, status);
+    } catch (error) {
+      const rejected = writeRejection(error);
+      if (!rejected || !this.rejectedWrites.has(run.metadata.uid) || !isFinished(status)) throw error;
+      log.warn({ status: rejected.status, err: rejected.message }, 'failed status refused; writing it without step records');
+      return await this.d.runs.writeStatus(run, { ...status, steps: [] });
+    }
   }
 
   private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {

@@ -37,6 +37,12 @@
  * rejected, whereas the real API merges them into one turn; an agent that relies on that merge is
  * flagged here on purpose.
  *
+ * HOSTILE MODE ({@link MockModelServer.hostile}): for conversations whose first user message
+ * contains a key, the server stops being a well-behaved API and sends raw bytes instead: an
+ * oversized body streamed without Content-Length, malformed JSON, hundreds of tool_use blocks,
+ * absurdly nested input, odd unicode and control characters, or an error body full of someone
+ * else's data. It is how the operator is tested against an endpoint that wants to hurt it.
+ *
  * The model's side is scripted. A request belongs to the script whose key occurs in the text of
  * its first user message; the turn it gets is the number of assistant messages already in the
  * conversation, so the answer depends only on the conversation: a call re-issued after a crash
@@ -133,6 +139,26 @@ export interface ScriptOptions {
   latencyMs?: number;
 }
 
+/** A hostile answer (see HOSTILE MODE above). */
+export type HostileAnswer =
+  /** 200 with a message whose text block is `bytes` long, streamed in 64 KiB chunks, no Content-Length. */
+  | { kind: 'oversized'; bytes: number }
+  /** 200 with a body that is not JSON (cut off in the middle of a message). */
+  | { kind: 'malformed' }
+  /** 200 with a valid message holding `count` tool_use blocks for `tool`. */
+  | { kind: 'many-tool-uses'; count: number; tool: string }
+  /** 200 with a final text full of control characters, lone surrogates, bidi overrides and a fake key. */
+  | { kind: 'odd-unicode' }
+  /** 200 with a tool_use for `tool` whose input nests `depth` arrays deep. */
+  | { kind: 'deep-input'; tool: string; depth: number }
+  /** 200 with a tool_use whose input is `bytes` of control characters (6× that as JSON). */
+  | { kind: 'control-input'; tool: string; bytes: number }
+  /** `status` with `body` sent verbatim (e.g. an internal service's JSON with data in it). */
+  | { kind: 'raw-error'; status: number; body: string };
+
+/** The odd text {@link HostileAnswer} 'odd-unicode' sends, as the JSON string escapes that go on the wire. */
+export const ODD_UNICODE_JSON = String.raw`nul:\u0000 bell:\u0007 esc:\u001b[31m crlf:\r\n ls:\u2028 rlo:\u202e lone:\ud800 bom:\ufeff emoji:\ud83d\udd11 zalgo:e\u0301\u0302 key:sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+
 /** `error.type` values of the API's error bodies. */
 export type ApiErrorType =
   | 'invalid_request_error'
@@ -206,6 +232,8 @@ export interface MockModelServer {
   endOutage(): void;
   /** Holds every response for `scriptKey` until the returned function is called. */
   hold(scriptKey: string): () => void;
+  /** Answers conversations whose first user message contains `key` with `answer` (raw bytes, no validation). */
+  hostile(key: string, answer: HostileAnswer): void;
   /** Resolves with the script's requests once at least `count` have arrived (answered or not). */
   waitForRequest(scriptKey: string, count?: number, options?: { timeoutMs?: number }): Promise<RecordedRequest[]>;
   /** Resolves when no request is in flight (held, delayed or being answered). */
@@ -785,6 +813,7 @@ class MockModelServerImpl implements MockModelServer {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private address: AddressInfo | undefined;
+  private hostileAnswers = new Map<string, HostileAnswer>();
 
   constructor(options: MockModelServerOptions) {
     this.options = options;
@@ -834,6 +863,10 @@ class MockModelServerImpl implements MockModelServer {
 
   endOutage(): void {
     this.currentOutage = undefined;
+  }
+
+  hostile(key: string, answer: HostileAnswer): void {
+    this.hostileAnswers.set(key, answer);
   }
 
   hold(scriptKey: string): () => void {
@@ -893,6 +926,7 @@ class MockModelServerImpl implements MockModelServer {
     this.failures = [];
     this.currentOutage = undefined;
     this.records = [];
+    this.hostileAnswers = new Map();
     this.cache.clear();
     this.paused.clear();
   }
@@ -936,6 +970,16 @@ class MockModelServerImpl implements MockModelServer {
     }
     const client = watchClient(res);
     const body = parseJson(rawBody);
+    const hostileKey = [...this.hostileAnswers.keys()].find((key) => firstUserText(body).includes(key));
+    if (hostileKey !== undefined) {
+      const record = this.recordArrival(req, requestId, body);
+      record.scriptKey = hostileKey;
+      const hostile = this.hostileAnswers.get(hostileKey) as HostileAnswer;
+      record.status = hostile.kind === 'raw-error' ? hostile.status : 200;
+      await sendHostile(res, hostile, requestId, client.hasLeft);
+      this.options.onResponse?.({ ...record });
+      return;
+    }
     const record = this.recordArrival(req, requestId, body);
     const outcome = this.decide(record, body);
     // A client that leaves (killed operator, aborted call) ends the wait: nothing is left to hold.
@@ -1098,6 +1142,56 @@ class MockModelServerImpl implements MockModelServer {
     const counts = new Map<string, number>();
     for (const r of this.records) counts.set(r.scriptKey ?? '(unmatched)', (counts.get(r.scriptKey ?? '(unmatched)') ?? 0) + 1);
     return [...counts].map(([key, n]) => `${key}: ${n}`).join(', ') || 'none';
+  }
+}
+
+/** Sends a hostile answer; a long one in chunks, stopping as soon as the client leaves. */
+async function sendHostile(res: ServerResponse, answer: HostileAnswer, requestId: string, hasLeft: () => boolean): Promise<void> {
+  const message = (content: unknown[], stopReason: string): string => JSON.stringify({
+    id: newId('msg'), type: 'message', role: 'assistant', model: 'hostile', content, stop_reason: stopReason,
+    stop_sequence: null, usage: { input_tokens: 10, output_tokens: 10 },
+  });
+  const headers = { 'content-type': 'application/json', 'request-id': requestId };
+  switch (answer.kind) {
+    case 'oversized': {
+      res.writeHead(200, headers); // no Content-Length: the client must count
+      const chunk = 'x'.repeat(64 * 1024);
+      // content last, so the body is valid JSON once it ends: {…,"content":[{"type":"text","text":"xxxx…"}]}
+      const head = JSON.stringify({ id: newId('msg'), type: 'message', role: 'assistant', model: 'hostile', stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 10, output_tokens: 10 }, content: [] });
+      res.write(head.replace('"content":[]}', '"content":[{"type":"text","text":"'));
+      for (let sent = 0; sent < answer.bytes && !hasLeft(); sent += chunk.length) {
+        if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      }
+      if (!hasLeft()) res.end('"}]}');
+      return;
+    }
+    case 'malformed':
+      res.writeHead(200, headers);
+      res.end(message([{ type: 'text', text: 'cut off' }], 'end_turn').slice(0, 60));
+      return;
+    case 'many-tool-uses':
+      res.writeHead(200, headers);
+      res.end(message(Array.from({ length: answer.count }, (_, i) => ({ type: 'tool_use', id: `toolu_hostile_${i}`, name: answer.tool, input: {} })), 'tool_use'));
+      return;
+    case 'odd-unicode':
+      res.writeHead(200, headers);
+      // Built by hand: JSON.stringify would normalise the escapes this answer is about.
+      res.end(message([{ type: 'text', text: '@ODD@' }], 'end_turn').replace('@ODD@', ODD_UNICODE_JSON));
+      return;
+    case 'deep-input': {
+      res.writeHead(200, headers);
+      const input = `{"v":${'['.repeat(answer.depth)}${']'.repeat(answer.depth)}}`;
+      res.end(message([{ type: 'tool_use', id: 'toolu_deep', name: answer.tool, input: '@IN@' }], 'tool_use').replace('"@IN@"', input));
+      return;
+    }
+    case 'control-input':
+      res.writeHead(200, headers);
+      res.end(message([{ type: 'tool_use', id: 'toolu_ctrl', name: answer.tool, input: { v: '\u0001'.repeat(answer.bytes) } }], 'tool_use'));
+      return;
+    case 'raw-error':
+      res.writeHead(answer.status, headers);
+      res.end(answer.body);
+      return;
   }
 }
 

@@ -27,6 +27,12 @@ export class OperatorProcess {
 
   constructor(options: OperatorOptions) { this.options = options; }
 
+  /** The running operator's process id, if it runs. */
+  get pid(): number | undefined { return this.child?.pid; }
+
+  /** Everything the operator printed so far (stdout and stderr), raw. */
+  output(): string { return this.raw.join('\n'); }
+
   /** Starts the operator and resolves once its informers are synced and it reconciles. */
   async start(overrides: Partial<Pick<OperatorOptions, 'crashPoint'>> = {}): Promise<void> {
     if (this.running) throw new Error('operator already running');

@@ -8,6 +8,27 @@ export const isNotFound = (error: unknown): boolean => statusOf(error) === 404;
 export const isAlreadyExists = (error: unknown): boolean => statusOf(error) === 409 && reasonOf(error) === 'AlreadyExists';
 export const isConflict = (error: unknown): boolean => statusOf(error) === 409 && reasonOf(error) !== 'AlreadyExists';
 
+/**
+ * The apiserver refused a write as too large (413) or invalid (422). The same write can never
+ * succeed, so it must not be retried as if the failure were transient.
+ */
+export class WriteRejectedError extends Error {
+  override name = 'WriteRejectedError';
+  readonly status: number;
+  constructor(status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+/** The write refusal behind `error` (413 or 422), as a typed error; undefined for anything else (transient or not a refusal). */
+export function writeRejection(error: unknown): WriteRejectedError | undefined {
+  if (error instanceof WriteRejectedError) return error;
+  const status = statusOf(error);
+  if (status !== 413 && status !== 422) return undefined;
+  return new WriteRejectedError(status, describeApiError(error).slice(0, 512), { cause: error });
+}
+
 function reasonOf(error: unknown): string | undefined {
   if (!(error instanceof ApiException)) return undefined;
   const body: unknown = error.body;

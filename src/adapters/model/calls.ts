@@ -6,8 +6,9 @@
  */
 import type { ModelCallObservation } from '../../core/observed.ts';
 import type { ModelRequest } from '../../core/conversation.ts';
-import type { ModelClient } from '../../ports.ts';
+import type { ModelCallOutcome, ModelClient } from '../../ports.ts';
 import { ModelCallAbortedError } from './anthropic.ts';
+import { redactSecret } from './sanitize.ts';
 
 interface Call { attempt: number; observation: ModelCallObservation; abort: AbortController }
 
@@ -26,9 +27,15 @@ export class ModelCalls {
   private readonly calls = new Map<string, Call>();
   private readonly client: ModelClient;
   private readonly onCallFinished: ((outcome: 'succeeded' | 'failed', ms: number) => void) | undefined;
-  constructor(client: ModelClient, onCallFinished?: (outcome: 'succeeded' | 'failed', ms: number) => void) {
+  private readonly slots: Slots;
+  /**
+   * `maxConcurrent` bounds the calls on the wire at once, and so the response bodies in memory
+   * (each at most --max-model-response-bytes): 1,000 runs cannot hold 1,000 bodies at a time.
+   */
+  constructor(client: ModelClient, onCallFinished?: (outcome: 'succeeded' | 'failed', ms: number) => void, options: { maxConcurrent?: number } = {}) {
     this.client = client;
     this.onCallFinished = onCallFinished;
+    this.slots = new Slots(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_MODEL_CALLS);
   }
 
   /** Starts the call unless this attempt is already in flight or done. */
@@ -42,17 +49,22 @@ export class ModelCalls {
     this.calls.set(id, record);
     const started = Date.now();
     void (async () => {
+      let key: string | undefined;
       try {
         const { apiKey, baseURL } = await call.credentials().catch((error: unknown) => {
           throw new CredentialsError(error instanceof Error ? error.message : String(error));
         });
-        const outcome = await this.client.call(call.request, { apiKey, baseURL, signal: abort.signal });
+        key = apiKey;
+        await this.slots.acquire(abort.signal);
+        let outcome: ModelCallOutcome;
+        try { outcome = await this.client.call(call.request, { apiKey, baseURL, signal: abort.signal }); } finally { this.slots.release(); }
         record.observation = outcome.ok
           ? { state: 'succeeded', attempt: call.attempt, response: outcome.response }
-          : { state: 'failed', attempt: call.attempt, failure: outcome.failure };
+          : { state: 'failed', attempt: call.attempt, failure: { ...outcome.failure, message: redactSecret(outcome.failure.message, key) } };
       } catch (error) {
         if (error instanceof ModelCallAbortedError || abort.signal.aborted) return;
-        const message = error instanceof Error ? error.message : String(error);
+        // Whatever threw may quote the key (the SDK's header errors do): it never leaves here.
+        const message = redactSecret((error instanceof Error ? error.message : String(error)).slice(0, 1024), key);
         record.observation = { state: 'failed', attempt: call.attempt,
           failure: error instanceof CredentialsError ? { kind: 'api-key-unavailable', message } : { kind: 'connection', message } };
       }
@@ -95,6 +107,35 @@ export class ModelCalls {
 }
 
 class CredentialsError extends Error {}
+
+/** Default for --max-concurrent-model-calls. */
+export const DEFAULT_MAX_CONCURRENT_MODEL_CALLS = 32;
+
+/** A counting semaphore whose waiters leave when their call is aborted. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) { this.free = size; }
+
+  async acquire(signal: AbortSignal): Promise<void> {
+    if (this.free > 0) { this.free--; return; }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.waiting.indexOf(take);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(new ModelCallAbortedError('model call aborted while waiting for a slot'));
+      };
+      const take = (): void => { signal.removeEventListener('abort', onAbort); resolve(); };
+      this.waiting.push(take);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); else this.free++;
+  }
+}
 
 function key(runUid: string, stepId: number): string {
   return `${runUid}/${stepId}`;
