@@ -73,13 +73,16 @@ export async function createModelEndpoint(namespace: string, name: string, baseU
 export async function endpointFor(namespace: string, baseURL: string, apiKeySecretRef?: { name: string; key?: string }): Promise<string> {
   const name = `ep-${createHash('sha256').update(`${baseURL}|${JSON.stringify(apiKeySecretRef ?? null)}`).digest('hex').slice(0, 10)}`;
   const key = `${namespace}/${name}`;
-  if (!createdEndpoints.has(key)) {
-    await createModelEndpoint(namespace, name, baseURL, apiKeySecretRef ? { apiKeySecretRef } : {});
-    createdEndpoints.add(key);
+  // One creation per endpoint, however many concurrent tests ask for it at once.
+  let created = createdEndpoints.get(key);
+  if (!created) {
+    created = createModelEndpoint(namespace, name, baseURL, apiKeySecretRef ? { apiKeySecretRef } : {});
+    createdEndpoints.set(key, created);
   }
+  await created;
   return name;
 }
-const createdEndpoints = new Set<string>();
+const createdEndpoints = new Map<string, Promise<void>>();
 
 async function releasePodFinalizers(namespace: string): Promise<void> {
   const { core } = clients();
