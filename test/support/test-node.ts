@@ -97,7 +97,8 @@ export function recordLineSnippet(file: string, lineExpr: string): string {
 /** A shell snippet that waits until `file` exists on this machine. */
 export function waitForFileSnippet(file: string, pollSeconds = 0.1): string {
   if (!onRealNode()) return `while [ ! -e ${file} ]; do sleep ${String(pollSeconds)}; done`;
-  return `until wget -q -O /dev/null '${requireBase()}/exists?file=${encodeURIComponent(file)}'; do sleep ${String(pollSeconds)}; done`;
+  // 404 until the file exists: busybox wget says so on stderr, which is the tool's output; hush it.
+  return `until wget -q -O /dev/null '${requireBase()}/exists?file=${encodeURIComponent(file)}' 2>/dev/null; do sleep ${String(pollSeconds)}; done`;
 }
 
 /**
