@@ -74,8 +74,9 @@ export interface StartOptions {
   readonly installCrds?: boolean;
   readonly log?: (line: string) => void;
   /**
-   * Prepare for real kubelets: run kube-scheduler, and the node lifecycle, taint eviction, pod GC
-   * and root CA publisher controllers with short grace periods (a node silent for 20 s is
+   * Prepare for real kubelets: run kube-scheduler, and the node lifecycle, taint eviction, pod GC,
+   * root CA publisher, Deployment and ReplicaSet controllers (the operator installed by Helm), with
+   * short grace periods (a node silent for 20 s is
    * unreachable; its pods are evicted 10 s later). The node emulator binds pods itself and does
    * not want a scheduler.
    */
@@ -293,7 +294,7 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
   const kcm = await launch('kube-controller-manager', [
     `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0',
     options.realNodes
-      ? '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller'
+      ? '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller'
       : '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token',
     ...(options.realNodes ? ['--node-monitor-period=2s', '--node-monitor-grace-period=20s', '--terminated-pod-gc-threshold=1000'] : []),
     `--root-ca-file=${caCert}`, `--service-account-private-key-file=${join(pki, 'sa.key')}`,
