@@ -37,6 +37,7 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
     ['Leader exits not caused by our kills (lost lease during control-plane restarts)', num(m.leaderExitsNotKilledByUs)],
     ['Model calls refused by 529 outages (retried, not paid)', num(m.modelCallsRejectedByOutages)],
     ['Tool pod deletions / kube-apiserver restarts / etcd restarts / model outages', `${num(m.podDeletions)} / ${num(m.apiserverRestarts)} / ${num(m.etcdRestarts)} / ${num(m.modelOutages)}`],
+    ['Kubelet SIGKILL + restarts / node losses (real nodes only)', `${num(m.kubeletRestarts)} / ${num(m.nodeLosses)}`],
     ['Kill → standby became leader, ms (p50 / p95 / max)', leader ? `${leader.p50} / ${leader.p95} / ${leader.max}` : '—'],
     ['Kill → first status write by the new leader, ms (p50 / p95 / max)', resume ? `${resume.p50} / ${resume.p95} / ${resume.max}` : '—'],
     ['Wall time: baseline / fleet / total, s', `${Math.round(Number(m.baselineMs) / 1000)} / ${Math.round(Number(m.fleetMs) / 1000)} / ${Math.round(Number(m.totalMs) / 1000)}`],

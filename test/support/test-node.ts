@@ -10,15 +10,11 @@
  * Tests write the same thing either way: `startTestNode(namespaces)`, `recordExecution(file, …)`,
  * `waitForFileSnippet(file)`; the files stay the source of truth that tests read.
  */
-import { appendFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import { hostScratchDir, type ClusterNodes } from './control-plane.ts';
 import { clients, cluster, kubectl } from './kube.ts';
 import { NodeEmulator } from './node-emulator.ts';
 import { crictl, readRealNodes, realNodeGroups, startRealNodes, stopRealNodes } from './real-node.ts';
+import { appendLineSnippet, startToolSignalServer, waitForFileViaSnippet, type ToolSignalServer } from './tool-signals.ts';
 
 export function clusterNodes(): ClusterNodes {
   return cluster().nodes ?? { mode: 'emulator', why: 'cluster started without nodes information', names: [], hostIP: '127.0.0.1' };
@@ -34,49 +30,14 @@ export async function startTestNode(nodeName: string, namespaces: readonly strin
   return emulator;
 }
 
-/**
- * The test process's tool-signal server: on real nodes, containers append lines to files and
- * poll for files through it (files only under hostScratchDir()). It listens on the node IP, an
- * address of this machine that only its pods reach.
- */
-class ToolSignals {
-  private server: Server | undefined;
-  private url = '';
-
-  async base(): Promise<string> {
-    if (this.server) return this.url;
-    const root = resolve(hostScratchDir());
-    const server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const file = resolve(url.searchParams.get('file') ?? '');
-      if (!file.startsWith(`${root}/`)) { res.writeHead(403).end('outside the scratch dir'); return; }
-      if (url.pathname === '/exists') { res.writeHead(existsSync(file) ? 200 : 404).end(); return; }
-      if (url.pathname === '/append' && req.method === 'POST') {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => { chunks.push(c); });
-        req.on('end', () => {
-          appendFile(file, `${Buffer.concat(chunks).toString('utf8')}\n`)
-            .then(() => { res.writeHead(200).end('ok'); }, (error: unknown) => { res.writeHead(500).end(String(error)); });
-        });
-        return;
-      }
-      res.writeHead(404).end();
-    });
-    const host = clusterNodes().hostIP;
-    await new Promise<void>((done, fail) => { server.once('error', fail); server.listen(0, host, done); });
-    server.unref();
-    this.server = server;
-    this.url = `http://${host}:${(server.address() as AddressInfo).port}`;
-    return this.url;
-  }
-}
-
-const signals = new ToolSignals();
+let signals: Promise<ToolSignalServer> | undefined;
 let signalBase = '';
 
 /** Call once (e.g. in beforeAll) before building tool commands with the helpers below. */
 export async function prepareToolSignals(): Promise<void> {
-  if (onRealNode()) signalBase = await signals.base();
+  if (!onRealNode()) return;
+  signals ??= startToolSignalServer(clusterNodes().hostIP, hostScratchDir());
+  signalBase = (await signals).url;
 }
 
 function requireBase(): string {
@@ -91,14 +52,13 @@ function requireBase(): string {
  */
 export function recordLineSnippet(file: string, lineExpr: string): string {
   if (!onRealNode()) return `echo ${lineExpr} >> ${file}`;
-  return `wget -q -O /dev/null --post-data ${lineExpr} '${requireBase()}/append?file=${encodeURIComponent(file)}' || exit 97`;
+  return appendLineSnippet(requireBase(), file, lineExpr);
 }
 
 /** A shell snippet that waits until `file` exists on this machine. */
 export function waitForFileSnippet(file: string, pollSeconds = 0.1): string {
   if (!onRealNode()) return `while [ ! -e ${file} ]; do sleep ${String(pollSeconds)}; done`;
-  // 404 until the file exists: busybox wget says so on stderr, which is the tool's output; hush it.
-  return `until wget -q -O /dev/null '${requireBase()}/exists?file=${encodeURIComponent(file)}' 2>/dev/null; do sleep ${String(pollSeconds)}; done`;
+  return waitForFileViaSnippet(requireBase(), file, pollSeconds);
 }
 
 /**
