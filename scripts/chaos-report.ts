@@ -10,7 +10,7 @@ interface Summary { n: number; p50: number; p95: number; max: number }
 interface ChaosResult {
   command: string; ok: boolean; broken: string[]; src?: string;
   machine: { nproc: number; memoryGiB: number; node: string; date: string; load1AtStart: number; cpuModel: string };
-  options: { seed: number; runs: number; kills: number; leaseSeconds: number; renewSeconds: number; retrySeconds: number; modelLatencyMs: number; small: boolean };
+  options: { seed: number; runs: number; kills: number; leaseSeconds: number; renewSeconds: number; retrySeconds: number; modelLatencyMs: number; small: boolean; node?: string };
   summary: Record<string, number | Summary>;
   faults: { kind: string; atOffsetMs: number; detail: string; skipped?: string; newLeaderMs?: number; firstStatusWriteMs?: number }[];
   cpu: { foreignShareOfMachine: number; foreignCpuSeconds: number; seconds: number };
@@ -50,6 +50,9 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
     '',
     `Command: \`${result.command}\` — seed ${o.seed}, ${o.runs} runs, ${o.kills} leader kills; two replicas with`,
     `\`--leader-elect\` (lease ${o.leaseSeconds} s, renew deadline ${o.renewSeconds} s, retry ${o.retrySeconds} s); mock model latency ${o.modelLatencyMs} ms.`,
+    o.node === 'real'
+      ? 'Tool pods ran in real containers on two real nodes (kubelet v1.36.3 + containerd 2.3 + runc each; the second one is the node a `node-loss` fault stops for good).'
+      : 'Tool pods ran on the node emulator (local processes): no kubelet restarts or node losses.',
     `Machine: ${result.machine.nproc} cores (${result.machine.cpuModel}), ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; ${result.machine.date};`,
     `load average at start ${result.machine.load1AtStart}; other processes used ${(result.cpu.foreignShareOfMachine * 100).toFixed(1)} % of the machine's CPU during the run.`,
     `src/ fingerprint ${result.src ?? 'not recorded'} (bench/lib/common.ts srcFingerprint). Raw result: \`${relative(repoRoot, resultPath)}\`.`,
