@@ -439,7 +439,8 @@ class FaultInjector {
 
   /**
    * Deletes a tool pod whose process is running right now (its execution log has a `start` for
-   * that attempt, no `done`, and it started less than 300 ms ago, so it will not finish first).
+   * that attempt, no `done`, and it started less than 300 ms ago — 1 s on a real node, whose
+   * deletion kills at once — so it will not finish first).
    */
   private async deletePod(): Promise<FaultRecord> {
     const core = this.cluster.kube.core;
@@ -454,13 +455,15 @@ class FaultInjector {
           const attempt = Number(env.find((e) => e.name === 'AGENTRUN_ATTEMPT')?.value ?? '0');
           const lines = exec.filter((l) => l.key === key && l.attempt === attempt);
           const start = lines.find((l) => l.what === 'start');
-          return start !== undefined && !lines.some((l) => l.what === 'done') && Date.now() - start.at < 300;
+          return start !== undefined && !lines.some((l) => l.what === 'done') && Date.now() - start.at < (this.o.node === 'real' ? 1_000 : 300);
         });
       const pod = pods[Math.floor(this.random() * pods.length)];
       if (pod?.metadata?.name) {
         const at = Date.now();
-        await core.deleteNamespacedPod({ namespace: this.namespace, name: pod.metadata.name });
-        return { kind: 'pod-deletion', at, pod: pod.metadata.name, detail: `deleted tool pod ${pod.metadata.name} while its process ran` };
+        // A container's `sh -c` is PID 1 and ignores SIGTERM: with the default grace period the tool
+        // would simply finish. Grace 0 kills it at once, as the emulator's deletion does.
+        await core.deleteNamespacedPod({ namespace: this.namespace, name: pod.metadata.name, ...(this.o.node === 'real' ? { gracePeriodSeconds: 0 } : {}) });
+        return { kind: 'pod-deletion', at, pod: pod.metadata.name, detail: `deleted tool pod ${pod.metadata.name} while its process ran${this.o.node === 'real' ? ' (grace 0: killed at once)' : ''}` };
       }
       await sleep(100);
     }

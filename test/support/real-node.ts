@@ -177,7 +177,7 @@ function alive(pid: number): boolean {
 
 async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   if (!alive(pid)) return;
-  process.kill(pid, 'SIGTERM');
+  process.kill(pid, graceMs === 0 ? 'SIGKILL' : 'SIGTERM');
   const end = Date.now() + graceMs;
   while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   if (alive(pid)) {
@@ -524,6 +524,22 @@ async function pidsMentioning(needle: string): Promise<number[]> {
   return out;
 }
 
+/**
+ * Processes still in a node's cgroups once its runtime is gone: containers whose shim died first,
+ * or `runc init` of containers created but never started. All were started by this node.
+ */
+async function cgroupProcesses(cgroupRoot: string): Promise<number[]> {
+  const pids = new Set<number>();
+  const walk = async (dir: string): Promise<void> => {
+    const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+    for (const line of text.split('\n')) if (/^\d+$/.test(line)) pids.add(Number(line));
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await walk(join(dir, e.name));
+  };
+  for (const hierarchy of await cgroupHierarchies()) await walk(join(hierarchy, cgroupRoot));
+  return [...pids];
+}
+
 async function removeCgroupTree(path: string): Promise<void> {
   if (!existsSync(path)) return;
   const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
@@ -563,6 +579,7 @@ export async function stopRealNodes(stateDir: string, group = DEFAULT_GROUP): Pr
     await execFileAsync('umount', ['-l', mount]).catch(() => undefined);
   }
   for (const node of info.nodes) {
+    for (const pid of await cgroupProcesses(node.cgroupRoot)) await stopPid(pid, 0);
     for (const hierarchy of await cgroupHierarchies()) await removeCgroupTree(join(hierarchy, node.cgroupRoot));
     await execFileAsync('ip', ['link', 'del', node.bridge]).catch(() => undefined);
   }
