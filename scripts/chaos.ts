@@ -322,6 +322,8 @@ interface FaultRecord {
   /** leader-kill: time until a replica became leader, and until the new leader wrote a status. */
   newLeaderMs?: number; firstStatusWriteMs?: number; killed?: string;
   restart?: RestartRecord; skipped?: string; pod?: string; durationMs?: number;
+  /** node-loss: the pods bound to the node when it was lost. */
+  lostPods?: string[];
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {
@@ -392,10 +394,13 @@ class FaultInjector {
       case 'kubelet-restart': return this.restartKubelet();
       case 'node-loss': {
         const info = await readRealNodes(this.cluster.info.stateDir, LOSABLE_GROUP);
+        const nodeName = info?.nodes[0]?.name ?? '?';
+        const bound = await this.cluster.kube.core.listNamespacedPod({ namespace: this.namespace, fieldSelector: `spec.nodeName=${nodeName}` });
+        const lostPods = bound.items.map((p) => p.metadata?.name ?? '');
         const at = Date.now();
         await stopRealNodes(this.cluster.info.stateDir, LOSABLE_GROUP);
         this.nodeLost = true;
-        return { kind, at, detail: `node ${info?.nodes[0]?.name ?? '?'} lost: kubelet, containerd and its containers stopped for good` };
+        return { kind, at, lostPods, detail: `node ${nodeName} lost with ${lostPods.length} pods: kubelet, containerd and its containers stopped for good (teardown ${Date.now() - at} ms)` };
       }
     }
   }
@@ -504,6 +509,8 @@ interface RunCheck {
   /** Leader exits that landed while one of this run's model calls was open (request sent, response not yet journaled). */
   callsInterruptedByLeaderExits: number; extraCallsBeyondInterruptions: number;
   outageRejections: number; toolStarts: number; completedToolReruns: number; interruptedToolReruns: number;
+  /** Idempotent tools that finished on a node as it was lost, unreported by its dead kubelet, and ran again (by design). */
+  rerunsAfterUnreportedCompletion: number;
   podLostSteps: number; problems: string[];
 }
 
@@ -540,7 +547,7 @@ function explainedBy(exits: readonly ReplicaExit[], from: number, to: number): b
 function checkRun(
   run: AgentRunLike, variant: number, key: string, baseline: { run: AgentRunLike; key: string; journal: Map<string, string> },
   journal: Map<string, { text: string; payload: JournalPayload }>, requests: RecordedRequest[], exec: ExecLine[], exits: readonly ReplicaExit[],
-  open: readonly (readonly [number, number])[],
+  open: readonly (readonly [number, number])[], nodeLoss?: { at: number; pods: ReadonlySet<string> },
 ): RunCheck {
   const name = run.metadata.name ?? '';
   const problems: string[] = [];
@@ -605,12 +612,19 @@ function checkRun(
   const mine = exec.filter((l) => l.key.startsWith(`${uid}/`));
   let completedToolReruns = 0;
   let interruptedToolReruns = 0;
+  let rerunsAfterUnreportedCompletion = 0;
   const keys = new Set(mine.map((l) => l.key));
   for (const k of keys) {
     const lines = mine.filter((l) => l.key === k).sort((a, b) => a.at - b.at);
     const firstDone = lines.findIndex((l) => l.what === 'done');
     const starts = lines.filter((l) => l.what === 'start').length;
-    if (firstDone >= 0 && lines.slice(firstDone + 1).some((l) => l.what === 'start')) {
+    const done = lines[firstDone];
+    // A tool that finished while its node was being lost: its dead kubelet never reported the end,
+    // so the operator saw an evicted pod and ran the idempotent tool again, as documented.
+    const unreported = done !== undefined && nodeLoss !== undefined && done.at >= nodeLoss.at
+      && nodeLoss.pods.has(`${name}-s${k.slice(k.lastIndexOf('/') + 1)}-a${String(done.attempt)}`);
+    if (unreported && starts > 1) rerunsAfterUnreportedCompletion += starts - 1;
+    else if (firstDone >= 0 && lines.slice(firstDone + 1).some((l) => l.what === 'start')) {
       completedToolReruns++;
       problems.push(`tool step ${k} ran again after it had completed`);
     } else if (starts > 1) interruptedToolReruns += starts - 1;
@@ -628,7 +642,7 @@ function checkRun(
   return {
     name, variant, phase: run.status?.phase ?? '', resultMatches, stepsMatch, lostSteps, journalMismatches,
     modelCalls: paid.length, extraModelCalls, unexplainedExtraCalls, callsInterruptedByLeaderExits, extraCallsBeyondInterruptions, outageRejections: requests.filter((r) => r.status === 529).length,
-    toolStarts: mine.filter((l) => l.what === 'start').length, completedToolReruns, interruptedToolReruns, podLostSteps, problems,
+    toolStarts: mine.filter((l) => l.what === 'start').length, completedToolReruns, interruptedToolReruns, rerunsAfterUnreportedCompletion, podLostSteps, problems,
   };
 }
 
@@ -764,13 +778,15 @@ async function main(): Promise<number> {
     }));
     const baselineProblems = baselines.filter((b) => b.run.status?.phase !== 'Succeeded').map((b) => `baseline ${b.run.metadata.name ?? ''} ended ${String(b.run.status?.phase)}`);
     const runsNow = await kube.listRuns(namespace);
+    const loss = injector.records.find((r) => r.kind === 'node-loss' && !r.skipped);
+    const nodeLoss = loss ? { at: loss.at, pods: new Set(loss.lostPods ?? []) } : undefined;
     const checks: RunCheck[] = fleetNames.map((name, i) => {
       const run = runsNow.find((r) => r.metadata.name === name);
       const v = i % VARIANTS.length;
       const key = `[chaos-r${String(i).padStart(3, '0')}]`;
       const base = baselines[v];
-      if (!run || !base) return { name, variant: v, phase: 'Missing', resultMatches: false, stepsMatch: false, lostSteps: 0, journalMismatches: 0, modelCalls: 0, extraModelCalls: 0, unexplainedExtraCalls: 0, callsInterruptedByLeaderExits: 0, extraCallsBeyondInterruptions: 0, outageRejections: 0, toolStarts: 0, completedToolReruns: 0, interruptedToolReruns: 0, podLostSteps: 0, problems: ['run missing'] };
-      return checkRun(run, v, key, base, journal, model.requests(key), exec, replicas.exits, openIntervals(run, model.requests(key), answered, journalWatch.firstSeen));
+      if (!run || !base) return { name, variant: v, phase: 'Missing', resultMatches: false, stepsMatch: false, lostSteps: 0, journalMismatches: 0, modelCalls: 0, extraModelCalls: 0, unexplainedExtraCalls: 0, callsInterruptedByLeaderExits: 0, extraCallsBeyondInterruptions: 0, outageRejections: 0, toolStarts: 0, completedToolReruns: 0, interruptedToolReruns: 0, rerunsAfterUnreportedCompletion: 0, podLostSteps: 0, problems: ['run missing'] };
+      return checkRun(run, v, key, base, journal, model.requests(key), exec, replicas.exits, openIntervals(run, model.requests(key), answered, journalWatch.firstSeen), nodeLoss);
     });
 
     // Kills that landed while a model call was open (sent, not yet journaled).
@@ -789,6 +805,7 @@ async function main(): Promise<number> {
       journalMismatches: sum((c) => c.journalMismatches),
       completedToolStepsExecutedTwice: sum((c) => c.completedToolReruns),
       interruptedToolStepsRerun: sum((c) => c.interruptedToolReruns),
+      toolStepsRerunAfterUnreportedCompletionOnLostNode: sum((c) => c.rerunsAfterUnreportedCompletion),
       modelCalls: sum((c) => c.modelCalls),
       extraModelCalls: sum((c) => c.extraModelCalls),
       unexplainedExtraModelCalls: sum((c) => c.unexplainedExtraCalls),
