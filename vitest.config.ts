@@ -1,4 +1,10 @@
 import { defineConfig } from 'vitest/config';
+import { chooseNodeMode } from './test/support/real-node.ts';
+
+// Tests of what only a real kubelet and container runtime do; without a real node (AGENTRUN_NODE=emulator,
+// or not root on Linux) they are left out, and the README says so. Everything else runs on either.
+const REAL_NODE_ONLY = ['test/integration/real-node.test.ts', 'test/integration/operator-pod.test.ts'];
+const realNode = chooseNodeMode().mode === 'real';
 
 export default defineConfig({
   test: {
@@ -16,6 +22,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: realNode ? [] : REAL_NODE_ONLY,
           environment: 'node',
           // One real control plane for the whole run; each test file works in its own namespace.
           globalSetup: ['test/support/global-setup.ts'],

@@ -10,24 +10,73 @@
  *               + [model answered → status shows the step Succeeded]          (journal + status)
  *   tool step   = [step appears in status → its pod is created]               (intent → pod)
  *               + [pod terminated → status shows the step Succeeded]          (read output, journal, status)
- *   not ours    = model latency (0 here), the emulated kubelet (pod created → process start,
- *                 process end → pod status), the tool process itself
+ *   not ours    = model latency (0 here), the kubelet (pod created → process start, process end →
+ *                 pod status), the tool process itself
+ *
+ * Measured twice: on the node emulator (local processes, what isolates our own overhead), and, as
+ * root on Linux, on a real node (kubelet + containerd + runc: what a user of a real cluster pays
+ * per tool step; the tool records its start and end through an HTTP recorder on the node IP).
  */
 import { agentSpec, createRuns, readExecLog, scriptAgent, startBenchEnv, waitFinished, workTool } from './lib/fleet.ts';
 import { summarize, type Summary } from './lib/common.ts';
 import { ms, type Scenario } from './lib/scenario.ts';
+import { chooseNodeMode, type NodeMode } from '../test/support/real-node.ts';
+
+interface Measured {
+  modelTotal: number[]; modelStart: number[]; modelRecord: number[]; toolTotal: number[]; toolStart: number[]; toolCollect: number[];
+  kubelet: number[]; toolProcess: number[]; modelGaps: number[]; runStart: number[]; runDurations: number[]; toolStep: number[];
+}
 
 export const overhead: Scenario = async ({ quick, log }) => {
   const runs = quick ? 2 : 10;
   const turns = quick ? 2 : 5;
-  const env = await startBenchEnv({ label: 'overhead', modelLatencyMs: 0, log });
+  const emu = await measure('emulator', runs, turns, log);
+  const real = chooseNodeMode().mode === 'real' ? await measure('real', quick ? 2 : 5, quick ? 2 : 3, log) : undefined;
+  const m = summarize(emu.modelTotal);
+  const t = summarize(emu.toolTotal);
+  const row = (label: string, s: Summary): [string, string] => [label, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, max ${ms(s.max)} (n=${s.n})`];
+  const realRows: [string, string][] = real ? [
+    row('REAL NODE: tool step overhead of ours (intent → pod created + pod terminated → status Succeeded)', summarize(real.toolTotal)),
+    row('REAL NODE: kubelet + containerd + runc (pod created → process start, process end → pod terminated in the watch)', summarize(real.kubelet)),
+    row('REAL NODE: whole tool step as a user sees it (step Running in status → Succeeded), tool process ~ms', summarize(real.toolStep)),
+    row('REAL NODE: model step overhead (same operator; for comparison)', summarize(real.modelTotal)),
+  ] : [['REAL NODE', 'not measured: needs root on Linux (AGENTRUN_NODE=emulator or no root)']];
+  return {
+    scenario: 'overhead',
+    title: 'Orchestration overhead per step (zero-latency mock model, one run at a time)',
+    params: { runs, turnsPerRun: turns, toolsPerTurn: 1, modelLatencyMs: 0, workers: 8, logLevel: 'info', realNode: real !== undefined },
+    table: [
+      row('Model step overhead (start the call + journal & status after the answer)', m),
+      row('… of which: step in status → request at the model', summarize(emu.modelStart)),
+      row('… of which: answer → status shows the step Succeeded', summarize(emu.modelRecord)),
+      row('Tool step overhead (intent → pod created + pod terminated → status Succeeded)', t),
+      row('… of which: step in status → pod created', summarize(emu.toolStart)),
+      row('… of which: pod terminated → status shows the step Succeeded', summarize(emu.toolCollect)),
+      row('Not ours: emulated kubelet (pod created → process start, process end → pod status)', summarize(emu.kubelet)),
+      row('Not ours: the tool process (sh -c printf)', summarize(emu.toolProcess)),
+      row('Model answer → next model request (a whole tool turn in between)', summarize(emu.modelGaps)),
+      row('Run created → first step in status (finalizer, tools journal, status)', summarize(emu.runStart)),
+      row(`Whole run (${turns + 1} model + ${turns} tool steps)`, summarize(emu.runDurations)),
+      ...realRows,
+    ],
+    targets: [{ target: 'model-step overhead p50 ≤ 15 ms', measured: ms(m.p50), met: m.p50 <= 15 }],
+    notes: [
+      'Times are arrival times in the benchmark process: status writes as the watch delivers them (a few ms after the write), the mock\'s own request/answer times, tool pods as the pod watch delivers them.',
+      'REAL NODE rows: the same operator and runs on a real kubelet v1.36.3 + containerd 2.3 + runc with the restricted securityContext (one node of our own control plane, fewer runs); the tool records its start and end through an HTTP request to this process (busybox wget), so "process start/end" include that request.',
+    ],
+    data: { emulator: emu, real },
+  };
+};
+
+async function measure(node: NodeMode, runs: number, turns: number, log?: (s: string) => void): Promise<Measured> {
+  const env = await startBenchEnv({ label: `overhead-${node}`, modelLatencyMs: 0, log, node });
   try {
     const created = new Map<string, number>();
     for (let i = 0; i < runs; i++) {
       const name = `ov-${i}`;
       const key = `[ov-${i}]`;
       scriptAgent(env.model, key, turns, 1);
-      const at = await createRuns(env.kube, env.namespace, [{ name, spec: agentSpec(key, env.model.url, [workTool(env.execLog)]) }], 1);
+      const at = await createRuns(env.kube, env.namespace, [{ name, spec: agentSpec(key, env.model.url, [workTool(env.execLog, 'printf ok', env.signalsUrl)]) }], 1);
       created.set(name, at.get(name) ?? Date.now());
       if (!await waitFinished(env.recorder, new Set([name]), 120_000)) throw new Error(`${name} did not finish in 120 s:\n${env.operator.tail()}`);
     }
@@ -44,6 +93,7 @@ export const overhead: Scenario = async ({ quick, log }) => {
     const runStart: number[] = [];
     const modelGaps: number[] = [];
     const runDurations: number[] = [];
+    const toolStep: number[] = [];
     for (let i = 0; i < runs; i++) {
       const name = `ov-${i}`;
       const times = env.recorder.runs.get(name);
@@ -76,36 +126,12 @@ export const overhead: Scenario = async ({ quick, log }) => {
           toolTotal.push(pod.created - st.firstSeen + st.done - pod.terminal);
           kubelet.push(started - pod.created + pod.terminal - ended);
           toolProcess.push(ended - started);
+          if (st.running !== undefined) toolStep.push(st.done - st.running);
         }
       }
     }
-    const m = summarize(modelTotal);
-    const t = summarize(toolTotal);
-    const row = (label: string, s: Summary): [string, string] => [label, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, max ${ms(s.max)} (n=${s.n})`];
-    return {
-      scenario: 'overhead',
-      title: 'Orchestration overhead per step (zero-latency mock model, one run at a time)',
-      params: { runs, turnsPerRun: turns, toolsPerTurn: 1, modelLatencyMs: 0, workers: 8, logLevel: 'info' },
-      table: [
-        row('Model step overhead (start the call + journal & status after the answer)', m),
-        row('… of which: step in status → request at the model', summarize(modelStart)),
-        row('… of which: answer → status shows the step Succeeded', summarize(modelRecord)),
-        row('Tool step overhead (intent → pod created + pod terminated → status Succeeded)', t),
-        row('… of which: step in status → pod created', summarize(toolStart)),
-        row('… of which: pod terminated → status shows the step Succeeded', summarize(toolCollect)),
-        row('Not ours: emulated kubelet (pod created → process start, process end → pod status)', summarize(kubelet)),
-        row('Not ours: the tool process (sh -c printf)', summarize(toolProcess)),
-        row('Model answer → next model request (a whole tool turn in between)', summarize(modelGaps)),
-        row('Run created → first step in status (finalizer, tools journal, status)', summarize(runStart)),
-        row(`Whole run (${turns + 1} model + ${turns} tool steps)`, summarize(runDurations)),
-      ],
-      targets: [{ target: 'model-step overhead p50 ≤ 15 ms', measured: ms(m.p50), met: m.p50 <= 15 }],
-      notes: [
-        'Times are arrival times in the benchmark process: status writes as the watch delivers them (a few ms after the write), the mock\'s own request/answer times, tool pods as the pod watch delivers them.',
-      ],
-      data: { modelTotal, modelStart, modelRecord, toolTotal, toolStart, toolCollect, kubelet, toolProcess, modelGaps, runStart, runDurations },
-    };
+    return { modelTotal, modelStart, modelRecord, toolTotal, toolStart, toolCollect, kubelet, toolProcess, modelGaps, runStart, runDurations, toolStep };
   } finally {
     await env.close();
   }
-};
+}

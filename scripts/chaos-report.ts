@@ -10,7 +10,7 @@ interface Summary { n: number; p50: number; p95: number; max: number }
 interface ChaosResult {
   command: string; ok: boolean; broken: string[]; src?: string;
   machine: { nproc: number; memoryGiB: number; node: string; date: string; load1AtStart: number; cpuModel: string };
-  options: { seed: number; runs: number; kills: number; leaseSeconds: number; renewSeconds: number; retrySeconds: number; modelLatencyMs: number; small: boolean };
+  options: { seed: number; runs: number; kills: number; leaseSeconds: number; renewSeconds: number; retrySeconds: number; modelLatencyMs: number; small: boolean; node?: string };
   summary: Record<string, number | Summary>;
   faults: { kind: string; atOffsetMs: number; detail: string; skipped?: string; newLeaderMs?: number; firstStatusWriteMs?: number }[];
   cpu: { foreignShareOfMachine: number; foreignCpuSeconds: number; seconds: number };
@@ -30,6 +30,7 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
     ['Journal entries differing from the baseline or their digest', num(m.journalMismatches)],
     ['Completed tool steps executed twice', num(m.completedToolStepsExecutedTwice)],
     ['Interrupted tool executions run again (deleted pods of idempotent tools)', num(m.interruptedToolStepsRerun)],
+    ['Idempotent tools that finished as their node was lost (never reported by its dead kubelet) and ran again, as documented', num(m.toolStepsRerunAfterUnreportedCompletionOnLostNode)],
     ['Model calls paid (200 + abandoned) / extra vs baseline', `${num(m.modelCalls)} / ${num(m.extraModelCalls)}`],
     ['(run, leader exit) pairs where the exit landed while that run\'s model call was open (sent, not journaled)', num(m.callsInterruptedByLeaderExits)],
     ['Extra model calls beyond one per interrupted call / with no leader exit between call and re-issue', `${num(m.extraCallsBeyondInterruptions)} / ${num(m.unexplainedExtraModelCalls)}`],
@@ -37,6 +38,7 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
     ['Leader exits not caused by our kills (lost lease during control-plane restarts)', num(m.leaderExitsNotKilledByUs)],
     ['Model calls refused by 529 outages (retried, not paid)', num(m.modelCallsRejectedByOutages)],
     ['Tool pod deletions / kube-apiserver restarts / etcd restarts / model outages', `${num(m.podDeletions)} / ${num(m.apiserverRestarts)} / ${num(m.etcdRestarts)} / ${num(m.modelOutages)}`],
+    ['Kubelet SIGKILL + restarts / node losses (real nodes only)', `${num(m.kubeletRestarts)} / ${num(m.nodeLosses)}`],
     ['Kill → standby became leader, ms (p50 / p95 / max)', leader ? `${leader.p50} / ${leader.p95} / ${leader.max}` : '—'],
     ['Kill → first status write by the new leader, ms (p50 / p95 / max)', resume ? `${resume.p50} / ${resume.p95} / ${resume.max}` : '—'],
     ['Wall time: baseline / fleet / total, s', `${Math.round(Number(m.baselineMs) / 1000)} / ${Math.round(Number(m.fleetMs) / 1000)} / ${Math.round(Number(m.totalMs) / 1000)}`],
@@ -49,6 +51,9 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
     '',
     `Command: \`${result.command}\` — seed ${o.seed}, ${o.runs} runs, ${o.kills} leader kills; two replicas with`,
     `\`--leader-elect\` (lease ${o.leaseSeconds} s, renew deadline ${o.renewSeconds} s, retry ${o.retrySeconds} s); mock model latency ${o.modelLatencyMs} ms.`,
+    o.node === 'real'
+      ? 'Tool pods ran in real containers on two real nodes (kubelet v1.36.3 + containerd 2.3 + runc each; the second one is the node a `node-loss` fault stops for good).'
+      : 'Tool pods ran on the node emulator (local processes): no kubelet restarts or node losses.',
     `Machine: ${result.machine.nproc} cores (${result.machine.cpuModel}), ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; ${result.machine.date};`,
     `load average at start ${result.machine.load1AtStart}; other processes used ${(result.cpu.foreignShareOfMachine * 100).toFixed(1)} % of the machine's CPU during the run.`,
     `src/ fingerprint ${result.src ?? 'not recorded'} (bench/lib/common.ts srcFingerprint). Raw result: \`${relative(repoRoot, resultPath)}\`.`,

@@ -5,24 +5,32 @@
  *                                      # one kube-apiserver restart and one etcd restart
  *   npm run chaos -- --small           # the CI-sized configuration (6 runs, 4 kills, 2 deletions, ...)
  *   npm run chaos -- --runs 60 --kills 20 --pod-deletions 8 --outages 4 --seed 7
+ *   npm run chaos -- --node emulator   # the node emulator instead of real nodes (default without root)
  *
  * What runs (everything on 127.0.0.1, all of it real except the two stand-ins of the README):
  * our own control plane (etcd with fsync, kube-apiserver, kube-controller-manager, CRDs and the
- * approval admission policies), the node emulator, the mock Messages API, and TWO operator
+ * approval admission policies), TWO REAL NODES as root on Linux (kubelet + containerd each, the
+ * second in a group of its own so that it can be lost whole; test/support/real-node.ts) or else
+ * the node emulator, the mock Messages API, and TWO operator
  * replicas (`node src/main.ts --leader-elect`, short lease timings) supervised like a kubelet
  * would: a replica that exits, killed or not, is started again a second later.
  *
  * The fleet: each run is a ~6-turn agent with parallel tool calls and one tool that needs a human
  * approval, given by a user bound to the `agentrun-approver` ClusterRole (the admission policies
  * record `decided-by.agentrun.dev/step-N`). All tools are `idempotent: true`. Each tool appends
- * "<idempotency key> <attempt> start|done <ms>" to an execution log outside /tmp.
+ * "<idempotency key> <attempt> start|done <ms>" to an execution log outside /tmp (from a
+ * container: through an HTTP recorder on the node IP, which adds the time; test/support/tool-signals.ts).
  *
  * Faults, in a seeded order with seeded gaps: SIGKILL of the current leader (the Lease holder),
  * deletion of a running tool pod, a kube-apiserver kill + restart with the same flags, an etcd
- * kill + restart with the same flags and data dir, 529 bursts of the model API.
+ * kill + restart with the same flags and data dir, 529 bursts of the model API; on real nodes also
+ * kubelet SIGKILLs (restarted 2-4 s later: its containers keep running and are adopted) and the
+ * loss of the second node (kubelet, containerd and its containers stopped for good: the node
+ * lifecycle controller marks it unreachable, its pods are evicted and idempotent tools run again
+ * on the first node).
  *
  * Checks, for every run against the undisturbed baseline run of its variant: same final result,
- * the same steps (kind, tool, turn) all Succeeded and journaled (ConfigMap present, digest
+ * the same steps (kind, tool, turn) all Succeeded and journaled (AgentRunJournal present, digest
  * matches, payload equal to the baseline's), no completed tool execution repeated, and every
  * extra model call explained by a leader exit between the original call and its re-issue.
  * Writes bench/results/chaos[-small]-<time>.json and -latest.json, and (full configuration only)
@@ -33,9 +41,11 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { approveKey, decidedByKey } from '../src/api/approval.ts';
-import { hostScratchDir, kubectl, userKubeconfig } from '../test/support/control-plane.ts';
+import { hostScratchDir, kubectl, userKubeconfig, type ClusterInfo } from '../test/support/control-plane.ts';
 import { startMockModelServer, text, toolUse, type MockModelServer, type RecordedRequest, type ScriptRequest, type ScriptedTurn } from '../test/support/mock-model-server.ts';
 import { NodeEmulator } from '../test/support/node-emulator.ts';
+import { chooseNodeMode, readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes, type NodeMode } from '../test/support/real-node.ts';
+import { appendLineSnippet, startToolSignalServer } from '../test/support/tool-signals.ts';
 import { ForeignCpuSampler, intFlag, log as logger, machineInfo, mulberry32, parseFlags, repoRoot, sleep, srcFingerprint, summarize, writeResult } from '../bench/lib/common.ts';
 import { Kube, finished, restartComponent, startOwnCluster, until, type AgentRunLike, type OwnCluster, type RestartRecord } from '../bench/lib/cluster.ts';
 import { createModelEndpoint, endpointNameFor } from '../bench/lib/fleet.ts';
@@ -48,6 +58,7 @@ const log = logger('chaos');
 
 interface Options {
   runs: number; kills: number; podDeletions: number; outages: number; apiserverRestarts: number; etcdRestarts: number;
+  node: NodeMode; kubeletRestarts: number; nodeLosses: number;
   seed: number; modelLatencyMs: number; leaseSeconds: number; renewSeconds: number; retrySeconds: number;
   gapMinMs: number; gapMaxMs: number; deadlineMs: number; small: boolean; writeDocs: boolean; unsafeNoFsync: boolean;
 }
@@ -56,10 +67,17 @@ function options(argv: readonly string[]): Options {
   const flags = parseFlags(argv);
   const small = flags.get('small') === 'true';
   const d = small
-    ? { runs: 6, kills: 4, podDeletions: 2, outages: 1, deadline: 150 }
-    : { runs: 30, kills: 15, podDeletions: 5, outages: 3, deadline: 900 };
+    ? { runs: 6, kills: 4, podDeletions: 2, outages: 1, deadline: 150, kubeletRestarts: 1, nodeLosses: 0 }
+    : { runs: 30, kills: 15, podDeletions: 5, outages: 3, deadline: 900, kubeletRestarts: 3, nodeLosses: 1 };
+  const asked = flags.get('node');
+  const node: NodeMode = asked === 'real' || asked === 'emulator' ? asked : chooseNodeMode().mode;
+  const real = node === 'real';
   return {
     small,
+    node,
+    // Faults of a real kubelet; the emulator has none to restart or lose.
+    kubeletRestarts: real ? intFlag(flags, 'kubelet-restarts', d.kubeletRestarts) : 0,
+    nodeLosses: real ? Math.min(1, intFlag(flags, 'node-losses', d.nodeLosses)) : 0,
     runs: intFlag(flags, 'runs', d.runs),
     kills: intFlag(flags, 'kills', d.kills),
     podDeletions: intFlag(flags, 'pod-deletions', d.podDeletions),
@@ -117,8 +135,18 @@ function scriptFor(model: MockModelServer, key: string, variant: number): void {
   model.script(key, [...turns, finalAnswer]);
 }
 
-function toolSpec(name: ToolName, execLog: string): Record<string, unknown> {
-  const record = (what: string) => `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what} \`date +%s%3N\`" >> ${execLog}`;
+/** How a tool records "<key> <attempt> start|done <ms>": a file append, or an HTTP append from a container. */
+type Recorder = (what: string) => string;
+
+function fileRecorder(execLog: string): Recorder {
+  return (what) => `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what} \`date +%s%3N\`" >> ${execLog}`;
+}
+
+function httpRecorder(url: string, execLog: string): Recorder {
+  return (what) => appendLineSnippet(url, execLog, `"$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what}"`, true);
+}
+
+function toolSpec(name: ToolName, record: Recorder): Record<string, unknown> {
   return {
     name,
     description: `The ${name} tool`,
@@ -126,15 +154,15 @@ function toolSpec(name: ToolName, execLog: string): Record<string, unknown> {
     idempotent: true,
     retries: 3,
     ...(name === 'deploy' ? { requiresApproval: true } : {}),
-    container: { image: 'busybox', command: ['sh', '-c', `${record('start')}; sleep ${TOOL_SLEEP[name]}; printf '%s(%s)' ${name} "$AGENTRUN_INPUT"; ${record('done')}`] },
+    container: { image: 'busybox:1.37', command: ['sh', '-c', `${record('start')}; sleep ${TOOL_SLEEP[name]}; printf '%s(%s)' ${name} "$AGENTRUN_INPUT"; ${record('done')}`] },
   };
 }
 
-function runSpec(key: string, modelUrl: string, execLog: string): Record<string, unknown> {
+function runSpec(key: string, modelUrl: string, record: Recorder): Record<string, unknown> {
   return {
     model: { name: 'claude-chaos', endpointRef: { name: endpointNameFor(modelUrl) } },
     prompt: `${key} Do the fleet work.`,
-    tools: (['fetch', 'compute', 'deploy'] as const).map((t) => toolSpec(t, execLog)),
+    tools: (['fetch', 'compute', 'deploy'] as const).map((t) => toolSpec(t, record)),
     limits: { maxTurns: 20, timeout: '30m', maxParallelTools: 4 },
     modelRetry: { initialBackoff: '500ms', backoffFactor: 2, maxBackoff: '4s' },
   };
@@ -285,13 +313,18 @@ class Approver {
 
 // ────────────────────────────────────────────── faults ─────────────────────────────────────────────
 
-type FaultKind = 'leader-kill' | 'pod-deletion' | 'apiserver-restart' | 'etcd-restart' | 'model-outage';
+type FaultKind = 'leader-kill' | 'pod-deletion' | 'apiserver-restart' | 'etcd-restart' | 'model-outage' | 'kubelet-restart' | 'node-loss';
+
+/** The group of the real node that may be lost (the cluster's own node stays). */
+const LOSABLE_GROUP = 'chaos-b';
 
 interface FaultRecord {
   kind: FaultKind; at: number; detail: string;
   /** leader-kill: time until a replica became leader, and until the new leader wrote a status. */
   newLeaderMs?: number; firstStatusWriteMs?: number; killed?: string;
   restart?: RestartRecord; skipped?: string; pod?: string; durationMs?: number;
+  /** node-loss: the pods bound to the node when it was lost. */
+  lostPods?: string[];
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {
@@ -326,9 +359,12 @@ class FaultInjector {
     const kinds: FaultKind[] = [
       ...Array<FaultKind>(this.o.kills).fill('leader-kill'), ...Array<FaultKind>(this.o.podDeletions).fill('pod-deletion'),
       ...Array<FaultKind>(this.o.apiserverRestarts).fill('apiserver-restart'), ...Array<FaultKind>(this.o.etcdRestarts).fill('etcd-restart'),
-      ...Array<FaultKind>(this.o.outages).fill('model-outage'),
+      ...Array<FaultKind>(this.o.outages).fill('model-outage'), ...Array<FaultKind>(this.o.kubeletRestarts).fill('kubelet-restart'),
     ];
-    return shuffle(kinds, this.random);
+    const plan = shuffle(kinds, this.random);
+    // The node loss comes in the middle of the fleet, so runs are in flight on both nodes.
+    if (this.o.nodeLosses > 0) plan.splice(Math.floor(plan.length / 2), 0, 'node-loss');
+    return plan;
   }
 
   async run(plan: readonly FaultKind[], deadline: number): Promise<void> {
@@ -356,7 +392,34 @@ class FaultInjector {
         this.model.outage({ status: 529, durationMs });
         return { kind, at: Date.now(), durationMs, detail: `529 overloaded for ${durationMs} ms` };
       }
+      case 'kubelet-restart': return this.restartKubelet();
+      case 'node-loss': {
+        const info = await readRealNodes(this.cluster.info.stateDir, LOSABLE_GROUP);
+        const nodeName = info?.nodes[0]?.name ?? '?';
+        const bound = await this.cluster.kube.core.listNamespacedPod({ namespace: this.namespace, fieldSelector: `spec.nodeName=${nodeName}` });
+        const lostPods = bound.items.map((p) => p.metadata?.name ?? '');
+        const at = Date.now();
+        await stopRealNodes(this.cluster.info.stateDir, LOSABLE_GROUP);
+        this.nodeLost = true;
+        return { kind, at, lostPods, detail: `node ${nodeName} lost with ${lostPods.length} pods: kubelet, containerd and its containers stopped for good (teardown ${Date.now() - at} ms)` };
+      }
     }
+  }
+
+  private nodeLost = false;
+
+  /** SIGKILLs the kubelet of a node that is up and starts it again 2-4 s later. */
+  private async restartKubelet(): Promise<FaultRecord> {
+    const groups = this.nodeLost ? ['default'] : ['default', LOSABLE_GROUP];
+    const group = groups[Math.floor(this.random() * groups.length)] ?? 'default';
+    const node = (await readRealNodes(this.cluster.info.stateDir, group))?.nodes[0];
+    if (!node) throw new Error(`no real node in group ${group}`);
+    const at = Date.now();
+    await stopKubelet(this.cluster.info.stateDir, node.name, 'SIGKILL', group);
+    const downMs = 2_000 + Math.floor(this.random() * 2_000);
+    await sleep(downMs);
+    await restartKubelet(this.cluster.info, node.name, group);
+    return { kind: 'kubelet-restart', at, durationMs: Date.now() - at, detail: `kubelet of ${node.name} SIGKILLed, restarted after ${downMs} ms, Ready again after ${Date.now() - at} ms` };
   }
 
   private async killLeader(): Promise<FaultRecord> {
@@ -382,7 +445,8 @@ class FaultInjector {
 
   /**
    * Deletes a tool pod whose process is running right now (its execution log has a `start` for
-   * that attempt, no `done`, and it started less than 300 ms ago, so it will not finish first).
+   * that attempt, no `done`, and it started less than 300 ms ago — 1 s on a real node, whose
+   * deletion kills at once — so it will not finish first).
    */
   private async deletePod(): Promise<FaultRecord> {
     const core = this.cluster.kube.core;
@@ -397,13 +461,15 @@ class FaultInjector {
           const attempt = Number(env.find((e) => e.name === 'AGENTRUN_ATTEMPT')?.value ?? '0');
           const lines = exec.filter((l) => l.key === key && l.attempt === attempt);
           const start = lines.find((l) => l.what === 'start');
-          return start !== undefined && !lines.some((l) => l.what === 'done') && Date.now() - start.at < 300;
+          return start !== undefined && !lines.some((l) => l.what === 'done') && Date.now() - start.at < (this.o.node === 'real' ? 1_000 : 300);
         });
       const pod = pods[Math.floor(this.random() * pods.length)];
       if (pod?.metadata?.name) {
         const at = Date.now();
-        await core.deleteNamespacedPod({ namespace: this.namespace, name: pod.metadata.name });
-        return { kind: 'pod-deletion', at, pod: pod.metadata.name, detail: `deleted tool pod ${pod.metadata.name} while its process ran` };
+        // A container's `sh -c` is PID 1 and ignores SIGTERM: with the default grace period the tool
+        // would simply finish. Grace 0 kills it at once, as the emulator's deletion does.
+        await core.deleteNamespacedPod({ namespace: this.namespace, name: pod.metadata.name, ...(this.o.node === 'real' ? { gracePeriodSeconds: 0 } : {}) });
+        return { kind: 'pod-deletion', at, pod: pod.metadata.name, detail: `deleted tool pod ${pod.metadata.name} while its process ran${this.o.node === 'real' ? ' (grace 0: killed at once)' : ''}` };
       }
       await sleep(100);
     }
@@ -445,6 +511,8 @@ interface RunCheck {
   /** Leader exits that landed while one of this run's model calls was open (request sent, response not yet journaled). */
   callsInterruptedByLeaderExits: number; extraCallsBeyondInterruptions: number;
   outageRejections: number; toolStarts: number; completedToolReruns: number; interruptedToolReruns: number;
+  /** Idempotent tools that finished on a node as it was lost, unreported by its dead kubelet, and ran again (by design). */
+  rerunsAfterUnreportedCompletion: number;
   podLostSteps: number; problems: string[];
 }
 
@@ -483,7 +551,7 @@ function explainedBy(exits: readonly ReplicaExit[], from: number, to: number): b
 function checkRun(
   run: AgentRunLike, variant: number, key: string, baseline: { run: AgentRunLike; key: string; journal: Map<string, string> },
   journal: Map<string, { text: string; payload: JournalPayload }>, requests: RecordedRequest[], exec: ExecLine[], exits: readonly ReplicaExit[],
-  open: readonly (readonly [number, number])[],
+  open: readonly (readonly [number, number])[], nodeLoss?: { at: number; pods: ReadonlySet<string> },
 ): RunCheck {
   const name = run.metadata.name ?? '';
   const problems: string[] = [];
@@ -503,7 +571,7 @@ function checkRun(
     const entry = step.journal ? journal.get(step.journal.name) : undefined;
     if (step.phase !== 'Succeeded' || !step.journal || !entry) {
       lostSteps++;
-      problems.push(`step ${String(step.id)} ${step.kind} is ${step.phase}${step.journal ? '' : ', not journaled'}${step.journal && !entry ? ', journal ConfigMap missing' : ''}`);
+      problems.push(`step ${String(step.id)} ${step.kind} is ${step.phase}${step.journal ? '' : ', not journaled'}${step.journal && !entry ? ', journal entry missing' : ''}`);
       continue;
     }
     const digest = `sha256:${createHash('sha256').update(entry.text).digest('hex')}`;
@@ -515,7 +583,8 @@ function checkRun(
       : { kind: p.kind, output: p.output, isError: p.isError });
     if (baseText === undefined || normalize(comparable(entry.payload), key) !== normalize(comparable(JSON.parse(baseText) as JournalPayload), baseline.key)) {
       journalMismatches++;
-      problems.push(`step ${String(step.id)}: journaled payload differs from the baseline`);
+      const shown = (p: JournalPayload) => JSON.stringify(comparable(p)).slice(0, 300);
+      problems.push(`step ${String(step.id)}: journaled payload differs from the baseline: ${shown(entry.payload)} vs ${baseText === undefined ? 'none' : shown(JSON.parse(baseText) as JournalPayload)}`);
     }
   }
 
@@ -547,12 +616,19 @@ function checkRun(
   const mine = exec.filter((l) => l.key.startsWith(`${uid}/`));
   let completedToolReruns = 0;
   let interruptedToolReruns = 0;
+  let rerunsAfterUnreportedCompletion = 0;
   const keys = new Set(mine.map((l) => l.key));
   for (const k of keys) {
     const lines = mine.filter((l) => l.key === k).sort((a, b) => a.at - b.at);
     const firstDone = lines.findIndex((l) => l.what === 'done');
     const starts = lines.filter((l) => l.what === 'start').length;
-    if (firstDone >= 0 && lines.slice(firstDone + 1).some((l) => l.what === 'start')) {
+    const done = lines[firstDone];
+    // A tool that finished while its node was being lost: its dead kubelet never reported the end,
+    // so the operator saw an evicted pod and ran the idempotent tool again, as documented.
+    const unreported = done !== undefined && nodeLoss !== undefined && done.at >= nodeLoss.at
+      && nodeLoss.pods.has(`${name}-s${k.slice(k.lastIndexOf('/') + 1)}-a${String(done.attempt)}`);
+    if (unreported && starts > 1) rerunsAfterUnreportedCompletion += starts - 1;
+    else if (firstDone >= 0 && lines.slice(firstDone + 1).some((l) => l.what === 'start')) {
       completedToolReruns++;
       problems.push(`tool step ${k} ran again after it had completed`);
     } else if (starts > 1) interruptedToolReruns += starts - 1;
@@ -570,13 +646,13 @@ function checkRun(
   return {
     name, variant, phase: run.status?.phase ?? '', resultMatches, stepsMatch, lostSteps, journalMismatches,
     modelCalls: paid.length, extraModelCalls, unexplainedExtraCalls, callsInterruptedByLeaderExits, extraCallsBeyondInterruptions, outageRejections: requests.filter((r) => r.status === 529).length,
-    toolStarts: mine.filter((l) => l.what === 'start').length, completedToolReruns, interruptedToolReruns, podLostSteps, problems,
+    toolStarts: mine.filter((l) => l.what === 'start').length, completedToolReruns, interruptedToolReruns, rerunsAfterUnreportedCompletion, podLostSteps, problems,
   };
 }
 
 /**
  * The intervals during which a model call of `run` was open: from the request's arrival at the
- * mock until its response was journaled (the journal ConfigMap was first seen), the client left
+ * mock until its response was journaled (the journal entry was first seen), the client left
  * (499), or the call was re-issued. A leader exit inside one costs that call.
  */
 function openIntervals(run: AgentRunLike | undefined, requests: readonly RecordedRequest[], answered: ReadonlyMap<string, number>, journalSeen: ReadonlyMap<string, number>): [number, number][] {
@@ -592,16 +668,36 @@ function openIntervals(run: AgentRunLike | undefined, requests: readonly Recorde
 
 // ────────────────────────────────────────────── main ───────────────────────────────────────────────
 
+/**
+ * The nodes of the chaos namespace: a node emulator, or on real nodes the cluster's own node plus
+ * a second one in a group of its own (the one a node-loss fault stops). Returns how tools record.
+ */
+async function startNodes(o: Options, info: ClusterInfo, namespace: string, execLog: string, cleanup: (() => Promise<unknown>)[]): Promise<Recorder> {
+  if (o.node === 'emulator') {
+    const emulator = new NodeEmulator({ ...info, nodeName: 'chaos-node', namespaces: [namespace] });
+    await emulator.start();
+    cleanup.unshift(() => emulator.stop());
+    return fileRecorder(execLog);
+  }
+  const second = await startRealNodes(info, { group: LOSABLE_GROUP, namePrefix: 'chaos-node-b', count: 1, log });
+  // Just before the cluster's own teardown (the last cleanup step), which restores the machine.
+  cleanup.splice(cleanup.length - 1, 0, () => stopRealNodes(info.stateDir, LOSABLE_GROUP));
+  const signals = await startToolSignalServer(info.nodes?.hostIP ?? second.hostIP, hostScratchDir());
+  cleanup.unshift(() => signals.close());
+  log(`real nodes ${[...(info.nodes?.names ?? []), ...second.nodes.map((n) => n.name)].join(', ')} Ready; tools record through ${signals.url}`);
+  return httpRecorder(signals.url, execLog);
+}
+
 async function main(): Promise<number> {
   const o = options(process.argv.slice(2));
   const started = Date.now();
   const random = mulberry32(o.seed);
   const faultRandom = mulberry32(o.seed ^ 0x5eed);
-  log(`seed ${o.seed}: ${o.runs} runs, ${o.kills} leader kills, ${o.podDeletions} pod deletions, ${o.apiserverRestarts} apiserver + ${o.etcdRestarts} etcd restarts, ${o.outages} model outages`);
+  log(`seed ${o.seed}: ${o.runs} runs, ${o.kills} leader kills, ${o.podDeletions} pod deletions, ${o.apiserverRestarts} apiserver + ${o.etcdRestarts} etcd restarts, ${o.outages} model outages, ${o.kubeletRestarts} kubelet restarts, ${o.nodeLosses} node losses; ${o.node === 'real' ? 'two real nodes' : 'the node emulator'}`);
   const machine = machineInfo();
   const src = await srcFingerprint();
   const cpu = new ForeignCpuSampler().start();
-  const cluster = await startOwnCluster('chaos', { unsafeNoFsync: o.unsafeNoFsync, log });
+  const cluster = await startOwnCluster('chaos', { unsafeNoFsync: o.unsafeNoFsync, log, nodeMode: o.node });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
   try {
     const kube = cluster.kube;
@@ -612,14 +708,12 @@ async function main(): Promise<number> {
     const model = await startMockModelServer({ latencyMs: o.modelLatencyMs, onResponse: (r) => { answered.set(r.requestId, Date.now()); } });
     await createModelEndpoint(kube, namespace, model.url);
     cleanup.unshift(() => model.close());
-    const emulator = new NodeEmulator({ ...cluster.info, nodeName: 'chaos-node', namespaces: [namespace] });
-    await emulator.start();
-    cleanup.unshift(() => emulator.stop());
     // Outside /tmp (and so outside a checkout under /tmp): tool pods mount their own /tmp.
     const dir = hostScratchDir('chaos', new Date().toISOString().replace(/[:.]/g, '-'));
     await mkdir(dir, { recursive: true });
     const execLog = join(dir, 'exec.log');
     await writeFile(execLog, '');
+    const record = await startNodes(o, cluster.info, namespace, execLog, cleanup);
     const journalWatch = new JournalWatch();
     await journalWatch.start(kube, namespace);
     cleanup.unshift(() => journalWatch.stop());
@@ -637,7 +731,7 @@ async function main(): Promise<number> {
     const baselineStart = Date.now();
     for (let v = 0; v < VARIANTS.length; v++) {
       scriptFor(model, `[chaos-base-v${v}]`, v);
-      await kube.createRun(namespace, `base-v${v}`, runSpec(`[chaos-base-v${v}]`, model.url, execLog));
+      await kube.createRun(namespace, `base-v${v}`, runSpec(`[chaos-base-v${v}]`, model.url, record));
     }
     await until('the baseline runs to finish', async () => {
       const runs = await Promise.all(VARIANTS.map((_, v) => kube.getRun(namespace, `base-v${v}`)));
@@ -652,7 +746,7 @@ async function main(): Promise<number> {
     // Measured on the 2-core machine: a kill costs the lease duration plus ~5 s (gap, takeover,
     // first write); an apiserver restart ~15 s (the leader loses its lease too); etcd ~8 s.
     const expectedWindowMs = o.kills * (o.leaseSeconds * 1000 + 5_000) + o.apiserverRestarts * 15_000 + o.etcdRestarts * 8_000
-      + (o.podDeletions + o.outages) * 3_000;
+      + (o.podDeletions + o.outages) * 3_000 + o.kubeletRestarts * 6_000 + o.nodeLosses * 35_000;
     const staggerMs = Math.max(500, Math.min(10_000, Math.floor((expectedWindowMs * 0.75) / Math.max(1, o.runs))));
     log(`creating the ${o.runs} fleet runs ${staggerMs} ms apart over the expected fault window of ~${Math.round(expectedWindowMs / 1000)} s`);
     const fleetStart = Date.now();
@@ -662,7 +756,7 @@ async function main(): Promise<number> {
         const v = i % VARIANTS.length;
         const key = `[chaos-r${String(i).padStart(3, '0')}]`;
         scriptFor(model, key, v);
-        await until(`run r${i} to be created`, async () => kube.createRun(namespace, `r${String(i).padStart(3, '0')}`, runSpec(key, model.url, execLog)).then(() => true), 120_000, 500);
+        await until(`run r${i} to be created`, async () => kube.createRun(namespace, `r${String(i).padStart(3, '0')}`, runSpec(key, model.url, record)).then(() => true), 120_000, 500);
         await sleep(staggerMs);
       }
     })();
@@ -689,13 +783,15 @@ async function main(): Promise<number> {
     }));
     const baselineProblems = baselines.filter((b) => b.run.status?.phase !== 'Succeeded').map((b) => `baseline ${b.run.metadata.name ?? ''} ended ${String(b.run.status?.phase)}`);
     const runsNow = await kube.listRuns(namespace);
+    const loss = injector.records.find((r) => r.kind === 'node-loss' && !r.skipped);
+    const nodeLoss = loss ? { at: loss.at, pods: new Set(loss.lostPods ?? []) } : undefined;
     const checks: RunCheck[] = fleetNames.map((name, i) => {
       const run = runsNow.find((r) => r.metadata.name === name);
       const v = i % VARIANTS.length;
       const key = `[chaos-r${String(i).padStart(3, '0')}]`;
       const base = baselines[v];
-      if (!run || !base) return { name, variant: v, phase: 'Missing', resultMatches: false, stepsMatch: false, lostSteps: 0, journalMismatches: 0, modelCalls: 0, extraModelCalls: 0, unexplainedExtraCalls: 0, callsInterruptedByLeaderExits: 0, extraCallsBeyondInterruptions: 0, outageRejections: 0, toolStarts: 0, completedToolReruns: 0, interruptedToolReruns: 0, podLostSteps: 0, problems: ['run missing'] };
-      return checkRun(run, v, key, base, journal, model.requests(key), exec, replicas.exits, openIntervals(run, model.requests(key), answered, journalWatch.firstSeen));
+      if (!run || !base) return { name, variant: v, phase: 'Missing', resultMatches: false, stepsMatch: false, lostSteps: 0, journalMismatches: 0, modelCalls: 0, extraModelCalls: 0, unexplainedExtraCalls: 0, callsInterruptedByLeaderExits: 0, extraCallsBeyondInterruptions: 0, outageRejections: 0, toolStarts: 0, completedToolReruns: 0, interruptedToolReruns: 0, rerunsAfterUnreportedCompletion: 0, podLostSteps: 0, problems: ['run missing'] };
+      return checkRun(run, v, key, base, journal, model.requests(key), exec, replicas.exits, openIntervals(run, model.requests(key), answered, journalWatch.firstSeen), nodeLoss);
     });
 
     // Kills that landed while a model call was open (sent, not yet journaled).
@@ -714,6 +810,7 @@ async function main(): Promise<number> {
       journalMismatches: sum((c) => c.journalMismatches),
       completedToolStepsExecutedTwice: sum((c) => c.completedToolReruns),
       interruptedToolStepsRerun: sum((c) => c.interruptedToolReruns),
+      toolStepsRerunAfterUnreportedCompletionOnLostNode: sum((c) => c.rerunsAfterUnreportedCompletion),
       modelCalls: sum((c) => c.modelCalls),
       extraModelCalls: sum((c) => c.extraModelCalls),
       unexplainedExtraModelCalls: sum((c) => c.unexplainedExtraCalls),
@@ -729,6 +826,8 @@ async function main(): Promise<number> {
       apiserverRestarts: injected('apiserver-restart'),
       etcdRestarts: injected('etcd-restart'),
       modelOutages: injected('model-outage'),
+      kubeletRestarts: injected('kubelet-restart'),
+      nodeLosses: injected('node-loss'),
       resumeAfterKillMs: summarize(kills.flatMap((k) => (k.firstStatusWriteMs === undefined ? [] : [k.firstStatusWriteMs]))),
       newLeaderAfterKillMs: summarize(kills.flatMap((k) => (k.newLeaderMs === undefined ? [] : [k.newLeaderMs]))),
       baselineMs, fleetMs, totalMs: Date.now() - started,

@@ -12,7 +12,9 @@ import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlane, stopControlPlane, type ClusterInfo } from '../../test/support/control-plane.ts';
+import type { ClusterInfo } from '../../test/support/control-plane.ts';
+import { startLocalCluster, stopLocalCluster } from '../../test/support/local-cluster.ts';
+import type { NodeMode } from '../../test/support/real-node.ts';
 import { sleep } from './common.ts';
 
 export interface OwnCluster {
@@ -21,14 +23,20 @@ export interface OwnCluster {
   stop(): Promise<void>;
 }
 
-/** Starts etcd (fsync on unless `unsafeNoFsync`), kube-apiserver and kube-controller-manager in a fresh state dir. */
-export async function startOwnCluster(label: string, options: { unsafeNoFsync?: boolean; log?: (s: string) => void } = {}): Promise<OwnCluster> {
+/**
+ * Starts etcd (fsync on unless `unsafeNoFsync`), kube-apiserver and kube-controller-manager in a
+ * fresh state dir; with `nodeMode: 'real'` also kube-scheduler and `realNodes` real nodes
+ * (test/support/local-cluster.ts). The default is no node: the caller starts node emulators.
+ */
+export async function startOwnCluster(label: string, options: { unsafeNoFsync?: boolean; log?: (s: string) => void; nodeMode?: NodeMode; realNodes?: number } = {}): Promise<OwnCluster> {
   const stateDir = await mkdtemp(join(tmpdir(), `agentrun-${label}-`));
-  const info = await startControlPlane({ stateDir, unsafeNoFsync: options.unsafeNoFsync ?? false, log: options.log }).catch(async (error: unknown) => {
-    await stopControlPlane(stateDir, { keepState: true });
-    throw new Error(`control plane did not start (logs in ${stateDir}/logs): ${String(error)}`);
+  const info = await startLocalCluster({
+    stateDir, unsafeNoFsync: options.unsafeNoFsync ?? false, log: options.log, nodeMode: options.nodeMode ?? 'emulator', realNodeCount: options.realNodes ?? 1,
+  }).catch(async (error: unknown) => {
+    await stopLocalCluster(stateDir, { keepState: true });
+    throw new Error(`cluster did not start (logs in ${stateDir}/logs): ${String(error)}`);
   });
-  return { info, kube: new Kube(info.kubeconfig), stop: () => stopControlPlane(stateDir) };
+  return { info, kube: new Kube(info.kubeconfig), stop: () => stopLocalCluster(stateDir) };
 }
 
 /** Kubernetes clients for one kubeconfig. */

@@ -1,5 +1,6 @@
 /**
- * One benchmark environment: our own control plane, a namespace, the node emulator, the mock
+ * One benchmark environment: our own control plane, a namespace, the node emulator (or, with
+ * `node: 'real'`, a real node: kubelet + containerd, tools in containers), the mock
  * Messages API (answer times recorded), the operator as a child process, and a recorder that
  * timestamps (on arrival, in this process's clock) every step transition and tool pod event.
  */
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { startMockModelServer, text, toolUse, type MockModelServer, type ScriptedTurn } from '../../test/support/mock-model-server.ts';
 import { NodeEmulator } from '../../test/support/node-emulator.ts';
 import { hostScratchDir } from '../../test/support/control-plane.ts';
+import type { NodeMode } from '../../test/support/real-node.ts';
+import { appendLineSnippet, startToolSignalServer } from '../../test/support/tool-signals.ts';
 import { startOwnCluster, type AgentRunLike, type Kube, type OwnCluster } from './cluster.ts';
 import { Operator, type OperatorLaunch } from './operator.ts';
 
@@ -20,7 +23,10 @@ export interface BenchEnv {
   readonly model: MockModelServer;
   /** Epoch ms at which the mock answered (or abandoned) each request, by request id. */
   readonly answered: Map<string, number>;
-  readonly emulator: NodeEmulator;
+  /** The node emulator; undefined on a real node. */
+  readonly emulator: NodeEmulator | undefined;
+  /** On a real node, where tools record their execution (see workTool's `via`). */
+  readonly signalsUrl: string | undefined;
   readonly operator: Operator;
   readonly recorder: Recorder;
   readonly execLog: string;
@@ -34,10 +40,12 @@ export interface EnvOptions {
   readonly startOperator?: boolean;
   readonly record?: boolean;
   readonly log?: (s: string) => void;
+  /** The node emulator (default) or a real node. */
+  readonly node?: NodeMode;
 }
 
 export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
-  const cluster = await startOwnCluster(o.label, { log: o.log });
+  const cluster = await startOwnCluster(o.label, { log: o.log, nodeMode: o.node ?? 'emulator' });
   const closers: (() => Promise<unknown>)[] = [() => cluster.stop()];
   const close = async () => { for (const c of closers) await c().catch(() => undefined); };
   try {
@@ -47,9 +55,18 @@ export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
     const model = await startMockModelServer({ latencyMs: o.modelLatencyMs ?? 0, onResponse: (r) => { answered.set(r.requestId, Date.now()); } });
     closers.unshift(() => model.close());
     await createModelEndpoint(kube, namespace, model.url);
-    const emulator = new NodeEmulator({ ...cluster.info, nodeName: `node-${o.label}`, namespaces: [namespace] });
-    await emulator.start();
-    closers.unshift(() => emulator.stop());
+    let emulator: NodeEmulator | undefined;
+    let signalsUrl: string | undefined;
+    if ((o.node ?? 'emulator') === 'emulator') {
+      const started = new NodeEmulator({ ...cluster.info, nodeName: `node-${o.label}`, namespaces: [namespace] });
+      await started.start();
+      closers.unshift(() => started.stop());
+      emulator = started;
+    } else {
+      const signals = await startToolSignalServer(cluster.info.nodes?.hostIP ?? '', hostScratchDir());
+      closers.unshift(() => signals.close());
+      signalsUrl = signals.url;
+    }
     // Outside /tmp (and so outside a checkout under /tmp): tool pods mount their own /tmp.
     const dir = hostScratchDir('bench', `${o.label}-${Date.now()}`);
     await mkdir(dir, { recursive: true });
@@ -60,7 +77,7 @@ export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
     const operator = new Operator({ kubeconfig: cluster.info.kubeconfig, namespaces: [namespace], logLevel: 'info', ...o.operator });
     if (o.startOperator ?? true) await operator.start();
     closers.unshift(() => operator.stop());
-    return { cluster, kube, namespace, model, answered, emulator, operator, recorder, execLog, close };
+    return { cluster, kube, namespace, model, answered, emulator, signalsUrl, operator, recorder, execLog, close };
   } catch (error) {
     await close();
     throw error;
@@ -89,12 +106,17 @@ export function scriptPauses(model: MockModelServer, key: string, pauses: number
   model.script(key, script);
 }
 
-/** A tool that appends "<key> <attempt> start|done <ms>" to `execLog` around `body`. */
-export function workTool(execLog: string, body = 'printf ok'): Record<string, unknown> {
-  const record = (what: string) => `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what} \`date +%s%3N\`" >> ${execLog}`;
+/**
+ * A tool that appends "<key> <attempt> start|done <ms>" to `execLog` around `body`: directly, or
+ * from a container through the tool-signal server at `via` (which adds the time on arrival).
+ */
+export function workTool(execLog: string, body = 'printf ok', via?: string): Record<string, unknown> {
+  const record = (what: string) => (via
+    ? appendLineSnippet(via, execLog, `"$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what}"`, true)
+    : `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT ${what} \`date +%s%3N\`" >> ${execLog}`);
   return {
     name: 'work', description: 'Does a unit of work', inputSchema: { type: 'object' },
-    container: { image: 'busybox', command: ['sh', '-c', `${record('start')}; ${body}; ${record('done')}`] },
+    container: { image: 'busybox:1.37', command: ['sh', '-c', `${record('start')}; ${body}; ${record('done')}`] },
   };
 }
 

@@ -1,6 +1,10 @@
-/** `npm run cluster:down`: stops the local control plane started by cluster:up and deletes its state. */
-import { stopControlPlane, defaultStateDir } from '../../test/support/control-plane.ts';
+/**
+ * `npm run cluster:down`: stops the local cluster started by cluster:up (real nodes first, putting
+ * back every change they made to this machine) and deletes its state.
+ */
+import { defaultStateDir } from '../../test/support/control-plane.ts';
+import { stopLocalCluster } from '../../test/support/local-cluster.ts';
 
 const stateDir = defaultStateDir();
-await stopControlPlane(stateDir);
+await stopLocalCluster(stateDir);
 console.log(`[cluster:down] stopped; removed ${stateDir}`);

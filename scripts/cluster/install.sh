@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl, helm)
-# from the Go module proxy into a versioned cache outside the repo. Idempotent: a binary that is
+# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl, helm) and a real node (kubelet, containerd + its runc shim, CNI plugins, crictl; runc
+# from Debian) from the Go module proxy into a versioned cache outside the repo, plus the local
+# OCI images tool pods use (scripts/cluster/images.sh). Idempotent: a binary or image that is
 # already in the cache is not rebuilt. There is no Docker and no internet on our machines, so
-# prebuilt release tarballs are not an option.
+# prebuilt release tarballs and registries are not an option.
+#
+#   --node-only   build only the real node's pieces and images (not etcd, the apiserver, helm…)
 set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "$0")" && pwd)"
+NODE_ONLY=false
+[[ "${1:-}" == "--node-only" ]] && NODE_ONLY=true
 
 K8S_VERSION="${K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 HELM_VERSION="${HELM_VERSION:-3.19.5}"
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-2.3.7}"
+CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-1.9.1}"
+CRICTL_VERSION="${CRICTL_VERSION:-1.36.0}"
 CACHE_ROOT="${AGENTRUN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentrun-operator}"
 BIN_DIR="$CACHE_ROOT/bin/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION-helm-v$HELM_VERSION"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
@@ -29,9 +40,9 @@ replace_flags() { # $1 = upstream go.mod, $2 = module path prefix, $3 = version
 
 gomod_of() { go mod download -json "$1" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p'; }
 
-build_kubernetes() {
+build_kubernetes() { # $@ = the cmd/ binaries to build
   local missing=()
-  for b in kube-apiserver kube-controller-manager kubectl; do
+  for b in "$@"; do
     [[ -x "$BIN_DIR/$b" ]] || missing+=("$b")
   done
   if [[ ${#missing[@]} -eq 0 ]]; then log "kubernetes v$K8S_VERSION: cached"; return; fi
@@ -69,6 +80,57 @@ build_etcd() {
   mv "$BIN_DIR/etcd.tmp" "$BIN_DIR/etcd"
 }
 
+# containerd 2.x (Kubernetes 1.36 needs ≥ 2.2) has no replace directives: `go install` works.
+build_containerd() {
+  local missing=()
+  for b in containerd containerd-shim-runc-v2 ctr; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+  if [[ ${#missing[@]} -eq 0 ]]; then log "containerd v$CONTAINERD_VERSION: cached"; return; fi
+  log "containerd v$CONTAINERD_VERSION: building ${missing[*]}"
+  local ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=v$CONTAINERD_VERSION"
+  for b in "${missing[@]}"; do
+    GOBIN="$work/containerd-bin" go install -trimpath -ldflags "$ldflags" "github.com/containerd/containerd/v2/cmd/$b@v$CONTAINERD_VERSION"
+    mv "$work/containerd-bin/$b" "$BIN_DIR/$b"
+  done
+}
+
+build_cni() {
+  local cni="$BIN_DIR/cni" missing=()
+  for p in main/bridge main/loopback ipam/host-local meta/portmap; do [[ -x "$cni/${p#*/}" ]] || missing+=("$p"); done
+  if [[ ${#missing[@]} -eq 0 ]]; then log "CNI plugins v$CNI_PLUGINS_VERSION: cached"; return; fi
+  log "CNI plugins v$CNI_PLUGINS_VERSION: building ${missing[*]}"
+  mkdir -p "$cni"
+  for p in "${missing[@]}"; do
+    GOBIN="$work/cni-bin" go install -trimpath -ldflags "-s -w" "github.com/containernetworking/plugins/plugins/$p@v$CNI_PLUGINS_VERSION"
+    mv "$work/cni-bin/${p#*/}" "$cni/${p#*/}"
+  done
+}
+
+build_crictl() {
+  if [[ -x "$BIN_DIR/crictl" ]]; then log "crictl v$CRICTL_VERSION: cached"; return; fi
+  log "crictl v$CRICTL_VERSION: building"
+  GOBIN="$work/crictl-bin" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRICTL_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION"
+  mv "$work/crictl-bin/crictl" "$BIN_DIR/crictl"
+}
+
+# runc (the OCI runtime the shim calls) and busybox-static (the tool images' userland) come from
+# Debian: building runc needs cgo and libseccomp. --no-install-recommends, or apt pulls criu.
+install_host_packages() {
+  local missing=()
+  command -v runc >/dev/null || missing+=(runc)
+  [[ -x /bin/busybox ]] || missing+=(busybox-static)
+  command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+  command -v curl >/dev/null || missing+=(curl)
+  if [[ ${#missing[@]} -eq 0 ]]; then log "runc, busybox-static, gcc, curl: installed"; return; fi
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "cluster:install: a real node needs ${missing[*]}: install them (Debian: apt-get install -y --no-install-recommends ${missing[*]})" >&2
+    exit 1
+  fi
+  log "apt-get install ${missing[*]}"
+  apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -qq && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+
 build_helm() {
   if [[ -x "$BIN_DIR/helm" ]]; then log "helm v$HELM_VERSION: cached"; return; fi
   log "helm v$HELM_VERSION: building"
@@ -78,9 +140,17 @@ build_helm() {
 }
 
 start=$(date +%s)
-build_etcd
-build_kubernetes
-build_helm
+if [[ "$NODE_ONLY" == false ]]; then
+  build_etcd
+  build_kubernetes kube-apiserver kube-controller-manager kubectl
+  build_helm
+fi
+install_host_packages
+build_containerd
+build_cni
+build_crictl
+K8S_VERSION="$K8S_VERSION" BIN_DIR="$BIN_DIR" bash "$SCRIPT_DIR/images.sh"
+build_kubernetes kube-scheduler kubelet
 # A stable pointer the rest of the tooling reads, so it never has to know the versions.
 ln -sfn "$BIN_DIR" "$CACHE_ROOT/bin/current"
 log "done in $(( $(date +%s) - start ))s: $BIN_DIR ($(du -sh "$BIN_DIR" | cut -f1))"

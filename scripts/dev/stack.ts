@@ -1,17 +1,21 @@
 /**
  * `npm run dev`: the whole stack on this machine, in one terminal.
  *
- *   control plane   etcd + kube-apiserver + kube-controller-manager (built once by
- *                   scripts/cluster/install.sh), state in <state-dir>/cluster
- *   node emulator   a stand-in kubelet: runs tool pods' commands as LOCAL PROCESSES
+ *   control plane   etcd + kube-apiserver + kube-controller-manager (+ kube-scheduler with a real
+ *                   node; built once by scripts/cluster/install.sh), state in <state-dir>/cluster
+ *   node            as root on Linux: a REAL NODE (kubelet + containerd; tool pods run in
+ *                   containers, test/support/real-node.ts); elsewhere, or with
+ *                   AGENTRUN_NODE=emulator: the node emulator, a stand-in kubelet that runs tool
+ *                   pods' commands as LOCAL PROCESSES
  *   model           ANTHROPIC_API_KEY set: the real Messages API (Secret `anthropic` made from it);
  *                   unset: a scripted stand-in that plays the demo agent (demo-agent.ts)
  *   operator        `node src/main.ts` as a child process, restarted when it dies
  *   demo            deploy/examples/demo.yaml applied to the dev namespace
  *
- * Ctrl-C (SIGINT) or SIGTERM stops the operator (drain), the emulator, the model stand-in and the
- * control plane, in that order, and deletes the cluster state; logs (the control plane's too) stay
- * in <state-dir>/logs.
+ * Ctrl-C (SIGINT) or SIGTERM stops the operator (drain), the node, the model stand-in and the
+ * control plane, in that order, and deletes the cluster state (a real node's teardown puts back
+ * everything it changed on this machine); logs (the control plane's and the node's too) stay in
+ * <state-dir>/logs.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,11 +23,13 @@ import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises
 import { userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import {
-  ControlPlaneError, binDir, binary, freePort, kubectl, repoRoot, startControlPlane, stopControlPlane, writeKubeconfig,
+  ControlPlaneError, binDir, binary, freePort, kubectl, repoRoot, writeKubeconfig,
   type ClusterInfo,
 } from '../../test/support/control-plane.ts';
+import { startLocalCluster, stopLocalCluster } from '../../test/support/local-cluster.ts';
 import { startMockModelServer, type MockModelServer } from '../../test/support/mock-model-server.ts';
 import { NodeEmulator } from '../../test/support/node-emulator.ts';
+import { chooseNodeMode, type NodeMode } from '../../test/support/real-node.ts';
 import { DEMO_SHELL_COMMAND, demoAgent } from './demo-agent.ts';
 import { withModelBaseURL } from './manifests.ts';
 import { OperatorSupervisor } from './operator.ts';
@@ -64,6 +70,7 @@ class Stack {
   cluster: ClusterInfo | undefined;
   clusterDir: string;
   emulator: NodeEmulator | undefined;
+  nodeMode: NodeMode | undefined;
   model: MockModelServer | undefined;
   operator: OperatorSupervisor | undefined;
   progress: RunProgress | undefined;
@@ -81,7 +88,7 @@ export async function runDev(options: DevOptions): Promise<number> {
   let forced = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!stop.requested) {
-      out(`\n[dev] ${signal}: stopping the operator, the node emulator, the model and the control plane (${signal} again to force)…`);
+      out(`\n[dev] ${signal}: stopping the operator, the node, the model and the control plane (${signal} again to force)…`);
       stop.request();
       stack.installer?.kill('SIGTERM');
       return;
@@ -115,7 +122,8 @@ async function start(options: DevOptions, stack: Stack, stop: StopRequest): Prom
   const checkpoint = (): void => { if (stop.requested) throw new Aborted(); };
   const logs = join(stateDir, 'logs');
   const rel = (p: string) => (p.startsWith(`${process.cwd()}/`) ? relative(process.cwd(), p) : p);
-  banner(out);
+  const node = chooseNodeMode();
+  banner(out, node.mode, node.why);
 
   await ensureBinaries(out, stack);
   checkpoint();
@@ -127,10 +135,13 @@ async function start(options: DevOptions, stack: Stack, stop: StopRequest): Prom
   await Promise.all(['operator.log', 'node-emulator.log', 'model.log'].map((f) => writeFile(join(logs, f), '')));
   await writeFile(join(stateDir, 'dev.json'), JSON.stringify({ pid: process.pid }, null, 2));
 
-  out('[dev] control plane: starting etcd, kube-apiserver, kube-controller-manager…');
+  out(node.mode === 'real'
+    ? '[dev] control plane: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a real node (kubelet + containerd)…'
+    : '[dev] control plane: starting etcd, kube-apiserver, kube-controller-manager…');
   const t0 = Date.now();
   // Detached: Ctrl-C reaches this process only, which stops the control plane last.
-  stack.cluster = await startControlPlane({ stateDir: stack.clusterDir, detached: true, unsafeNoFsync: true });
+  stack.nodeMode = node.mode;
+  stack.cluster = await startLocalCluster({ stateDir: stack.clusterDir, detached: true, unsafeNoFsync: true, nodeMode: node.mode });
   out(`[dev] control plane: ready at ${stack.cluster.server} in ${seconds(Date.now() - t0)} (CRDs and approval policies installed; logs ${rel(join(stack.clusterDir, 'logs'))})`);
   checkpoint();
   const admin = stack.cluster.kubeconfig;
@@ -139,12 +150,17 @@ async function start(options: DevOptions, stack: Stack, stop: StopRequest): Prom
   const kubeconfig = await writeKubeconfig(join(stateDir, 'kubeconfig'), stack.cluster,
     { name: 'admin', cert: join(pki, 'admin.crt'), key: join(pki, 'admin.key') }, namespace);
 
-  stack.emulator = new NodeEmulator({
-    kubeconfig: admin, caCert: stack.cluster.caCert, caKey: stack.cluster.caKey, nodeName: NODE_NAME, namespaces: [namespace],
-    log: jsonLines(join(logs, 'node-emulator.log')),
-  });
-  await stack.emulator.start();
-  out(`[dev] node emulator: node ${NODE_NAME} is Ready; it runs the pods of namespace ${namespace} as LOCAL PROCESSES (log ${rel(join(logs, 'node-emulator.log'))})`);
+  if (node.mode === 'real') {
+    const nodes = stack.cluster.nodes;
+    out(`[dev] real node: ${nodes?.names.join(', ') ?? '?'} is Ready (kubelet + containerd); tool pods run in CONTAINERS, images from the local cache (logs ${rel(join(stack.clusterDir, 'logs'))})`);
+  } else {
+    stack.emulator = new NodeEmulator({
+      kubeconfig: admin, caCert: stack.cluster.caCert, caKey: stack.cluster.caKey, nodeName: NODE_NAME, namespaces: [namespace],
+      log: jsonLines(join(logs, 'node-emulator.log')),
+    });
+    await stack.emulator.start();
+    out(`[dev] node emulator: node ${NODE_NAME} is Ready; it runs the pods of namespace ${namespace} as LOCAL PROCESSES (log ${rel(join(logs, 'node-emulator.log'))})`);
+  }
   checkpoint();
 
   let baseURL: string | undefined;
@@ -187,16 +203,23 @@ async function start(options: DevOptions, stack: Stack, stop: StopRequest): Prom
 
   stack.progress = new RunProgress(kubeconfig, namespace, (line) => { out(`[dev] ${line}`); });
   stack.progress.start();
-  printNextSteps(out, { kubeconfig, namespace, pid, demo: options.demo, standIn: baseURL !== undefined });
+  printNextSteps(out, { kubeconfig, namespace, pid, demo: options.demo, standIn: baseURL !== undefined, node: node.mode });
 }
 
-function banner(out: (line: string) => void): void {
+function banner(out: (line: string) => void, mode: NodeMode, why: string): void {
   const user = userInfo().username;
-  const lines = [
+  const lines = mode === 'real' ? [
+    'agentrun-operator dev mode',
+    '',
+    `TOOL PODS RUN IN CONTAINERS on a real node on this machine (${why}):`,
+    'a kubelet and containerd with runc, restricted securityContext, images from the',
+    'local cache built by npm run cluster:install (busybox:1.37, curlimages/curl:8.11.1',
+    'stand-in). Pods reach only their bridge and the node IP; nothing leaves the machine.',
+  ] : [
     'agentrun-operator dev mode',
     '',
     `TOOL COMMANDS RUN AS LOCAL PROCESSES ON THIS MACHINE, as user ${user}, with no`,
-    'container and no isolation. There is no container runtime in dev mode: the node',
+    `container and no isolation (${why}): the node`,
     'emulator runs each tool pod\'s command + args directly and ignores the image.',
     'Only apply AgentRuns whose tool commands you would run in your own shell.',
   ];
@@ -206,7 +229,7 @@ function banner(out: (line: string) => void): void {
   out(`┗${'━'.repeat(width + 2)}┛`);
 }
 
-function printNextSteps(out: (line: string) => void, s: { kubeconfig: string; namespace: string; pid: number; demo: boolean; standIn: boolean }): void {
+function printNextSteps(out: (line: string) => void, s: { kubeconfig: string; namespace: string; pid: number; demo: boolean; standIn: boolean; node: NodeMode }): void {
   const path = [join(repoRoot, 'bin'), binDir(), dirname(process.execPath)].join(':');
   const lines = [
     '',
@@ -221,7 +244,7 @@ function printNextSteps(out: (line: string) => void, s: { kubeconfig: string; na
     lines.push(
       cmd('kubectl get agentruns -w', 'watch the demo run: Running, AwaitingApproval, Succeeded'),
       cmd('kubectl agentrun describe demo', 'steps, pods, tokens, and the step that waits for you'),
-      cmd('kubectl agentrun approve demo', `let run_shell run \`${DEMO_SHELL_COMMAND}\` (a local process!)`),
+      cmd('kubectl agentrun approve demo', `let run_shell run \`${DEMO_SHELL_COMMAND}\` (${s.node === 'real' ? 'in a container' : 'a local process!'})`),
       cmd('kubectl agentrun transcript demo', 'the conversation, rebuilt from the journal'),
     );
   }
@@ -235,7 +258,9 @@ function printNextSteps(out: (line: string) => void, s: { kubeconfig: string; na
     lines.push('The model is the real Anthropic API: every example in deploy/examples/ works, e.g.');
     lines.push('  kubectl apply -f deploy/examples/shell-with-approval.yaml');
   }
-  lines.push('Tool commands run as local processes on this machine. Ctrl-C stops everything and deletes the cluster state.', '');
+  lines.push(s.node === 'real'
+    ? 'Tool pods run in containers on the real node. Ctrl-C stops everything, deletes the cluster state and undoes the node\'s changes to this machine.'
+    : 'Tool commands run as local processes on this machine. Ctrl-C stops everything and deletes the cluster state.', '');
   for (const line of lines) out(line);
 }
 
@@ -271,7 +296,7 @@ async function refuseOrCleanUpPrevious(stateDir: string, clusterDir: string, out
   if (previous.operatorPid && alive(previous.operatorPid) && await isOperator(previous.operatorPid)) process.kill(previous.operatorPid, 'SIGKILL');
   if (existsSync(clusterDir)) {
     out(`[dev] removing the state a previous run left in ${clusterDir}`);
-    await stopControlPlane(clusterDir);
+    await stopLocalCluster(clusterDir);
   }
 }
 
@@ -287,8 +312,8 @@ async function shutdown(options: DevOptions, stack: Stack): Promise<void> {
   if (stack.emulator) await step('node emulator', () => stack.emulator?.stop() ?? Promise.resolve());
   if (stack.model) await step('model stand-in', () => stack.model?.close() ?? Promise.resolve());
   if (stack.cluster || existsSync(stack.clusterDir)) {
-    await step('control plane', async () => {
-      await stopControlPlane(stack.clusterDir, { keepState: true });
+    await step(stack.nodeMode === 'real' ? 'real node, control plane' : 'control plane', async () => {
+      await stopLocalCluster(stack.clusterDir, { keepState: true });
       // Its logs join the others (they explain a control plane that did not start); the rest goes.
       await cp(join(stack.clusterDir, 'logs'), join(stateDir, 'logs', 'control-plane'), { recursive: true, force: true }).catch(() => undefined);
       await rm(stack.clusterDir, { recursive: true, force: true });
@@ -306,6 +331,8 @@ async function forceKill(stack: Stack): Promise<void> {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }
   await stack.emulator?.stop().catch(() => undefined);
+  // A real node's processes are stopped by pid and this machine restored even now.
+  await stopLocalCluster(stack.clusterDir, { keepState: true }).catch(() => undefined);
 }
 
 async function createNamespace(kubeconfig: string, namespace: string): Promise<void> {

@@ -62,6 +62,8 @@ export const StepOutcome = {
   PodLost: 'PodLost', // the pod vanished or its node failed and the tool is not idempotent
   RetriesExhausted: 'RetriesExhausted', // infrastructure failures used up the tool's retries
   ResultUnavailable: 'ResultUnavailable', // the pod finished but its output could not be read
+  ImagePullFailed: 'ImagePullFailed', // the tool's image could not be pulled (or its name is invalid); no container ran
+  ContainerConfigError: 'ContainerConfigError', // the container could not be configured (a missing Secret or ConfigMap key); no container ran
   Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
   Rejected: 'Rejected', // a human rejected the call (or no one decided in time); the model was told
   PodRejected: 'PodRejected', // the apiserver refused to create the tool's pod (413/422); the model was told

@@ -34,6 +34,13 @@ export interface PodObservation {
   /** A container was seen running or terminated: the tool may have had side effects. */
   readonly started: boolean;
   readonly terminated?: { exitCode: number; reason?: string; message?: string; finishedAt?: string };
+  /**
+   * Why the tool container is not running yet, as the kubelet says (ErrImagePull, ImagePullBackOff,
+   * InvalidImageName, CreateContainerConfigError, ContainerCreating…), with its message.
+   */
+  readonly waiting?: { readonly reason: string; readonly message?: string };
+  /** The scheduler's message while the pod cannot be placed on any node (PodScheduled=False, Unschedulable). */
+  readonly unschedulable?: string;
   /** Pod-level reason, e.g. DeadlineExceeded, Evicted. */
   readonly reason?: string;
   readonly message?: string;

@@ -112,8 +112,38 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
     return;
   }
   if (pod.deleting) return; // deleted while running: wait for its container to stop, then classify
+  if (!pod.started && pod.phase === 'Pending' && cannotStart(d, step, tool, pod)) return;
   if (pod.phase !== 'Failed') return; // still pending or running
   retryOrGiveUp(d, step, tool, pod);
+}
+
+/** Kubelet waiting reasons that will not clear by themselves: the image, or the container's config. */
+const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+const CONFIG_REASONS = new Set(['CreateContainerConfigError']);
+
+/**
+ * A pending pod whose container cannot start ends the step at once (nothing ran, so nothing to
+ * undo): waiting out the tool's timeout would tell the model "timed out" about a typo in an image
+ * name. A pod no node can take stays (capacity may come) and says why. Returns true when handled.
+ */
+function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObservation): boolean {
+  const waiting = pod.waiting;
+  const detail = waiting ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : '';
+  if (waiting && IMAGE_PULL_REASONS.has(waiting.reason)) {
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ImagePullFailed,
+      output: `Error: the tool's image "${tool.container.image}" could not be pulled (${detail}); the tool did not run.` });
+    return true;
+  }
+  if (waiting && CONFIG_REASONS.has(waiting.reason)) {
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ContainerConfigError,
+      output: `Error: the tool's container could not be configured (${detail}); the tool did not run.` });
+    return true;
+  }
+  if (pod.unschedulable !== undefined) {
+    d.waiting = `pod ${pod.name} to be scheduled (Unschedulable: ${pod.unschedulable})`;
+    return true;
+  }
+  return false;
 }
 
 /** A pod that failed before its tool ran, or vanished: retry when safe, else tell the model. */

@@ -81,6 +81,8 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
   const disrupted = (status?.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True');
   const phase = (['Pending', 'Running', 'Succeeded', 'Failed'] as const).find((p) => p === status?.phase) ?? 'Unknown';
   const neverStartedReason = terminated && !ranThenEnded ? terminated.reason : undefined;
+  const waiting = container?.state?.waiting;
+  const unschedulable = (status?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
   // Killed by a deletion or a disruption (the kubelet reports exit 137/143), not ended by itself.
   // Timestamps cannot tell: the final grace-0 delete moves deletionTimestamp past the kill.
   const interrupted = ranThenEnded && terminated.exitCode !== 0 && status?.reason !== 'DeadlineExceeded'
@@ -98,6 +100,8 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
         ...(terminated.finishedAt ? { finishedAt: new Date(terminated.finishedAt).toISOString() } : {}),
       },
     } : {}),
+    ...(waiting?.reason ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } } : {}),
+    ...(unschedulable ? { unschedulable: unschedulable.message ?? 'no node fits the pod' } : {}),
     ...(status?.reason ?? neverStartedReason ? { reason: status?.reason ?? neverStartedReason } : {}),
     ...(status?.message ?? terminated?.message ? { message: status?.message ?? terminated?.message } : {}),
     deleting: Boolean(pod.metadata?.deletionTimestamp) || disrupted,

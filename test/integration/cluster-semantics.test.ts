@@ -24,7 +24,7 @@ describe('garbage collection', () => {
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'owner-journal-1', ownerReferences }, data: { step: '1' } } });
     await core.createNamespacedPod({ namespace, body: {
       metadata: { name: 'owner-tool-1', ownerReferences },
-      spec: { restartPolicy: 'Never', containers: [{ name: 'tool', image: 'busybox', command: ['true'] }] },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'tool', image: 'busybox:1.37', command: ['true'] }] },
     } });
     await custom.deleteNamespacedCustomObject({ group: 'agentrun.dev', version: 'v1alpha1', namespace, plural: 'agentruns', name: 'owner' });
 

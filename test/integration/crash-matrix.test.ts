@@ -12,6 +12,7 @@ import { CrashPoint } from '../../src/reconciler/crash-points.ts';
 import { hostScratchDir } from '../support/control-plane.ts';
 import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
+import { waitForFileSnippet } from '../support/test-node.ts';
 import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 
 let env: AgentEnv;
@@ -38,7 +39,7 @@ function script(key: string): void {
 /** Creates the run; its tool waits for `gate` (a file) when one is given. */
 async function startRun(name: string, key: string, gate?: string): Promise<void> {
   script(key);
-  const wait = gate ? `while [ ! -f ${gate} ]; do sleep 0.05; done; ` : '';
+  const wait = gate ? `${waitForFileSnippet(gate)}; ` : '';
   await createRun(env.namespace, name, {
     model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
     prompt: `${key} do the work`,

@@ -1,6 +1,8 @@
 /**
  * Every manifest in deploy/examples/ is applied with the real kubectl and run to completion by
- * the real operator, with tool pods run by the node emulator (their commands are local processes).
+ * the real operator, with tool pods in real containers on the cluster's real node (images built
+ * locally by `npm run cluster:install`), or run by the node emulator as local processes when the
+ * cluster has no real node (AGENTRUN_NODE=emulator, not root).
  *
  * What is NOT as in production, exactly:
  * - The model is the mock Messages API server, scripted per example (keyed on a phrase of the
@@ -9,8 +11,9 @@
  *   `npm run dev` uses); `baseURLOnlyDiff` proves nothing else differs, in any file. The examples'
  *   Secret `anthropic` is created with a dummy key, which the mock server is told to accept (and only it).
  * - research-agent.yaml really runs curl, but there is no internet here: the scripted model asks
- *   web_fetch for a page served by this test on 127.0.0.1. The tool definition is unchanged;
- *   only what the "model" chose to fetch is local.
+ *   web_fetch for a page served by this test on the node IP (127.0.0.1 with the emulator). The
+ *   tool definition is unchanged; only what the "model" chose to fetch is local. The image
+ *   curlimages/curl:8.11.1 is a local stand-in (busybox + Debian's curl; scripts/cluster/images.sh).
  * - Approvals are made as a user bound to the agentrun-approver ClusterRole, through the real
  *   admission policies (kubectl annotate, or the kubectl agentrun plugin in quickstart.test.ts).
  */
@@ -29,15 +32,18 @@ import { demoAgent } from '../../scripts/dev/demo-agent.ts';
 import { repoRoot, userKubeconfig } from '../support/control-plane.ts';
 import { clients, cluster, createNamespace, journalEntryOf, kubectl } from '../support/kube.ts';
 import { startMockModelServer, text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
-import { NodeEmulator } from '../support/node-emulator.ts';
+import type { NodeEmulator } from '../support/node-emulator.ts';
+import { clusterNodes, onRealNode, startTestNode } from '../support/test-node.ts';
 import { OperatorProcess } from '../support/operator-process.ts';
 import { finished, runEvents, waitForRun } from '../support/agent-env.ts';
 
 const EXAMPLES = join(repoRoot, 'deploy', 'examples');
+/** /etc/os-release of the local busybox images (scripts/cluster/images.sh). */
+const BUSYBOX_IMAGE_OS_RELEASE = 'NAME="BusyBox"\nID=busybox\nVERSION_ID=1.37\nPRETTY_NAME="BusyBox (agentrun-operator local image from Debian busybox-static)"\n';
 const DUMMY_KEY = 'sk-ant-dummy-key-for-the-examples-test';
 
 let model: MockModelServer;
-let emulator: NodeEmulator;
+let emulator: NodeEmulator | undefined;
 let operator: OperatorProcess;
 let ns = '';
 /** A second namespace, for applying an example a second time with the same names. */
@@ -55,8 +61,7 @@ beforeAll(async () => {
   }
   alice = await userKubeconfig(cluster(), 'alice-examples', ['example-approvers']);
   await kubectl(['create', 'rolebinding', 'approvers', '-n', ns, '--clusterrole=agentrun-approver', '--group=example-approvers']);
-  emulator = new NodeEmulator({ ...cluster(), nodeName: `node-${ns}`, namespaces: [ns, ns2] });
-  await emulator.start();
+  emulator = await startTestNode(`node-${ns}`, [ns, ns2]);
   operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [ns, ns2], extraArgs: ['--metrics-port', '0'] });
   await operator.start();
 });
@@ -64,7 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator.stop();
   for (const namespace of [ns, ns2]) await releasePodFinalizers(namespace);
-  await emulator.stop();
+  await emulator?.stop();
   await model.close();
   for (const namespace of [ns, ns2]) await clients().core.deleteNamespace({ name: namespace }).catch(() => undefined);
 });
@@ -109,8 +114,9 @@ describe('deploy/examples', () => {
       if (req.url !== '/kubernetes-1.0') { res.writeHead(404).end('not found'); return; }
       res.writeHead(200, { 'content-type': 'text/plain' }).end(page);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/kubernetes-1.0`;
+    const host = clusterNodes().hostIP;
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    const url = `http://${host}:${(server.address() as AddressInfo).port}/kubernetes-1.0`;
     try {
       model.script('When was the first Kubernetes release', [
         { content: [text('Let me fetch a source.'), toolUse('web_fetch', { url })] },
@@ -148,8 +154,9 @@ describe('deploy/examples', () => {
     const run = await done('fix-the-build');
     succeeded(run);
     expect(run.status?.steps?.[1]?.approval).toMatchObject({ decision: 'Approved', by: 'alice-examples', comment: 'read-only, fine' });
-    // The command ran on this machine (the node emulator runs containers as local processes).
-    const osRelease = readFileSync('/etc/os-release', 'utf8');
+    // The command ran in the busybox:1.37 container (whose /etc/os-release is the local image's,
+    // not this machine's), or on this machine with the node emulator (local processes).
+    const osRelease = onRealNode() ? BUSYBOX_IMAGE_OS_RELEASE : readFileSync('/etc/os-release', 'utf8');
     const lines = osRelease.split('\n').length - 1;
     const name = /^NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? '';
     expect(run.status?.result).toBe(`/etc/os-release has ${lines} lines; the distribution is ${name}.`);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { hostScratchDir } from '../support/control-plane.ts';
 import { clients, eventually, kubectl, listJournals, statusCode } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
+import { podsWithRunningContainers, waitForFileSnippet } from '../support/test-node.ts';
 import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
 
 let env: AgentEnv;
@@ -30,7 +31,7 @@ async function gatedRun(name: string, extraSpec: Record<string, unknown> = {}): 
   await createRun(env.namespace, name, {
     model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } },
     prompt: `${key} wait for the gate`,
-    tools: [{ name: 'wait', description: 'Waits', container: recordingTool(env.execLog, `while [ ! -f ${gate} ]; do sleep 0.05; done; echo opened`) }],
+    tools: [{ name: 'wait', description: 'Waits', container: recordingTool(env.execLog, `${waitForFileSnippet(gate)}; echo opened`) }],
     ...extraSpec,
   });
   return { key, gate };
@@ -76,12 +77,12 @@ describe('run lifecycle', () => {
     await eventually('the tool pod', podOf('delete-me'));
     const before = await getRun(env.namespace, 'delete-me');
     expect(before.metadata.finalizers).toContain('agentrun.dev/cleanup');
-    const pid = await eventually('the tool process', () =>
-      Promise.resolve(env.emulator.runningProcesses().find((p) => p.pod.startsWith('delete-me-'))?.pid));
+    const running = () => podsWithRunningContainers(env.emulator, env.namespace).then((pods) => pods.filter((p) => p.startsWith('delete-me-')));
+    await eventually('the tool container', async () => ((await running()).length > 0 ? true : undefined));
     await clients().custom.deleteNamespacedCustomObject({ group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace: env.namespace, name: 'delete-me' });
     await eventually('the run to be gone', async () => getRun(env.namespace, 'delete-me').then(() => undefined, (e: unknown) => (statusCode(e) === 404 ? true : undefined)));
     await eventually('the tool pod to be gone', noPodOf('delete-me'));
-    expect(processAlive(pid)).toBe(false);
+    expect(await running()).toEqual([]);
     await eventually('its journal to be garbage-collected', async () => {
       return (await listJournals(env.namespace, 'agentrun.dev/run=delete-me')).length === 0 ? true : undefined;
     });
@@ -102,7 +103,3 @@ describe('run lifecycle', () => {
     expect(env.model.requests(key)).toHaveLength(1);
   });
 });
-
-function processAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}

@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { issueClientCertificate } from '../support/control-plane.ts';
 import { clients, cluster, createNamespace, eventually, kubectl, statusCode } from '../support/kube.ts';
-import { NodeEmulator, type EmulatorLog } from '../support/node-emulator.ts';
+import { EMULATOR_SCHEDULER_NAME, EMULATOR_TAINT, NodeEmulator, type EmulatorLog } from '../support/node-emulator.ts';
 
 const { core, kc } = clients();
 /** AGENTRUN_TEST_VERBOSE=1 shows what the emulated kubelets do. */
@@ -52,6 +52,8 @@ function commandPod(name: string, command: string[], options: PodOptions = {}): 
     spec: {
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 5,
+      // With real nodes in the cluster, kube-scheduler leaves these pods to the emulator.
+      schedulerName: EMULATOR_SCHEDULER_NAME,
       ...options.spec,
       containers: [{ image: 'busybox:1.36', command, ...options.container, name: 'main' }],
     },
@@ -301,7 +303,7 @@ describe('node emulator', () => {
   });
 
   test('a container without a command cannot run here and says so', async () => {
-    const name = await createPod({ metadata: { name: 'no-command' }, spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'nginx:1.27' }] } });
+    const name = await createPod({ metadata: { name: 'no-command' }, spec: { restartPolicy: 'Never', schedulerName: EMULATOR_SCHEDULER_NAME, containers: [{ name: 'main', image: 'nginx:1.27' }] } });
     const pod = await podWhen(name, 'finished', finished);
 
     expect(pod.status?.phase).toBe('Failed');
@@ -345,7 +347,7 @@ describe('node emulator', () => {
         await revived.start();
         const back = await core.readNode({ name: nodeName });
         expect(back.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-        expect(back.spec?.taints ?? []).toEqual([]);
+        expect(back.spec?.taints ?? []).toEqual([EMULATOR_TAINT]);
       } finally {
         await revived.stop();
       }

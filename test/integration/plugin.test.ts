@@ -15,7 +15,7 @@ import type { AgentRunStatus, StepRecord } from '../../src/api/agent-run.ts';
 import { journalObject, type JournalEntry } from '../../src/core/journal.ts';
 import { repoRoot, userKubeconfig } from '../support/control-plane.ts';
 import { clients, cluster, createNamespace, eventually, kubectl } from '../support/kube.ts';
-import { NodeEmulator } from '../support/node-emulator.ts';
+import { startTestNode } from '../support/test-node.ts';
 
 const BIN = join(repoRoot, 'bin', 'kubectl-agentrun');
 const API = { group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns' } as const;
@@ -108,8 +108,8 @@ async function seed(name: string, scenario: Scenario, options: { tamper?: number
   return created.metadata.uid;
 }
 
-const SHELL = { name: 'shell', description: 'Run a shell command.', container: { image: 'busybox', command: ['sh', '-c', 'eval "$CMD"'] } };
-const WEB_FETCH = { name: 'web_fetch', description: 'Fetch a page.', container: { image: 'curlimages/curl', command: ['curl', '-fsSL'] } };
+const SHELL = { name: 'shell', description: 'Run a shell command.', container: { image: 'busybox:1.37', command: ['sh', '-c', 'eval "$CMD"'] } };
+const WEB_FETCH = { name: 'web_fetch', description: 'Fetch a page.', container: { image: 'curlimages/curl:8.11.1', command: ['curl', '-fsSL'] } };
 const POLICY = `Cleanup policy: ${'files older than seven days in /tmp may be removed without asking anyone; '.repeat(5)}`;
 const LS_OUTPUT = 'a.log\nb.log\nls: /tmp/locked: Permission denied';
 
@@ -540,12 +540,11 @@ describe('kubectl agentrun', () => {
 
   it('logs reads a tool pod that still exists through the pod log API', async () => {
     await seed('alive', succeeded('alive'));
-    const emulator = new NodeEmulator({ ...cluster(), nodeName: `node-${ns}`, namespaces: [ns] });
-    await emulator.start();
+    const emulator = await startTestNode(`node-${ns}`, [ns]);
     try {
       await core.createNamespacedPod({ namespace: ns, body: {
         metadata: { name: 'alive-s2-a1' },
-        spec: { restartPolicy: 'Never', containers: [{ name: 'tool', image: 'busybox', command: ['sh', '-c', 'echo "from the pod itself"; echo "line two"'] }] },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'tool', image: 'busybox:1.37', command: ['sh', '-c', 'echo "from the pod itself"; echo "line two"'] }] },
       } });
       await eventually('the tool pod to finish', async () => {
         const pod = await core.readNamespacedPod({ namespace: ns, name: 'alive-s2-a1' });
@@ -555,7 +554,7 @@ describe('kubectl agentrun', () => {
       expect(r.stdout).toBe('from the pod itself\nline two\n');
       expect(r.stderr).toBe('');
     } finally {
-      await emulator.stop();
+      await emulator?.stop();
     }
   });
 });

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binary, kubectl, repoRoot } from '../support/control-plane.ts';
 import { eventually } from '../support/kube.ts';
+import { onRealNode } from '../support/test-node.ts';
 
 let dev: ChildProcess | undefined;
 let stateDir = '';
@@ -88,7 +89,8 @@ describe('quick start: npm run dev', () => {
     });
 
     // What the terminal shows before anything else: tools are local processes.
-    await printed(/TOOL COMMANDS RUN AS LOCAL PROCESSES ON THIS MACHINE/);
+    // The banner says which node runs the tools: a real one here as root on Linux, else the emulator.
+    await printed(onRealNode() ? /TOOL PODS RUN IN CONTAINERS on a real node/ : /TOOL COMMANDS RUN AS LOCAL PROCESSES ON THIS MACHINE/);
     const kubeconfig = (await printed(/^ {2}export KUBECONFIG=(\S+)$/, 150_000))[1] ?? '';
     expect(kubeconfig).toBe(join(stateDir, 'kubeconfig'));
     await printed(/^ {2}export PATH=".*:\$PATH"/);
@@ -100,7 +102,7 @@ describe('quick start: npm run dev', () => {
     const state = JSON.parse(await readFile(join(stateDir, 'dev.json'), 'utf8')) as { operatorPid: number; cluster: Record<string, number> };
     expect(state.operatorPid).toBe(operatorPid);
     const clusterPids = Object.values(state.cluster);
-    expect(clusterPids).toHaveLength(3);
+    expect(clusterPids).toHaveLength(onRealNode() ? 4 : 3);
     // Its own control plane, not the shared test cluster.
     const server = /server: (\S+)/.exec(await readFile(kubeconfig, 'utf8'))?.[1];
     expect(server).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -133,7 +135,9 @@ describe('quick start: npm run dev', () => {
     child.kill('SIGINT');
     const { code } = await exited;
     expect(code, output.join('\n')).toBe(0);
-    expect(output.some((l) => l.includes('[dev] stopped: operator, node emulator, model stand-in, control plane'))).toBe(true);
+    expect(output.some((l) => l.includes(onRealNode()
+      ? '[dev] stopped: operator, model stand-in, real node, control plane'
+      : '[dev] stopped: operator, node emulator, model stand-in, control plane'))).toBe(true);
     for (const pid of [...clusterPids, restarted]) expect(alive(pid), `pid ${pid}`).toBe(false);
     expect(await processesMentioning(stateDir)).toEqual([]);
     expect(existsSync(join(stateDir, 'cluster'))).toBe(false);

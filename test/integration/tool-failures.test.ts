@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
-import { clients, cluster, eventually, readJournal } from '../support/kube.ts';
+import { clients, eventually, readJournal } from '../support/kube.ts';
 import { text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
-import { NodeEmulator } from '../support/node-emulator.ts';
+import { losableNode, podsWithRunningContainers } from '../support/test-node.ts';
 import {
   PodHistory, executionsOf, gated, openGate, scenarioFiles, startToolRenamingProxy, stepOf, toolResultsSent,
   waitForExecutions, type ReceivedToolResult,
@@ -150,11 +150,11 @@ describe.concurrent('tool failures', () => {
     expect(result.is_error).toBe(true);
     expect(result.content).toContain('did not finish within its timeout (2s)');
     expect(result.content).toContain('crunching');
-    // The kubelet (emulator) stopped it: the deadline was on the pod and its process is gone.
+    // The kubelet stopped it: the deadline was on the pod and its container is gone.
     const pod = history.last(`${name}-s2-a1`);
     expect(pod?.spec?.activeDeadlineSeconds).toBe(2);
     expect(history.all(`${name}-s2-a1`).some((p) => p.status?.reason === 'DeadlineExceeded')).toBe(true);
-    expect(env.emulator.runningProcesses().filter((p) => p.pod.startsWith(name))).toEqual([]);
+    expect((await podsWithRunningContainers(env.emulator, ns)).filter((p) => p.startsWith(name))).toEqual([]);
     expect(podsOfStep2(name)).toEqual([`${name}-s2-a1`]);
     expect(await executionsOf(files.execLog)).toHaveLength(1);
   });
@@ -232,16 +232,17 @@ describe.concurrent('tool failures', () => {
   it('a pod that can never start is retried `retries` times, then RetriesExhausted', async () => {
     const ns = env.namespace, name = 'no-command', KEY = '[tf-no-command]';
     oneCall(KEY, env.model, toolUse('broken', {}));
-    // No command: the node emulator cannot run an image's entrypoint (EmulatorNeedsCommand).
+    // The command does not exist in the image: the runtime (or the emulator) cannot start it (StartError).
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
-      name: 'broken', description: 'Never starts', retries: 1, container: { image: 'busybox:1.36' },
+      name: 'broken', description: 'Never starts', retries: 1, container: { image: 'busybox:1.36', command: ['/no/such/tool'] },
     }]));
 
     const run = await succeededAfterTool(ns, name);
     expect(stepOf(run, 2)).toMatchObject({ tool: 'broken', phase: 'Failed', outcome: 'RetriesExhausted', attempt: 2, podName: `${name}-s2-a2` });
     const result = onlyResult(env.model, KEY, run);
     expect(result.is_error).toBe(true);
-    expect(result.content).toContain('EmulatorNeedsCommand');
+    expect(result.content).toContain('StartError');
+    expect(result.content).toContain('/no/such/tool');
     expect(result.content).toContain('on each of 2 attempts');
     expect(podsOfStep2(name)).toEqual([`${name}-s2-a1`, `${name}-s2-a2`]);
     const reasons = (await runEvents(ns, name)).map((e) => e.reason);
@@ -301,61 +302,65 @@ describe.concurrent('tool failures', () => {
 
   it('a lost node: a non-idempotent tool ends PodLost, an idempotent one runs again on a new node', async () => {
     // Its own namespace, node and operator: the node failure would stop the other scenarios' pods.
+    // With the emulator the node is simulated dead; on real nodes a node of its own (kubelet +
+    // containerd) is stopped whole, the node lifecycle controller marks it unreachable and the
+    // taint eviction controller evicts its pods (test-node.ts losableNode).
     const own = await startAgentEnv('toolnode');
     const ns = own.namespace;
     const pods = await PodHistory.watch(ns);
-    let revived: NodeEmulator | undefined;
+    const node = await losableNode(ns, own.emulator);
     try {
       const lost = { name: 'node-lost-once', KEY: '[tf-node-lost-once]', files: await scenarioFiles(ns, 'node-lost-once') };
       const idem = { name: 'node-lost-idem', KEY: '[tf-node-lost-idem]', files: await scenarioFiles(ns, 'node-lost-idem') };
       oneCall(lost.KEY, own.model, toolUse('send_email', { to: 'ops@example.com' }));
       oneCall(idem.KEY, own.model, toolUse('read_page', { page: 1 }));
+      const pinned = { toolPodDefaults: node.toolPodDefaults };
       await createRun(ns, lost.name, await runSpec(lost.KEY, own.model.url, [{
         name: 'send_email', description: 'Send an email',
         container: recordingTool(lost.files.execLog, gated(lost.files.gate, 'echo sent')),
-      }], {}, ns));
+      }], pinned, ns));
       const idemRun = await createRun(ns, idem.name, await runSpec(idem.KEY, own.model.url, [{
         name: 'read_page', description: 'Read a page', idempotent: true,
         container: recordingTool(idem.files.execLog, gated(idem.files.gate, 'echo "read on $HOSTNAME"')),
-      }], {}, ns));
+      }], pinned, ns));
       await Promise.all([
         waitForToolRunning(lost.files.execLog, `${lost.name}-s2-a1`, pods),
         waitForToolRunning(idem.files.execLog, `${idem.name}-s2-a1`, pods),
       ]);
 
-      await own.emulator.simulateNodeFailure();
+      await node.lose();
 
-      const lostRun = await succeededAfterTool(ns, lost.name);
+      const lostRun = await succeededAfterTool(ns, lost.name, 100_000);
       expect(stepOf(lostRun, 2)).toMatchObject({ tool: 'send_email', phase: 'Failed', outcome: 'PodLost', attempt: 1 });
       const lostResult = onlyResult(own.model, lost.KEY, lostRun);
       expect(lostResult.is_error).toBe(true);
       expect(lostResult.content).toContain('node was lost');
       expect(lostResult.content).toContain('not run again');
       expect(await executionsOf(lost.files.execLog)).toHaveLength(1);
+      const deadNode = await clients().core.readNode({ name: node.name });
+      expect(deadNode.spec?.taints?.map((t) => `${t.key}:${t.effect}`)).toContain('node.kubernetes.io/unreachable:NoExecute');
 
       // Attempt 2 of the idempotent call waits for a node; a new one comes up and runs it.
       const a2 = `${idem.name}-s2-a2`;
-      await eventually(`pod ${a2} to be created`, () => Promise.resolve(pods.last(a2)));
+      await eventually(`pod ${a2} to be created`, () => Promise.resolve(pods.last(a2)), 60_000);
       await openGate(idem.files.gate);
-      revived = new NodeEmulator({ ...cluster(), nodeName: `node-${ns}-b`, namespaces: [ns] });
-      await revived.start();
+      const replacement = await node.replace();
 
       const idemDone = await succeededAfterTool(ns, idem.name);
       expect(stepOf(idemDone, 2)).toMatchObject({ tool: 'read_page', phase: 'Succeeded', outcome: 'Completed', attempt: 2, podName: a2 });
       expect(onlyResult(own.model, idem.KEY, idemDone).content.trim()).toBe(`read on ${a2}`);
-      expect(pods.all(`${idem.name}-s2-a1`).find((p) => p.spec?.nodeName)?.spec?.nodeName).toBe(`node-${ns}`);
-      expect(pods.all(a2).find((p) => p.spec?.nodeName)?.spec?.nodeName).toBe(`node-${ns}-b`);
+      expect(pods.all(`${idem.name}-s2-a1`).find((p) => p.spec?.nodeName)?.spec?.nodeName).toBe(node.name);
+      expect(pods.all(a2).find((p) => p.spec?.nodeName)?.spec?.nodeName).toBe(replacement);
       const key = `${idemRun.metadata.uid ?? ''}/2`;
       expect(await executionsOf(idem.files.execLog)).toEqual([`${key} 1`, `${key} 2`]);
       expect(own.pods.names().filter((n) => n.startsWith(`${lost.name}-s2-`))).toEqual([`${lost.name}-s2-a1`]);
       expect(own.pods.names().filter((n) => n.startsWith(`${idem.name}-s2-`))).toEqual([`${idem.name}-s2-a1`, a2]);
     } finally {
       pods.stop();
-      await revived?.stop();
       await own.close();
-      await clients().core.deleteNode({ name: `node-${ns}-b` }).catch(() => undefined);
+      await node.close();
     }
-  });
+  }, 240_000);
 });
 
 /** The tool process started (it logged its execution) and its pod reports Running. */

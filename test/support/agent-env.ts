@@ -1,6 +1,7 @@
 /**
- * One integration-test environment for the reconciler: a namespace, a node emulator bound to it,
- * the mock model server, and helpers to create runs and observe what happened to them.
+ * One integration-test environment for the reconciler: a namespace, the node that runs its pods
+ * (the cluster's real node, or a node emulator bound to it; test-node.ts), the mock model server,
+ * and helpers to create runs and observe what happened to them.
  */
 import * as k8s from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
@@ -10,13 +11,15 @@ import type { AgentRun } from '../../src/api/agent-run.ts';
 import { hostScratchDir } from './control-plane.ts';
 import { clients, cluster, createNamespace, eventually, kubectl } from './kube.ts';
 import { startMockModelServer, type MockModelServer } from './mock-model-server.ts';
-import { NodeEmulator } from './node-emulator.ts';
+import type { NodeEmulator } from './node-emulator.ts';
 import { OperatorProcess } from './operator-process.ts';
+import { prepareToolSignals, recordLineSnippet, startTestNode } from './test-node.ts';
 
 export interface AgentEnv {
   readonly namespace: string;
   readonly model: MockModelServer;
-  readonly emulator: NodeEmulator;
+  /** The node emulator serving the namespace; undefined on real nodes (they serve every namespace). */
+  readonly emulator: NodeEmulator | undefined;
   readonly operator: OperatorProcess;
   /** A file outside every sandbox where test tools append one line per real execution. */
   readonly execLog: string;
@@ -28,8 +31,8 @@ export async function startAgentEnv(prefix: string, options: { startOperator?: b
   const namespace = await createNamespace(prefix);
   const model = await startMockModelServer();
   await createModelEndpoint(namespace, MOCK_ENDPOINT, model.url);
-  const emulator = new NodeEmulator({ ...cluster(), nodeName: `node-${namespace}`, namespaces: [namespace] });
-  await emulator.start();
+  const emulator = await startTestNode(`node-${namespace}`, [namespace]);
+  await prepareToolSignals();
   const operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [namespace] });
   if (options.startOperator ?? true) await operator.start();
   const dir = hostScratchDir('test-exec');
@@ -49,7 +52,7 @@ export async function startAgentEnv(prefix: string, options: { startOperator?: b
       pods.stop();
       // With the operator gone nobody releases the tool-pod finalizer; do it so the namespace can go.
       await timed('release pods', () => releasePodFinalizers(namespace));
-      await timed('emulator stop', () => emulator.stop());
+      await timed('emulator stop', async () => emulator?.stop());
       await timed('model close', () => model.close());
       await timed('namespace delete', () => clients().core.deleteNamespace({ name: namespace }).catch(() => undefined));
     },
@@ -117,7 +120,7 @@ export class PodCreations {
 
 /** A tool container that records each real execution and prints its input. */
 export function recordingTool(execLog: string, script = 'printf "%s" "$AGENTRUN_INPUT"') {
-  return { image: 'busybox', command: ['sh', '-c', `echo "$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT" >> ${execLog}; ${script}`] };
+  return { image: 'busybox:1.37', command: ['sh', '-c', `${recordLineSnippet(execLog, '"$AGENTRUN_IDEMPOTENCY_KEY $AGENTRUN_ATTEMPT"')}; ${script}`] };
 }
 
 /** Lines of the execution log: one per real tool execution. */

@@ -28,7 +28,7 @@ export function binDir(): string {
 }
 
 /** Path of a control-plane binary, failing with the command that installs it. */
-export function binary(name: 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'helm'): string {
+export function binary(name: 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubectl' | 'helm'): string {
   const path = join(binDir(), name);
   if (!existsSync(path)) {
     throw new ControlPlaneError(`${name} not found at ${path}: run \`npm run cluster:install\` first (builds it from the Go module proxy)`);
@@ -49,6 +49,19 @@ export interface ClusterInfo {
   readonly caCert: string;
   readonly caKey: string;
   readonly pids: Record<string, number>;
+  /** Who runs pods: real nodes (kubelet + containerd) or the node emulator; see local-cluster.ts. */
+  readonly nodes?: ClusterNodes;
+}
+
+/** The nodes of a local cluster, as tests and scripts need to know them. */
+export interface ClusterNodes {
+  readonly mode: 'real' | 'emulator';
+  /** Why this mode (AGENTRUN_NODE, not root, …). */
+  readonly why: string;
+  /** Real nodes' names (empty with the emulator: each test starts its own). */
+  readonly names: readonly string[];
+  /** The address pods reach this machine's test servers on: a node IP, or 127.0.0.1 with the emulator. */
+  readonly hostIP: string;
 }
 
 export interface StartOptions {
@@ -61,6 +74,14 @@ export interface StartOptions {
   /** Apply crds/*.yaml and wait until they are Established. */
   readonly installCrds?: boolean;
   readonly log?: (line: string) => void;
+  /**
+   * Prepare for real kubelets: run kube-scheduler, and the node lifecycle, taint eviction, pod GC,
+   * root CA publisher, Deployment and ReplicaSet controllers (the operator installed by Helm), with
+   * short grace periods (a node silent for 20 s is
+   * unreachable; its pods are evicted 10 s later). The node emulator binds pods itself and does
+   * not want a scheduler.
+   */
+  readonly realNodes?: boolean;
 }
 
 /** Reserves a free TCP port on 127.0.0.1 (the OS picks it; we release it just before use). */
@@ -257,6 +278,8 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
     `--kubelet-client-certificate=${join(pki, 'admin.crt')}`, `--kubelet-client-key=${join(pki, 'admin.key')}`,
     `--kubelet-certificate-authority=${caCert}`, '--kubelet-preferred-address-types=InternalIP',
     '--endpoint-reconciler-type=none', '--v=1',
+    // Tool pods get these tolerations of not-ready/unreachable nodes: tests should not wait 300 s.
+    '--default-not-ready-toleration-seconds=10', '--default-unreachable-toleration-seconds=10',
   ], stateDir, detached);
 
   await waitUntil('kube-apiserver', 90_000, async () => {
@@ -272,7 +295,10 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
   log('starting kube-controller-manager');
   const kcm = await launch('kube-controller-manager', [
     `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0',
-    '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token',
+    options.realNodes
+      ? '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller'
+      : '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token',
+    ...(options.realNodes ? ['--node-monitor-period=2s', '--node-monitor-grace-period=20s', '--terminated-pod-gc-threshold=1000'] : []),
     `--root-ca-file=${caCert}`, `--service-account-private-key-file=${join(pki, 'sa.key')}`,
     '--use-service-account-credentials=false', '--concurrent-gc-syncs=5', '--v=1',
   ], stateDir, detached);
@@ -282,7 +308,14 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
     return (await adminGet(server, '/api/v1/namespaces/default/serviceaccounts/default', pki)).status === 200;
   }, async () => tail(kcm.logPath));
 
-  const pids = { etcd: etcd.child.pid ?? 0, 'kube-apiserver': apiserver.child.pid ?? 0, 'kube-controller-manager': kcm.child.pid ?? 0 };
+  const pids: Record<string, number> = { etcd: etcd.child.pid ?? 0, 'kube-apiserver': apiserver.child.pid ?? 0, 'kube-controller-manager': kcm.child.pid ?? 0 };
+  if (options.realNodes) {
+    log('starting kube-scheduler');
+    const scheduler = await launch('kube-scheduler', [
+      `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0', '--v=1',
+    ], stateDir, detached);
+    pids['kube-scheduler'] = scheduler.child.pid ?? 0;
+  }
   const info: ClusterInfo = { stateDir, server, kubeconfig, caCert, caKey, pids };
   await writeFile(join(stateDir, 'cluster.json'), JSON.stringify(info, null, 2));
 
@@ -338,7 +371,7 @@ function alive(pid: number): boolean {
 
 /** Stops the processes (controller manager, apiserver, etcd, in that order) and removes stateDir. */
 export async function stopControlPlane(stateDir: string, options: { keepState?: boolean } = {}): Promise<void> {
-  for (const name of ['kube-controller-manager', 'kube-apiserver', 'etcd']) {
+  for (const name of ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) {
     const pidFile = join(stateDir, `${name}.pid`);
     if (!existsSync(pidFile)) continue;
     const pid = Number(await readFile(pidFile, 'utf8'));

@@ -1,13 +1,19 @@
 /**
- * vitest globalSetup of the integration project: one real control plane for the whole run.
- * It never skips: if the control plane cannot start, every integration test fails with the reason.
+ * vitest globalSetup of the integration project: one real control plane for the whole run, with
+ * one real node (kubelet + containerd; local-cluster.ts) when running as root on Linux, or none
+ * with AGENTRUN_NODE=emulator / without root (each test file then starts a node emulator).
+ * It never skips: if the control plane or the real node cannot start, every integration test
+ * fails with the reason and the log paths.
  * Set AGENTRUN_TEST_STATE_DIR to a running cluster's state dir (from `npm run cluster:up`) to reuse it.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { readClusterInfo, startControlPlane, stopControlPlane, installCrds, type ClusterInfo } from './control-plane.ts';
+import { readClusterInfo, installCrds, type ClusterInfo } from './control-plane.ts';
+import { diffHostSnapshots, takeHostSnapshot } from './host-snapshot.ts';
+import { startLocalCluster, stopLocalCluster } from './local-cluster.ts';
+import { chooseNodeMode } from './real-node.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -24,14 +30,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => { /* not ours to stop */ };
   }
   const stateDir = await mkdtemp(join(tmpdir(), 'agentrun-test-cluster-'));
-  const info = await startControlPlane({
+  // Real nodes change this machine (links, mounts, cgroups, sysctls, paths); teardown must undo all of it.
+  const before = chooseNodeMode().mode === 'real' ? await takeHostSnapshot() : undefined;
+  const info = await startLocalCluster({
     stateDir,
     unsafeNoFsync: true,
-    log: (line) => { if (process.env.AGENTRUN_TEST_VERBOSE) console.log(`[control-plane] ${line}`); },
+    log: (line) => { if (process.env.AGENTRUN_TEST_VERBOSE) console.log(`[local-cluster] ${line}`); },
   }).catch(async (error: unknown) => {
-    await stopControlPlane(stateDir, { keepState: true });
-    throw new Error(`The local control plane did not start, so integration tests cannot run (logs in ${stateDir}/logs).\n${String(error)}`);
+    await stopLocalCluster(stateDir, { keepState: true });
+    throw new Error(`The local cluster did not start, so integration tests cannot run (logs in ${stateDir}/logs).\n${String(error)}`);
   });
   project.provide('cluster', info);
-  return async () => { await stopControlPlane(stateDir); };
+  return async () => {
+    await stopLocalCluster(stateDir);
+    if (!before) return;
+    const diff = diffHostSnapshots(before, await takeHostSnapshot());
+    if (diff.length > 0) throw new Error(`The real nodes' teardown left this machine changed:\n  ${diff.join('\n  ')}`);
+  };
 }

@@ -59,6 +59,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface MockModelServerOptions {
   /** Port on 127.0.0.1; 0 (the default) picks a free one. */
   port?: number;
+  /** Address to listen on (default 127.0.0.1), e.g. a real node's IP for an operator running in a pod. */
+  host?: string;
   /** If set, only these API keys are accepted; any other key gets 401 `authentication_error`. */
   apiKeys?: string[];
   /** Delay before every response, unless a script or turn sets its own. */
@@ -268,7 +270,7 @@ export function toolUse(name: string, input: Record<string, unknown>, id?: strin
   return id === undefined ? { type: 'tool_use', name, input } : { type: 'tool_use', name, input, id };
 }
 
-/** Starts a server on 127.0.0.1 (port 0 by default). */
+/** Starts a server on 127.0.0.1, or `options.host` (port 0 by default). */
 export async function startMockModelServer(options: MockModelServerOptions = {}): Promise<MockModelServer> {
   const mock = new MockModelServerImpl(options);
   await mock.listen(options.port ?? 0);
@@ -827,13 +829,13 @@ class MockModelServerImpl implements MockModelServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.options.host ?? '127.0.0.1'}:${this.port}`;
   }
 
   async listen(port: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
+      this.server.listen(port, this.options.host ?? '127.0.0.1', () => {
         this.server.off('error', reject);
         resolve();
       });

@@ -19,7 +19,7 @@ export function okTool(name: string, output = 'ok'): Record<string, unknown> {
     name,
     description: `Test tool ${name}`,
     inputSchema: { type: 'object' },
-    container: { image: 'busybox', command: ['sh', '-c', `printf '%s' '${output}'`] },
+    container: { image: 'busybox:1.37', command: ['sh', '-c', `printf '%s' '${output}'`] },
   };
 }
 

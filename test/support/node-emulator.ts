@@ -41,10 +41,14 @@
  * from that CA (the apiserver's) and authorizes nothing further. Container IDs are
  * `emulator://<pid>`.
  *
+ * Also: node heartbeats (the Ready condition every 4 s, for a cluster that runs the node lifecycle
+ * controller beside real nodes) and a NoSchedule taint (EMULATOR_TAINT) so that a real
+ * kube-scheduler never places other pods here.
+ *
  * Not emulated: images, probes (a running container is ready), resource limits, native sidecars
  * (init containers with restartPolicy: Always), persistent volumes (other volume types are an
- * empty directory), node heartbeats and leases (the test control plane runs no node lifecycle
- * controller), log timestamps and sinceSeconds/sinceTime, exec/attach/port-forward.
+ * empty directory), node leases, log timestamps and sinceSeconds/sinceTime,
+ * exec/attach/port-forward.
  */
 import * as k8s from '@kubernetes/client-node';
 import { execFile, spawn } from 'node:child_process';
@@ -106,9 +110,19 @@ const MAX_CONFLICT_RETRIES = 5;
 const FOLLOW_POLL_MS = 100;
 /** The exit code a runtime reports for a container that could not be started. */
 const START_FAILURE_EXIT_CODE = 128;
+/** How often the Node's Ready condition is refreshed (kubelet's nodeStatusUpdateFrequency is 10 s). */
+const HEARTBEAT_MS = 4_000;
 const DEADLINE_MESSAGE = 'Pod was active on the node longer than the specified deadline';
 const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
 const NODE_LIFECYCLE_TAINTS = new Set([UNREACHABLE_TAINT, 'node.kubernetes.io/not-ready']);
+/**
+ * On a cluster that also has real nodes and kube-scheduler (local-cluster.ts), the scheduler must
+ * neither place other pods on an emulated node (this taint: the emulator binds pods itself and
+ * ignores it) nor bind the emulator's pods to a real node: pods meant for an emulator there set
+ * `schedulerName: EMULATOR_SCHEDULER_NAME`, which no real scheduler serves.
+ */
+export const EMULATOR_TAINT = { key: 'agentrun.dev/node-emulator', value: 'true', effect: 'NoSchedule' } as const;
+export const EMULATOR_SCHEDULER_NAME = 'agentrun-node-emulator';
 /** Pod conditions the kubelet owns; any other condition (DisruptionTarget, readiness gates) is kept as found. */
 const KUBELET_POD_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready']);
 
@@ -162,6 +176,7 @@ export class NodeEmulator {
       const tls = await issueServingCertificate(join(this.workDir, 'pki'), this.options, this.nodeName);
       this.logServerPort = await this.startLogServer(tls);
       await this.registerNode();
+      this.heartbeat();
       await this.startInformers();
       this.log('node ready', { node: this.nodeName, port: this.logServerPort });
     } catch (error) {
@@ -221,7 +236,7 @@ export class NodeEmulator {
       'agentrun.dev/node-emulator': 'true',
     };
     try {
-      await this.core.createNode({ body: { apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, labels } } });
+      await this.core.createNode({ body: { apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, labels }, spec: { taints: [EMULATOR_TAINT] } } });
     } catch (error) {
       if (!isConflict(error)) throw error;
       // The node exists, e.g. it comes back after simulateNodeFailure(): lift the taints its death left.
@@ -229,10 +244,25 @@ export class NodeEmulator {
         const metadata = node.metadata ??= {};
         metadata.labels = Object.assign(metadata.labels ?? {}, labels);
         const spec = node.spec ??= {};
-        spec.taints = spec.taints?.filter((taint) => !NODE_LIFECYCLE_TAINTS.has(taint.key));
+        spec.taints = [...(spec.taints ?? []).filter((taint) => !NODE_LIFECYCLE_TAINTS.has(taint.key) && taint.key !== EMULATOR_TAINT.key), EMULATOR_TAINT];
       });
     }
     await updateNodeStatus(this.core, this.nodeName, (node) => { node.status = this.readyNodeStatus(); });
+  }
+
+  /**
+   * Posts the Ready condition's heartbeat every few seconds, as a kubelet does: on a cluster with
+   * the node lifecycle controller (real nodes, local-cluster.ts) a silent node is marked
+   * unreachable and its pods evicted after the grace period.
+   */
+  private heartbeat(): void {
+    this.after(HEARTBEAT_MS, () => {
+      this.track(updateNodeStatus(this.core, this.nodeName, (node) => {
+        const now = new Date();
+        for (const c of node.status?.conditions ?? []) c.lastHeartbeatTime = now;
+      }), 'posting the node heartbeat', () => undefined);
+      this.heartbeat();
+    });
   }
 
   private readyNodeStatus(): k8s.V1NodeStatus {

@@ -12,6 +12,7 @@ import type { AgentRun, StepRecord } from '../../src/api/agent-run.ts';
 import { hostScratchDir } from './control-plane.ts';
 import { clients, eventually } from './kube.ts';
 import type { MockModelServer } from './mock-model-server.ts';
+import { waitForFileSnippet } from './test-node.ts';
 
 /**
  * Files of one scenario, under hostScratchDir(tool-scenarios/<namespace>): never
@@ -32,9 +33,9 @@ export async function scenarioFiles(namespace: string, run: string): Promise<Sce
   return { execLog, gate: join(dir, `${run}.gate`) };
 }
 
-/** A shell snippet that waits for `gate` to exist, then runs `then`. */
+/** A shell snippet that waits for `gate` to exist (on this machine, seen from a container too), then runs `then`. */
 export function gated(gate: string, then: string): string {
-  return `while [ ! -e ${gate} ]; do sleep 0.1; done; ${then}`;
+  return `${waitForFileSnippet(gate)}; ${then}`;
 }
 
 export async function openGate(gate: string): Promise<void> {

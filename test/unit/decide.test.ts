@@ -501,6 +501,42 @@ describe('tool pods', () => {
     expect(toolResultOf(d)).toMatchObject({ isError: true, outcome: 'TimedOut' });
   });
 
+  it.each(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull'])('a pending pod waiting with %s fails the step at once (ImagePullFailed), naming the image; the pod goes', (reason) => {
+    const p: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false, finalizerHeld: true,
+      waiting: { reason, message: 'Back-off pulling image "curlimages/curl:nope"' } };
+    const d = decide(observed(toolRunning('web_fetch', { pods: [p] })));
+    const r = toolResultOf(d);
+    expect(r).toMatchObject({ isError: true, outcome: 'ImagePullFailed', attempt: 1 });
+    expect(r.output).toContain('"curlimages/curl"');
+    expect(r.output).toContain(reason);
+    expect(r.output).toContain('the tool did not run');
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Failed', outcome: 'ImagePullFailed' });
+    expect(effectsOf(d, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    expect(effectTypes(d)).not.toContain('createPod');
+    expect(effectsOf(d, 'startModelCall')).toHaveLength(1);
+  });
+
+  it('CreateContainerConfigError (a missing Secret key) fails the step at once (ContainerConfigError) with the kubelet\'s message', () => {
+    const p: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false,
+      waiting: { reason: 'CreateContainerConfigError', message: 'secret "token" not found' } };
+    const r = toolResultOf(decide(observed(toolRunning('shell', { pods: [p] }))));
+    expect(r).toMatchObject({ isError: true, outcome: 'ContainerConfigError' });
+    expect(r.output).toBe('Error: the tool\'s container could not be configured (CreateContainerConfigError: secret "token" not found); the tool did not run.');
+  });
+
+  it('ContainerCreating is just waiting; an unschedulable pod waits and says why', () => {
+    const creating: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false, waiting: { reason: 'ContainerCreating' } };
+    const d1 = decide(observed(toolRunning('shell', { pods: [creating] })));
+    expect(journaledEntries(d1)).toEqual([]);
+    expect(stepOf(d1, 2)).toMatchObject({ phase: 'Running' });
+    const unschedulable: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false,
+      unschedulable: '0/1 nodes are available: 1 node(s) didn\'t match Pod\'s node affinity/selector.' };
+    const d2 = decide(observed(toolRunning('shell', { pods: [unschedulable] })));
+    expect(journaledEntries(d2)).toEqual([]);
+    expect(d2.status.waitingFor).toBe(`pod ${POD_A1} to be scheduled (Unschedulable: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.)`);
+    expect(d2.status.message).toContain('Unschedulable');
+  });
+
   it('OOMKilled, idempotent tool → attempt 2 in a new pod', () => {
     const d = decide(observed(toolRunning('web_fetch', { pods: [pod.exited(POD_A1, 137, at(50), { terminationReason: 'OOMKilled' })] })));
     expect(journaledEntries(d)).toEqual([]);

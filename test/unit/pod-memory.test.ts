@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TOOL_POD_FINALIZER } from '../../src/api/conditions.ts';
-import { PodMemory } from '../../src/reconciler/pod-memory.ts';
+import { observePod, PodMemory } from '../../src/reconciler/pod-memory.ts';
 
 const RUN_UID = 'uid-1';
 
@@ -56,5 +56,19 @@ describe('PodMemory', () => {
     memory.sweptRun(RUN_UID);
     expect(memory.ofRun(RUN_UID).get('run-s2-a1')?.deleting).toBe(true);
     expect(memory.ofRun(RUN_UID).get('run-s3-a1')?.deleting).toBe(false);
+  });
+
+  it('carries the container\'s waiting reason and the scheduler\'s Unschedulable message', () => {
+    const pod = toolPod('run-s2-a1');
+    pod.status = {
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available.' }],
+      containerStatuses: [{ name: 'tool', image: 'nope:1', imageID: '', ready: false, restartCount: 0,
+        state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1"' } } }],
+    };
+    expect(observePod(pod, true)).toMatchObject({
+      started: false, waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1"' }, unschedulable: '0/1 nodes are available.',
+    });
+    expect(observePod(toolPod('run-s2-a2'), true)).not.toHaveProperty('waiting');
   });
 });
