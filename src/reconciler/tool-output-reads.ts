@@ -6,7 +6,8 @@
  *
  * An output stays in memory from its read until its result is journaled, and each may be
  * limits.maxToolOutputBytes (768 KiB): at most `maxHeld` are read or held at once, so runs with
- * 32 parallel tools cannot fill the operator's memory. Further reads wait in arrival order.
+ * 32 parallel tools cannot fill the operator's memory, and one run holds at most `maxPerRun` of
+ * them, so its burst cannot make every other run's reads wait. Further reads wait in arrival order.
  */
 import type { ToolOutputObservation } from '../core/observed.ts';
 
@@ -15,16 +16,20 @@ interface Waiting { namespace: string; pod: string; limitBytes: number; onDone: 
 
 /** Default bound on outputs read or held at once (24 MiB at the largest maxToolOutputBytes). */
 export const DEFAULT_MAX_HELD_OUTPUTS = 32;
+/** Default bound on one run's share of them. */
+export const DEFAULT_MAX_HELD_PER_RUN = 8;
 
 export class ToolOutputReads {
   private readonly reads = new Map<string, Read>();
   private readonly waiting = new Map<string, Waiting>();
   private readonly read: (namespace: string, pod: string, limitBytes: number) => Promise<ToolOutputObservation>;
   private readonly maxHeld: number;
+  private readonly maxPerRun: number;
 
-  constructor(read: (namespace: string, pod: string, limitBytes: number) => Promise<ToolOutputObservation>, maxHeld = DEFAULT_MAX_HELD_OUTPUTS) {
+  constructor(read: (namespace: string, pod: string, limitBytes: number) => Promise<ToolOutputObservation>, maxHeld = DEFAULT_MAX_HELD_OUTPUTS, maxPerRun = DEFAULT_MAX_HELD_PER_RUN) {
     this.read = read;
     this.maxHeld = maxHeld;
+    this.maxPerRun = maxPerRun;
   }
 
   /**
@@ -40,7 +45,7 @@ export class ToolOutputReads {
       return existing.done;
     }
     if (existing) return undefined;
-    if (this.reads.size >= this.maxHeld) {
+    if (!this.hasRoomFor(runUid)) {
       // Its run is enqueued when the read has been made (onDone).
       if (!this.waiting.has(key)) this.waiting.set(key, { namespace, pod, limitBytes, onDone });
       return undefined;
@@ -69,13 +74,21 @@ export class ToolOutputReads {
       .finally(w.onDone);
   }
 
-  /** Starts waiting reads, oldest first, while there is room. */
+  /** Starts waiting reads, oldest first, while there is room (a run at its share is skipped). */
   private startWaiting(): void {
     for (const [key, w] of this.waiting) {
       if (this.reads.size >= this.maxHeld) return;
+      if (!this.hasRoomFor(key.slice(0, key.indexOf('/')))) continue;
       this.waiting.delete(key);
       this.start(key, w);
     }
+  }
+
+  private hasRoomFor(runUid: string): boolean {
+    if (this.reads.size >= this.maxHeld) return false;
+    let held = 0;
+    for (const key of this.reads.keys()) if (key.startsWith(`${runUid}/`) && ++held >= this.maxPerRun) return false;
+    return true;
   }
 
   /** Reads in flight or done and not yet forgotten (for tests and metrics). */

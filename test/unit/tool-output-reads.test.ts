@@ -71,3 +71,17 @@ describe('ToolOutputReads holds a bounded number of outputs', () => {
     expect(started).toEqual(['a', 'b']);
   });
 });
+
+describe('one run cannot take every output slot', () => {
+  it('a run at its share waits while another run\'s read starts at once', async () => {
+    const started: string[] = [];
+    const reads = new ToolOutputReads((_ns, pod) => { started.push(pod); return new Promise<ToolOutputObservation>(() => undefined); }, 4, 2);
+    for (const pod of ['h1', 'h2', 'h3', 'h4']) reads.observe('hostile', 'ns', pod, 10, () => undefined);
+    reads.observe('ordinary', 'ns', 'o1', 10, () => undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['h1', 'h2', 'o1']);
+    reads.forget('hostile', 'h1');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['h1', 'h2', 'o1', 'h3']);
+  });
+});
