@@ -42,3 +42,46 @@ describe('ToolOutputReads', () => {
     expect(reads.size).toBe(0);
   });
 });
+
+describe('ToolOutputReads holds a bounded number of outputs', () => {
+  it('with room for 2, a third read waits until an output is forgotten, then starts and enqueues its run', async () => {
+    const started: string[] = [];
+    const reads = new ToolOutputReads((_ns, pod) => { started.push(pod); return Promise.resolve({ ok: true, text: `out of ${pod}`, truncated: false }); }, 2);
+    const enqueued: string[] = [];
+    for (const pod of ['a', 'b', 'c']) expect(reads.observe('uid', 'ns', pod, 10, () => { enqueued.push(pod); })).toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['a', 'b']);
+    expect(reads.observe('uid', 'ns', 'c', 10, () => undefined)).toBeUndefined();
+    reads.forget('uid', 'a');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['a', 'b', 'c']);
+    expect(enqueued).toEqual(['a', 'b', 'c']);
+    expect(reads.observe('uid', 'ns', 'c', 10, () => undefined)).toEqual({ ok: true, text: 'out of c', truncated: false });
+    expect(reads.size).toBe(2);
+  });
+
+  it('forgetting a run drops its waiting reads too', async () => {
+    const started: string[] = [];
+    const reads = new ToolOutputReads((_ns, pod) => { started.push(pod); return new Promise<ToolOutputObservation>(() => undefined); }, 1);
+    reads.observe('u1', 'ns', 'a', 10, () => undefined);
+    reads.observe('u2', 'ns', 'b', 10, () => undefined);
+    reads.observe('u1', 'ns', 'c', 10, () => undefined);
+    reads.forget('u1');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['a', 'b']);
+  });
+});
+
+describe('one run cannot take every output slot', () => {
+  it('a run at its share waits while another run\'s read starts at once', async () => {
+    const started: string[] = [];
+    const reads = new ToolOutputReads((_ns, pod) => { started.push(pod); return new Promise<ToolOutputObservation>(() => undefined); }, 4, 2);
+    for (const pod of ['h1', 'h2', 'h3', 'h4']) reads.observe('hostile', 'ns', pod, 10, () => undefined);
+    reads.observe('ordinary', 'ns', 'o1', 10, () => undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['h1', 'h2', 'o1']);
+    reads.forget('hostile', 'h1');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual(['h1', 'h2', 'o1', 'h3']);
+  });
+});
