@@ -11,6 +11,7 @@
  * (controller owner, run UID, step, digest): see core/journal.ts verifyJournalObject.
  */
 import { z } from 'zod';
+import { validatingPolicy } from './admission.ts';
 import { GROUP, PART_OF_LABEL } from './group.ts';
 import { objectName } from './primitives.ts';
 
@@ -61,33 +62,21 @@ export function journalPolicyManifests(): Record<string, unknown>[] {
   const isCleanup = `request.operation == 'DELETE' && (request.userInfo.username.startsWith('system:serviceaccount:kube-system:')`
     + ` || request.userInfo.username == 'system:kube-controller-manager')`;
   return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: 'agentrun-journal', labels },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          resourceRules: [
-            { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [JOURNAL_PLURAL] },
-            { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['agentruns/status'] },
-          ],
-        },
-        validations: [{
-          expression: `${isOperator} || ${isCleanup}`,
-          messageExpression: `'only the agentrun operator writes ' + (request.resource.resource == '${JOURNAL_PLURAL}' ? 'AgentRun journals' : 'AgentRun status')`
-            + ` + ': user ' + request.userInfo.username + ' lacks the verb ${JOURNAL_WRITE_VERB} on agentruns/${JOURNAL_SUBRESOURCE}`
-            + ` in namespace ' + request.namespace + ' (granted to the operator\\'s ServiceAccount only; see docs/security.md)'`,
-          reason: 'Forbidden',
-        }],
+    ...validatingPolicy('agentrun-journal', {
+      matchConstraints: {
+        resourceRules: [
+          { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [JOURNAL_PLURAL] },
+          { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['agentruns/status'] },
+        ],
       },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: 'agentrun-journal', labels },
-      spec: { policyName: 'agentrun-journal', validationActions: ['Deny'] },
-    },
+      validations: [{
+        expression: `${isOperator} || ${isCleanup}`,
+        messageExpression: `'only the agentrun operator writes ' + (request.resource.resource == '${JOURNAL_PLURAL}' ? 'AgentRun journals' : 'AgentRun status')`
+          + ` + ': user ' + request.userInfo.username + ' lacks the verb ${JOURNAL_WRITE_VERB} on agentruns/${JOURNAL_SUBRESOURCE}`
+          + ` in namespace ' + request.namespace + ' (granted to the operator\\'s ServiceAccount only; see docs/security.md)'`,
+        reason: 'Forbidden',
+      }],
+    }),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',

@@ -14,6 +14,7 @@
  *   in advance would approve input nobody has seen), and refuses any `decided-by` value other
  *   than the requester's own name.
  */
+import { mutatingPolicy, validatingPolicy } from './admission.ts';
 import { GROUP, PART_OF_LABEL } from './group.ts';
 
 export const APPROVE_PREFIX = `approve.${GROUP}/`;
@@ -75,71 +76,46 @@ const matchAgentRuns = {
 export function approvalPolicyManifests(): Record<string, unknown>[] {
   const labels = { ...PART_OF_LABEL };
   return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingAdmissionPolicy',
-      metadata: { name: 'agentrun-record-approver', labels },
-      spec: {
-        failurePolicy: 'Fail',
-        reinvocationPolicy: 'Never',
-        matchConstraints: matchAgentRuns,
-        variables: [{ name: 'changed', expression: CHANGED_DECISIONS }],
-        mutations: [{
-          patchType: 'JSONPatch',
-          jsonPatch: {
-            // Record who decided, as the apiserver authenticated them; nobody types this.
-            expression: `variables.changed.map(k, JSONPatch{op: 'add',
+    ...mutatingPolicy('agentrun-record-approver', {
+      matchConstraints: matchAgentRuns,
+      variables: [{ name: 'changed', expression: CHANGED_DECISIONS }],
+      mutations: [{
+        patchType: 'JSONPatch',
+        jsonPatch: {
+          // Record who decided, as the apiserver authenticated them; nobody types this.
+          expression: `variables.changed.map(k, JSONPatch{op: 'add',
   path: '/metadata/annotations/' + jsonpatch.escapeKey('${DECIDED_BY_PREFIX}' + k.substring(k.indexOf('/') + 1)),
   value: request.userInfo.username})`,
-          },
-        }],
-      },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingAdmissionPolicyBinding',
-      metadata: { name: 'agentrun-record-approver', labels },
-      spec: { policyName: 'agentrun-record-approver' },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: 'agentrun-approvals', labels },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: matchAgentRuns,
-        variables: [
-          { name: 'changed', expression: CHANGED_DECISIONS },
-          { name: 'changedBy', expression: CHANGED_DECIDED_BY },
-          // The steps awaiting a decision before this request, as the operator last wrote them.
-          { name: 'pending', expression: `oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals) ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []` },
-        ],
-        validations: [
-          {
-            expression: `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns').subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name).check('${APPROVAL_VERB}').allowed()`,
-            messageExpression: `'user ' + request.userInfo.username + ' may not decide on AgentRun steps (' + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
-            reason: 'Forbidden',
-          },
-          {
-            // A decision made before its step waits would approve input nobody has seen.
-            expression: `variables.changed.all(k, k.substring(k.indexOf('/') + 1) in variables.pending)`,
-            messageExpression: `'a decision counts only for a step awaiting approval: ' + variables.changed.filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ') + ' names a step that is not waiting; awaiting approval now: ' + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))`,
-            reason: 'Forbidden',
-          },
-          {
-            expression: `variables.changedBy.all(k, object.metadata.annotations[k] == request.userInfo.username)`,
-            messageExpression: `'${DECIDED_BY_PREFIX}* annotations record who decided and are set by the apiserver; they cannot be set to anyone but the requester (' + request.userInfo.username + ')'`,
-            reason: 'Forbidden',
-          },
-        ],
-      },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: 'agentrun-approvals', labels },
-      spec: { policyName: 'agentrun-approvals', validationActions: ['Deny'] },
-    },
+        },
+      }],
+    }),
+    ...validatingPolicy('agentrun-approvals', {
+      matchConstraints: matchAgentRuns,
+      variables: [
+        { name: 'changed', expression: CHANGED_DECISIONS },
+        { name: 'changedBy', expression: CHANGED_DECIDED_BY },
+        // The steps awaiting a decision before this request, as the operator last wrote them.
+        { name: 'pending', expression: `oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals) ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []` },
+      ],
+      validations: [
+        {
+          expression: `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns').subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name).check('${APPROVAL_VERB}').allowed()`,
+          messageExpression: `'user ' + request.userInfo.username + ' may not decide on AgentRun steps (' + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
+          reason: 'Forbidden',
+        },
+        {
+          // A decision made before its step waits would approve input nobody has seen.
+          expression: `variables.changed.all(k, k.substring(k.indexOf('/') + 1) in variables.pending)`,
+          messageExpression: `'a decision counts only for a step awaiting approval: ' + variables.changed.filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ') + ' names a step that is not waiting; awaiting approval now: ' + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))`,
+          reason: 'Forbidden',
+        },
+        {
+          expression: `variables.changedBy.all(k, object.metadata.annotations[k] == request.userInfo.username)`,
+          messageExpression: `'${DECIDED_BY_PREFIX}* annotations record who decided and are set by the apiserver; they cannot be set to anyone but the requester (' + request.userInfo.username + ')'`,
+          reason: 'Forbidden',
+        },
+      ],
+    }),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',

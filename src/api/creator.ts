@@ -6,7 +6,8 @@
  * ServiceAccount and ModelEndpoint the run references before it uses them: a run can do nothing
  * its creator could not.
  */
-import { GROUP, PART_OF_LABEL } from './group.ts';
+import { mutatingPolicy, validatingPolicy } from './admission.ts';
+import { GROUP } from './group.ts';
 
 export const CREATED_BY_USER = `created-by.${GROUP}/user`;
 /** The creator's groups, joined with ", " (group names have no comma in practice; documented). */
@@ -28,57 +29,31 @@ const GROUPS = `request.userInfo.groups.join('${GROUP_SEPARATOR}')`;
 
 /** The admission policies that record and protect a run's creator, as shipped in crds/. */
 export function creatorPolicyManifests(): Record<string, unknown>[] {
-  const labels = { ...PART_OF_LABEL };
   return [
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingAdmissionPolicy',
-      metadata: { name: 'agentrun-record-creator', labels },
-      spec: {
-        failurePolicy: 'Fail',
-        reinvocationPolicy: 'Never',
-        matchConstraints: onRuns(['CREATE']),
-        mutations: [{
-          patchType: 'ApplyConfiguration',
-          applyConfiguration: {
-            // Spaces between the closing braces: a Helm template of this file must not read "}}".
-            expression: `Object{metadata: Object.metadata{annotations: {'${CREATED_BY_USER}': request.userInfo.username, '${CREATED_BY_GROUPS}': ${GROUPS}} } }`,
-          },
-        }],
-      },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingAdmissionPolicyBinding',
-      metadata: { name: 'agentrun-record-creator', labels },
-      spec: { policyName: 'agentrun-record-creator' },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: 'agentrun-creator', labels },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: onRuns(['CREATE', 'UPDATE']),
-        variables: [
-          { name: 'keys', expression: `['${CREATED_BY_USER}', '${CREATED_BY_GROUPS}']` },
-          { name: 'now', expression: 'has(object.metadata.annotations) ? object.metadata.annotations : {}' },
-          { name: 'before', expression: 'oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}' },
-        ],
-        validations: [{
-          expression: `request.operation == 'CREATE'`
-            + ` ? variables.now[?'${CREATED_BY_USER}'].orValue('') == request.userInfo.username && variables.now[?'${CREATED_BY_GROUPS}'].orValue('') == ${GROUPS}`
-            + ` : variables.keys.all(k, variables.now[?k] == variables.before[?k])`,
-          message: `${CREATED_BY_USER} and ${CREATED_BY_GROUPS} record who created the run; the apiserver sets them and nobody may change them`,
-          reason: 'Forbidden',
-        }],
-      },
-    },
-    {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: 'agentrun-creator', labels },
-      spec: { policyName: 'agentrun-creator', validationActions: ['Deny'] },
-    },
+    ...mutatingPolicy('agentrun-record-creator', {
+      matchConstraints: onRuns(['CREATE']),
+      mutations: [{
+        patchType: 'ApplyConfiguration',
+        applyConfiguration: {
+          // Spaces between the closing braces: a Helm template of this file must not read "}}".
+          expression: `Object{metadata: Object.metadata{annotations: {'${CREATED_BY_USER}': request.userInfo.username, '${CREATED_BY_GROUPS}': ${GROUPS}} } }`,
+        },
+      }],
+    }),
+    ...validatingPolicy('agentrun-creator', {
+      matchConstraints: onRuns(['CREATE', 'UPDATE']),
+      variables: [
+        { name: 'keys', expression: `['${CREATED_BY_USER}', '${CREATED_BY_GROUPS}']` },
+        { name: 'now', expression: 'has(object.metadata.annotations) ? object.metadata.annotations : {}' },
+        { name: 'before', expression: 'oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}' },
+      ],
+      validations: [{
+        expression: `request.operation == 'CREATE'`
+          + ` ? variables.now[?'${CREATED_BY_USER}'].orValue('') == request.userInfo.username && variables.now[?'${CREATED_BY_GROUPS}'].orValue('') == ${GROUPS}`
+          + ` : variables.keys.all(k, variables.now[?k] == variables.before[?k])`,
+        message: `${CREATED_BY_USER} and ${CREATED_BY_GROUPS} record who created the run; the apiserver sets them and nobody may change them`,
+        reason: 'Forbidden',
+      }],
+    }),
   ];
 }
