@@ -623,9 +623,10 @@ function checkRun(
     const firstDone = lines.findIndex((l) => l.what === 'done');
     const starts = lines.filter((l) => l.what === 'start').length;
     const done = lines[firstDone];
-    // A tool that finished while its node was being lost: its dead kubelet never reported the end,
-    // so the operator saw an evicted pod and ran the idempotent tool again, as documented.
-    const unreported = done !== undefined && nodeLoss !== undefined && done.at >= nodeLoss.at
+    // A tool that finished on the node that was lost before its result was journaled: its output
+    // died with the node (the logs live there), so the operator saw an evicted pod and ran the
+    // idempotent tool again, as documented. A journaled result is never re-run: the step is done.
+    const unreported = done !== undefined && nodeLoss !== undefined
       && nodeLoss.pods.has(`${name}-s${k.slice(k.lastIndexOf('/') + 1)}-a${String(done.attempt)}`);
     if (unreported && starts > 1) rerunsAfterUnreportedCompletion += starts - 1;
     else if (firstDone >= 0 && lines.slice(firstDone + 1).some((l) => l.what === 'start')) {

@@ -186,6 +186,11 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
     // Status is left as it is: saying so would cost a write for a wait of milliseconds.
     requeueAt(d, d.o.now + OUTPUT_READ_RECHECK_MS);
     return;
+  } else if ((pod.deleting || !pod.exists) && !pod.terminated.message && tool.idempotent && step.attempt <= tool.retries) {
+    // The pod went (deleted, evicted) with its log before it was read: the output is lost for
+    // good; an idempotent tool runs again rather than leave the model without its result.
+    retryOrGiveUp(d, step, tool, { ...pod, started: true });
+    return;
   } else if (d.o.now - finishedAt < RESULT_CAPTURE_GRACE_MS) {
     d.waiting = `output of pod ${pod.name}`;
     requeueAt(d, d.o.now + 2000);

@@ -99,15 +99,29 @@ async function releasePodFinalizers(namespace: string): Promise<void> {
 export class PodCreations {
   private readonly created = new Map<string, k8s.V1Pod>();
   private abort: AbortController | undefined;
+  private stopped = false;
   private constructor() { /* use watch() */ }
 
   static async watch(namespace: string): Promise<PodCreations> {
     const recorder = new PodCreations();
-    const watch = new k8s.Watch(clients().kc);
-    recorder.abort = await watch.watch(`/api/v1/namespaces/${namespace}/pods`, {}, (type, pod: k8s.V1Pod) => {
-      if (pod.metadata?.uid) recorder.created.set(pod.metadata.uid, pod);
-    }, () => undefined);
+    await recorder.start(namespace);
     return recorder;
+  }
+
+  /**
+   * A watch ends now and then (the apiserver closes it, a slow machine times it out): start it
+   * again, after a list that records the pods created meanwhile (by uid, so nothing counts twice).
+   */
+  private async start(namespace: string): Promise<void> {
+    if (this.stopped) return;
+    const list = await clients().core.listNamespacedPod({ namespace });
+    for (const pod of list.items) if (pod.metadata?.uid) this.created.set(pod.metadata.uid, pod);
+    const watch = new k8s.Watch(clients().kc);
+    this.abort = await watch.watch(`/api/v1/namespaces/${namespace}/pods`, { resourceVersion: list.metadata?.resourceVersion }, (_type, pod: k8s.V1Pod) => {
+      if (pod.metadata?.uid) this.created.set(pod.metadata.uid, pod);
+    }, () => {
+      if (!this.stopped) setTimeout(() => { this.start(namespace).catch(() => undefined); }, 200);
+    });
   }
 
   /** Pod names created, once per creation (a name created twice appears twice). */
@@ -115,7 +129,7 @@ export class PodCreations {
     return [...this.created.values()].map((p) => p.metadata?.name ?? '').sort();
   }
 
-  stop(): void { this.abort?.abort(); }
+  stop(): void { this.stopped = true; this.abort?.abort(); }
 }
 
 /** A tool container that records each real execution and prints its input. */

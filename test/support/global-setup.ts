@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { readClusterInfo, installCrds, type ClusterInfo } from './control-plane.ts';
-import { diffHostSnapshots, takeHostSnapshot } from './host-snapshot.ts';
+import { diffHostSnapshots, otherSlots, takeHostSnapshot } from './host-snapshot.ts';
 import { startLocalCluster, stopLocalCluster } from './local-cluster.ts';
-import { chooseNodeMode } from './real-node.ts';
+import { chooseNodeMode, readRealNodes } from './real-node.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -41,10 +41,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`The local cluster did not start, so integration tests cannot run (logs in ${stateDir}/logs).\n${String(error)}`);
   });
   project.provide('cluster', info);
+  const ownSlot = before ? String((await readRealNodes(stateDir))?.slot ?? '') : '';
   return async () => {
     await stopLocalCluster(stateDir);
     if (!before) return;
-    const diff = diffHostSnapshots(before, await takeHostSnapshot());
+    // Other sessions may run real-node clusters of their own meanwhile: what is theirs is left out.
+    const after = await takeHostSnapshot();
+    const others = otherSlots(before, after);
+    others.delete(ownSlot);
+    const diff = diffHostSnapshots(before, after, { ignoreSlots: others, ownStateDir: stateDir });
     if (diff.length > 0) throw new Error(`The real nodes' teardown left this machine changed:\n  ${diff.join('\n  ')}`);
   };
 }

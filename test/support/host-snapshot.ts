@@ -29,6 +29,8 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 export interface HostSnapshot {
   readonly sysctls: Record<string, string>;
   readonly links: string[];
+  /** The bridge each enslaved link belongs to (pod veths → their node's bridge). */
+  readonly linkMasters: Record<string, string>;
   readonly addresses: string[];
   readonly routes: string[];
   readonly mounts: string[];
@@ -108,9 +110,17 @@ export async function takeHostSnapshot(): Promise<HostSnapshot> {
   for (const name of WATCHED_SYSCTLS) {
     try { sysctls[name] = await readSysctl(name); } catch { /* not on this kernel */ }
   }
+  const linkLines = await lines('ip', ['-o', 'link', 'show']);
+  const linkName = (l: string) => l.split(':')[1]?.trim().split('@')[0] ?? '';
+  const linkMasters: Record<string, string> = {};
+  for (const l of linkLines) {
+    const master = / master (\S+)/.exec(l)?.[1];
+    if (master) linkMasters[linkName(l)] = master;
+  }
   return {
     sysctls,
-    links: (await lines('ip', ['-o', 'link', 'show'])).map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '').sort(),
+    links: linkLines.map(linkName).sort(),
+    linkMasters,
     addresses: (await lines('ip', ['-o', 'addr', 'show'])).map((l) => l.split(/\s+/).slice(1, 4).join(' ')).sort(),
     routes: (await lines('ip', ['route', 'show', 'table', 'all'])).sort(),
     mounts: (await mountPoints()).sort(),
@@ -120,18 +130,50 @@ export async function takeHostSnapshot(): Promise<HostSnapshot> {
   };
 }
 
-/** What differs between two snapshots, one line per difference (empty when identical). */
-export function diffHostSnapshots(before: HostSnapshot, after: HostSnapshot): string[] {
+/**
+ * The network slots of OTHER local clusters with real nodes: a slot whose link `agentrun<N>`
+ * existed before `before` was taken, or still exists when `after` is (each cluster removes its own
+ * link at teardown). Other sessions on this machine may run such clusters at the same time.
+ */
+export function otherSlots(before: HostSnapshot, after: HostSnapshot): Set<string> {
+  const slots = (snapshot: HostSnapshot) => snapshot.links.map((l) => /^agentrun(\d+)$/.exec(l)?.[1]).filter((n): n is string => n !== undefined);
+  return new Set([...slots(before), ...slots(after)]);
+}
+
+/**
+ * What differs between two snapshots, one line per difference (empty when identical). With
+ * `ignoreSlots`, what belongs to those other clusters is left out (their links, bridges, pod
+ * veths and their addresses and routes, cgroups, iptables chain, mounts under other state dirs),
+ * and so are the machine-wide sysctls and paths while another cluster still runs.
+ */
+export function diffHostSnapshots(before: HostSnapshot, after: HostSnapshot, options: { ignoreSlots?: ReadonlySet<string>; ownStateDir?: string } = {}): string[] {
+  const slots = options.ignoreSlots ?? new Set<string>();
+  const masters = { ...before.linkMasters, ...after.linkMasters };
+  const foreignLinks = new Set([...before.links, ...after.links].filter((l) => {
+    const own = /^(?:agentrun|arbr)(\d+)/.exec(l)?.[1] ?? /^arbr(\d+)n/.exec(masters[l] ?? '')?.[1];
+    return own !== undefined && slots.has(own);
+  }));
+  const foreign = (key: string, item: string): boolean => {
+    if (slots.size === 0) return false;
+    if (key === 'links' || key === 'addresses' || key === 'routes') return [...foreignLinks].some((l) => item.split(/\s+/).includes(l));
+    if (key === 'cgroups') return [...slots].some((n) => item.endsWith(`/agentrun-${n}-n0`) || item.includes(`/agentrun-${n}-n`));
+    if (key === 'iptablesChains' || key === 'iptablesRules') return [...slots].some((n) => item.includes(`AGENTRUN-S${n}`));
+    if (key === 'mounts') return /\/nodes\/s\d+n\d+/.test(item) && !(options.ownStateDir !== undefined && item.startsWith(options.ownStateDir));
+    return false;
+  };
+  const anotherRunning = after.links.some((l) => /^agentrun\d+$/.test(l));
   const diff: string[] = [];
-  for (const [name, value] of Object.entries(before.sysctls)) {
-    if (after.sysctls[name] !== value) diff.push(`sysctl ${name}: ${value} → ${after.sysctls[name] ?? '(gone)'}`);
+  if (!anotherRunning) {
+    for (const [name, value] of Object.entries(before.sysctls)) {
+      if (after.sysctls[name] !== value) diff.push(`sysctl ${name}: ${value} → ${after.sysctls[name] ?? '(gone)'}`);
+    }
   }
-  const lists = ['links', 'addresses', 'routes', 'mounts', 'cgroups', 'iptablesChains', 'iptablesRules', 'paths'] as const;
+  const lists = ['links', 'addresses', 'routes', 'mounts', 'cgroups', 'iptablesChains', 'iptablesRules', ...(anotherRunning ? [] : ['paths'] as const)] as const;
   for (const key of lists) {
     const was = new Set(before[key]);
     const is = new Set(after[key]);
-    for (const item of is) if (!was.has(item)) diff.push(`${key}: added ${item}`);
-    for (const item of was) if (!is.has(item)) diff.push(`${key}: removed ${item}`);
+    for (const item of is) if (!was.has(item) && !foreign(key, item)) diff.push(`${key}: added ${item}`);
+    for (const item of was) if (!is.has(item) && !foreign(key, item)) diff.push(`${key}: removed ${item}`);
   }
   return diff;
 }

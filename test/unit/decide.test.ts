@@ -636,6 +636,16 @@ describe('tool pods', () => {
       expect(toolResultOf(decide(observed(toolRunning('web_fetch', { pods: [p], now: finished + RESULT_CAPTURE_GRACE_MS, toolOutputs: unreadable })))))
         .toMatchObject({ isError: false, outcome: 'Completed', output: 'from the message' });
     });
+    it('a pod gone with its unread log (deleted, evicted): an idempotent tool runs again at once, a non-idempotent one waits out the grace', () => {
+      const gone = { ...pod.exited(POD_A1, 0, finished), deleting: true };
+      const d = decide(observed(toolRunning('web_fetch', { pods: [gone], now: finished + 1000, toolOutputs: unreadable })));
+      expect(journaledEntries(d)).toEqual([]);
+      expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 2, podName: POD_A2 });
+      expect(effectsOf(d, 'event').map((e) => e.reason)).toContain('ToolRetrying');
+      const shell = decide(observed(toolRunning('shell', { pods: [{ ...gone, name: POD_A1 }], now: finished + 1000, toolOutputs: unreadable })));
+      expect(effectTypes(shell)).not.toContain('createPod');
+      expect(shell.status.waitingFor).toBe(`output of pod ${POD_A1}`);
+    });
     it('after the grace, without a message → ResultUnavailable saying why', () => {
       const d = decide(observed(toolRunning('web_fetch', {
         pods: [pod.exited(POD_A1, 0, finished)], now: finished + RESULT_CAPTURE_GRACE_MS, toolOutputs: { 2: { ok: false, error: 'logs rotated' } },

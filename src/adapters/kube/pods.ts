@@ -58,8 +58,14 @@ export class KubePodClient implements PodClient {
   async readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }> {
     // One byte more than the limit tells "exactly at the limit" from "cut off".
     const text = await this.core.readNamespacedPodLog({ namespace, name, container, limitBytes: limitBytes + 1 });
+    // A real kubelet whose container is gone (removed with its pod, garbage-collected) answers 200
+    // with this sentence as the "log": it is a failed read, never the tool's output.
+    if (KUBELET_LOGS_GONE.test(text)) throw new Error(text.trim());
     const bytes = Buffer.from(text, 'utf8');
     if (bytes.length <= limitBytes) return { text, truncated: false };
     return { text: bytes.subarray(0, limitBytes).toString('utf8'), truncated: true };
   }
 }
+
+/** What a kubelet writes instead of the log of a container it no longer has (pkg/kubelet/kubelet_pods.go). */
+export const KUBELET_LOGS_GONE = /^unable to retrieve container logs for \S+\s*$/;
