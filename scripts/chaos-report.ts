@@ -30,7 +30,7 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
     ['Journal entries differing from the baseline or their digest', num(m.journalMismatches)],
     ['Completed tool steps executed twice', num(m.completedToolStepsExecutedTwice)],
     ['Interrupted tool executions run again (deleted pods of idempotent tools)', num(m.interruptedToolStepsRerun)],
-    ['Idempotent tools that finished on the lost node before their result was journaled (their output died with the node) and ran again, as documented', num(m.toolStepsRerunAfterUnreportedCompletionOnLostNode)],
+    ['Idempotent tools that finished on a pod lost with its node or deleted by a fault before their result was journaled (the output went with the pod) and ran again, as documented', num(m.toolStepsRerunAfterUnreportedCompletionOnLostNode)],
     ['Model calls paid (200 + abandoned) / extra vs baseline', `${num(m.modelCalls)} / ${num(m.extraModelCalls)}`],
     ['(run, leader exit) pairs where the exit landed while that run\'s model call was open (sent, not journaled)', num(m.callsInterruptedByLeaderExits)],
     ['Extra model calls beyond one per interrupted call / with no leader exit between call and re-issue', `${num(m.extraCallsBeyondInterruptions)} / ${num(m.unexplainedExtraModelCalls)}`],

@@ -623,9 +623,9 @@ function checkRun(
     const firstDone = lines.findIndex((l) => l.what === 'done');
     const starts = lines.filter((l) => l.what === 'start').length;
     const done = lines[firstDone];
-    // A tool that finished on the node that was lost before its result was journaled: its output
-    // died with the node (the logs live there), so the operator saw an evicted pod and ran the
-    // idempotent tool again, as documented. A journaled result is never re-run: the step is done.
+    // A tool that finished on a pod that was then lost (its node died) or deleted before its result
+    // was journaled: its output went with the pod, so the operator ran the idempotent tool again, as
+    // documented. A journaled result is never re-run: the step is done.
     const unreported = done !== undefined && nodeLoss !== undefined
       && nodeLoss.pods.has(`${name}-s${k.slice(k.lastIndexOf('/') + 1)}-a${String(done.attempt)}`);
     if (unreported && starts > 1) rerunsAfterUnreportedCompletion += starts - 1;
@@ -784,8 +784,11 @@ async function main(): Promise<number> {
     }));
     const baselineProblems = baselines.filter((b) => b.run.status?.phase !== 'Succeeded').map((b) => `baseline ${b.run.metadata.name ?? ''} ended ${String(b.run.status?.phase)}`);
     const runsNow = await kube.listRuns(namespace);
+    // Pods whose output may have gone with them: those of the lost node, and those the pod-deletion
+    // faults deleted (on a real node the kill can land after the tool ended, and the log goes with the pod).
     const loss = injector.records.find((r) => r.kind === 'node-loss' && !r.skipped);
-    const nodeLoss = loss ? { at: loss.at, pods: new Set(loss.lostPods ?? []) } : undefined;
+    const deleted = injector.records.filter((r) => r.kind === 'pod-deletion' && r.pod !== undefined).map((r) => r.pod ?? '');
+    const nodeLoss = { at: loss?.at ?? 0, pods: new Set([...(loss?.lostPods ?? []), ...deleted]) };
     const checks: RunCheck[] = fleetNames.map((name, i) => {
       const run = runsNow.find((r) => r.metadata.name === name);
       const v = i % VARIANTS.length;
