@@ -299,6 +299,9 @@ fileCheckFrequency: 20s
 nodeStatusUpdateFrequency: 2s
 nodeStatusReportFrequency: 10s
 nodeLeaseDurationSeconds: 10
+# The kubelet rotates a container's log past containerLogMaxSize (default 10Mi) and serves only the
+# current file: a tool that prints 10 MB would lose the head the operator reads. Tests print that much.
+containerLogMaxSize: 64Mi
 imageMinimumGCAge: 24h
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
