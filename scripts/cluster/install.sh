@@ -121,7 +121,10 @@ install_host_packages() {
   [[ -x /bin/busybox ]] || missing+=(busybox-static)
   command -v gcc >/dev/null || missing+=(gcc libc6-dev)
   command -v curl >/dev/null || missing+=(curl)
-  if [[ ${#missing[@]} -eq 0 ]]; then log "runc, busybox-static, gcc, curl: installed"; return; fi
+  # The operator image test builds the Dockerfile with buildah on a debootstrap base stand-in.
+  command -v buildah >/dev/null || missing+=(buildah)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  if [[ ${#missing[@]} -eq 0 ]]; then log "runc, busybox-static, gcc, curl, buildah, debootstrap: installed"; return; fi
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "cluster:install: a real node needs ${missing[*]}: install them (Debian: apt-get install -y --no-install-recommends ${missing[*]})" >&2
     exit 1
