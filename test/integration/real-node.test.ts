@@ -14,7 +14,8 @@ import type { AgentRun } from '../../src/api/agent-run.ts';
 import { MOCK_ENDPOINT, createRun, finished, patchRunSpec, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
 import { cgroupHierarchies, mountPoints, takeHostSnapshot } from '../support/host-snapshot.ts';
 import { clients, cluster, eventually, kubectl } from '../support/kube.ts';
-import { text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
+import { toolUse } from '../support/mock-model-server.ts';
+import { FINAL_ANSWER, oneToolCall } from '../support/model-scenarios.ts';
 import { readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes } from '../support/real-node.ts';
 import { clusterNodes } from '../support/test-node.ts';
 import {
@@ -35,12 +36,6 @@ afterAll(async () => {
   await env.close();
 });
 
-const FINAL = 'Done: I handled the tool result.';
-
-function oneCall(key: string, model: MockModelServer, call: ReturnType<typeof toolUse>): void {
-  model.script(key, [{ content: [text('Calling the tool.'), call] }, { content: [text(FINAL)] }]);
-}
-
 function runSpec(key: string, tools: readonly Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { model: { name: 'claude-test', endpointRef: { name: MOCK_ENDPOINT } }, prompt: `${key} do the task`, tools, ...extra };
 }
@@ -48,7 +43,7 @@ function runSpec(key: string, tools: readonly Record<string, unknown>[], extra: 
 async function succeededAfterTool(name: string, timeoutMs = 60_000): Promise<AgentRun> {
   const run = await waitForRun(env.namespace, name, `run ${name} to finish`, finished, timeoutMs);
   expect(run.status?.phase, JSON.stringify(run.status?.steps)).toBe('Succeeded');
-  expect(run.status?.result).toBe(FINAL);
+  expect(run.status?.result).toBe(FINAL_ANSWER);
   expect(run.status?.steps?.map((s) => `${s.id}:${s.kind}`)).toEqual(['1:Model', '2:Tool', '3:Model']);
   return run;
 }
@@ -75,7 +70,7 @@ describe('real node', () => {
   it('a tool pod runs in a container under PSA restricted: UID 65532, no capabilities, no_new_privs, seccomp, read-only root', async () => {
     const name = 'hardened', KEY = '[rn-hardened]';
     const files = await scenarioFiles(env.namespace, name);
-    oneCall(KEY, env.model, toolUse('whoami', {}));
+    oneToolCall(KEY, env.model, toolUse('whoami', {}));
     await createRun(env.namespace, name, runSpec(KEY, [{
       name: 'whoami', description: 'Who am I',
       container: recordingTool(files.execLog,
@@ -92,7 +87,7 @@ describe('real node', () => {
     ['an invalid image name', 'Not/A:Valid Image', /InvalidImageName/],
   ])('%s fails the step promptly (ImagePullFailed), naming the image, not as a timeout', async (_what, image, reason) => {
     const name = `pull-${randomBytes(2).toString('hex')}`, KEY = `[rn-${name}]`;
-    oneCall(KEY, env.model, toolUse('fetch', {}));
+    oneToolCall(KEY, env.model, toolUse('fetch', {}));
     const started = Date.now();
     await createRun(env.namespace, name, runSpec(KEY, [{ name: 'fetch', description: 'Fetch', timeout: '10m', container: { image, command: ['true'] } }]));
     const run = await succeededAfterTool(name);
@@ -108,7 +103,7 @@ describe('real node', () => {
 
   it('a missing Secret fails the step at once (ContainerConfigError) with the kubelet\'s message', async () => {
     const name = 'no-secret', KEY = '[rn-no-secret]';
-    oneCall(KEY, env.model, toolUse('deploy', {}));
+    oneToolCall(KEY, env.model, toolUse('deploy', {}));
     await createRun(env.namespace, name, runSpec(KEY, [{
       name: 'deploy', description: 'Deploy', container: {
         image: 'busybox:1.37', command: ['sh', '-c', 'echo "$TOKEN"'],
@@ -123,7 +118,7 @@ describe('real node', () => {
   it('a tool over its memory limit is OOM-killed by the kernel; the model is told, the tool is not re-run', async () => {
     const name = 'oom', KEY = '[rn-oom]';
     const files = await scenarioFiles(env.namespace, name);
-    oneCall(KEY, env.model, toolUse('hog', {}));
+    oneToolCall(KEY, env.model, toolUse('hog', {}));
     await createRun(env.namespace, name, runSpec(KEY, [{
       name: 'hog', description: 'Uses memory',
       // dd's 96 MiB block buffer is filled by the read: far over the 24Mi limit.
@@ -140,7 +135,7 @@ describe('real node', () => {
 
   it('a tool pod no node can take waits, saying Unschedulable with the scheduler\'s message; cancel ends it', async () => {
     const name = 'nowhere', KEY = '[rn-nowhere]';
-    oneCall(KEY, env.model, toolUse('wait', {}));
+    oneToolCall(KEY, env.model, toolUse('wait', {}));
     await createRun(env.namespace, name, runSpec(KEY, [{ name: 'wait', description: 'Wait', container: { image: 'busybox:1.37', command: ['true'] } }],
       { toolPodDefaults: { nodeSelector: { 'agentrun.dev/no-such-pool': 'x' } } }));
     const waiting = await waitForRun(env.namespace, name, 'Unschedulable in waitingFor', (r) => (r.status?.waitingFor ?? '').includes('Unschedulable'));
@@ -155,7 +150,7 @@ describe('real node', () => {
   it('kubelet SIGKILLed while a tool runs, restarted: the container kept running, the tool finishes once', async () => {
     const name = 'kubelet-restart', KEY = '[rn-kubelet-restart]';
     const files = await scenarioFiles(env.namespace, name);
-    oneCall(KEY, env.model, toolUse('work', {}));
+    oneToolCall(KEY, env.model, toolUse('work', {}));
     await createRun(env.namespace, name, runSpec(KEY, [{
       name: 'work', description: 'Works', container: recordingTool(files.execLog, gated(files.gate, 'echo "finished on $HOSTNAME"')),
     }]));

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
 import { clients, eventually, readJournal } from '../support/kube.ts';
-import { text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
+import { toolUse, type MockModelServer } from '../support/mock-model-server.ts';
+import { FINAL_ANSWER, oneToolCall } from '../support/model-scenarios.ts';
 import { losableNode, podsWithRunningContainers } from '../support/test-node.ts';
 import {
   PodHistory, executionsOf, gated, openGate, scenarioFiles, startToolRenamingProxy, stepOf, toolResultsSent,
@@ -27,13 +28,6 @@ afterAll(async () => {
   await env.close();
 });
 
-const FINAL = 'Done: I handled the tool result.';
-
-/** A run of one tool call (turn 1) and a final answer (turn 2), against `model`. */
-function oneCall(key: string, model: MockModelServer, call: ReturnType<typeof toolUse>): void {
-  model.script(key, [{ content: [text('Calling the tool.'), call] }, { content: [text(FINAL)] }]);
-}
-
 async function runSpec(key: string, baseURL: string, tools: readonly Record<string, unknown>[], extra: Record<string, unknown> = {}, namespace = env.namespace): Promise<Record<string, unknown>> {
   return { model: { name: 'claude-test', endpointRef: { name: await endpointFor(namespace, baseURL) } }, prompt: `${key} do the task`, tools, ...extra };
 }
@@ -42,7 +36,7 @@ async function runSpec(key: string, baseURL: string, tools: readonly Record<stri
 async function succeededAfterTool(namespace: string, name: string, timeoutMs = 60_000): Promise<AgentRun> {
   const run = await waitForRun(namespace, name, `run ${name} to finish`, finished, timeoutMs);
   expect(run.status?.phase, JSON.stringify(run.status?.steps)).toBe('Succeeded');
-  expect(run.status?.result).toBe(FINAL);
+  expect(run.status?.result).toBe(FINAL_ANSWER);
   expect(run.status?.steps?.map((s) => `${s.id}:${s.kind}`)).toEqual(['1:Model', '2:Tool', '3:Model']);
   return run;
 }
@@ -66,7 +60,7 @@ describe.concurrent('tool failures', () => {
   it('a tool exiting 1 fails the step (ToolError); the model gets the exit code and output as an error; the run goes on', async () => {
     const ns = env.namespace, name = 'exit-one', KEY = '[tf-exit-one]';
     const files = await scenarioFiles(ns, name);
-    oneCall(KEY, env.model, toolUse('compile', { file: 'main.c' }));
+    oneToolCall(KEY, env.model, toolUse('compile', { file: 'main.c' }));
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'compile', description: 'Compile a file',
       container: recordingTool(files.execLog, 'echo "compiling main.c"; echo "main.c:3: error: expected ;" >&2; exit 1'),
@@ -92,7 +86,7 @@ describe.concurrent('tool failures', () => {
     // The mock only scripts calls of defined tools; this proxy renames the call in the response.
     const proxy = await startToolRenamingProxy(env.model.url, { toolu_hallucinated_1: 'web_search' });
     try {
-      oneCall(KEY, env.model, toolUse('lookup', { q: 'kubernetes' }, 'toolu_hallucinated_1'));
+      oneToolCall(KEY, env.model, toolUse('lookup', { q: 'kubernetes' }, 'toolu_hallucinated_1'));
       await createRun(ns, name, await runSpec(KEY, proxy.url, [
         { name: 'lookup', description: 'Look something up', container: recordingTool(env.execLog) },
         { name: 'shout', description: 'Upper-case a word', container: recordingTool(env.execLog) },
@@ -115,7 +109,7 @@ describe.concurrent('tool failures', () => {
   it('input that fails the inputSchema gets an InvalidInput error with the validation message; no pod', async () => {
     const ns = env.namespace, name = 'bad-input', KEY = '[tf-bad-input]';
     const files = await scenarioFiles(ns, name);
-    oneCall(KEY, env.model, toolUse('lookup', { query: 42 }));
+    oneToolCall(KEY, env.model, toolUse('lookup', { query: 42 }));
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'lookup', description: 'Look something up',
       inputSchema: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'], additionalProperties: false },
@@ -138,7 +132,7 @@ describe.concurrent('tool failures', () => {
   it('a tool running past its timeout is stopped by activeDeadlineSeconds (TimedOut)', async () => {
     const ns = env.namespace, name = 'too-slow', KEY = '[tf-too-slow]';
     const files = await scenarioFiles(ns, name);
-    oneCall(KEY, env.model, toolUse('crunch', {}));
+    oneToolCall(KEY, env.model, toolUse('crunch', {}));
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'crunch', description: 'Crunch numbers', timeout: '2s',
       container: recordingTool(files.execLog, 'echo "crunching"; sleep 300'),
@@ -162,7 +156,7 @@ describe.concurrent('tool failures', () => {
   it('10 MB of output is truncated to limits.maxToolOutputBytes, the model is told, the journal stays small', async () => {
     const ns = env.namespace, name = 'firehose', KEY = '[tf-firehose]';
     const files = await scenarioFiles(ns, name);
-    oneCall(KEY, env.model, toolUse('dump', {}));
+    oneToolCall(KEY, env.model, toolUse('dump', {}));
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'dump', description: 'Dump everything',
       container: recordingTool(files.execLog, "head -c 10485760 /dev/zero | tr '\\0' x"),
@@ -184,7 +178,7 @@ describe.concurrent('tool failures', () => {
   it('a non-idempotent tool whose pod is deleted mid-run is not re-run (PodLost)', async () => {
     const ns = env.namespace, name = 'deleted-once', KEY = '[tf-deleted-once]';
     const files = await scenarioFiles(ns, name);
-    oneCall(KEY, env.model, toolUse('charge', { amount: 5 }));
+    oneToolCall(KEY, env.model, toolUse('charge', { amount: 5 }));
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'charge', description: 'Charge a card',
       container: recordingTool(files.execLog, gated(files.gate, 'echo charged')),
@@ -206,7 +200,7 @@ describe.concurrent('tool failures', () => {
   it('an idempotent tool whose pod is deleted mid-run runs again as attempt 2 with the same idempotency key', async () => {
     const ns = env.namespace, name = 'deleted-idem', KEY = '[tf-deleted-idem]';
     const files = await scenarioFiles(ns, name);
-    oneCall(KEY, env.model, toolUse('fetch', { url: 'https://example.com' }));
+    oneToolCall(KEY, env.model, toolUse('fetch', { url: 'https://example.com' }));
     const created = await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'fetch', description: 'Fetch a page', idempotent: true,
       container: recordingTool(files.execLog, gated(files.gate, 'echo "fetched on attempt $AGENTRUN_ATTEMPT"')),
@@ -231,7 +225,7 @@ describe.concurrent('tool failures', () => {
 
   it('a pod that can never start is retried `retries` times, then RetriesExhausted', async () => {
     const ns = env.namespace, name = 'no-command', KEY = '[tf-no-command]';
-    oneCall(KEY, env.model, toolUse('broken', {}));
+    oneToolCall(KEY, env.model, toolUse('broken', {}));
     // The command does not exist in the image: the runtime (or the emulator) cannot start it (StartError).
     await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'broken', description: 'Never starts', retries: 1, container: { image: 'busybox:1.36', command: ['/no/such/tool'] },
@@ -254,7 +248,7 @@ describe.concurrent('tool failures', () => {
     const files = await scenarioFiles(ns, name);
     // `$(VAR)` and `$$` are what Kubernetes expands in env values: the input must reach the tool unchanged.
     const input = { text: 'héllo "world"\nsecond line', price: 'costs $$5', ref: '$(SECRET_TOKEN) and $(AGENTRUN_RUN)', n: 3, nested: { ok: true } };
-    oneCall(KEY, env.model, toolUse('inspect', input));
+    oneToolCall(KEY, env.model, toolUse('inspect', input));
     const created = await createRun(ns, name, await runSpec(KEY, env.model.url, [{
       name: 'inspect', description: 'Inspect the input', timeout: '45s',
       container: {
@@ -312,8 +306,8 @@ describe.concurrent('tool failures', () => {
     try {
       const lost = { name: 'node-lost-once', KEY: '[tf-node-lost-once]', files: await scenarioFiles(ns, 'node-lost-once') };
       const idem = { name: 'node-lost-idem', KEY: '[tf-node-lost-idem]', files: await scenarioFiles(ns, 'node-lost-idem') };
-      oneCall(lost.KEY, own.model, toolUse('send_email', { to: 'ops@example.com' }));
-      oneCall(idem.KEY, own.model, toolUse('read_page', { page: 1 }));
+      oneToolCall(lost.KEY, own.model, toolUse('send_email', { to: 'ops@example.com' }));
+      oneToolCall(idem.KEY, own.model, toolUse('read_page', { page: 1 }));
       const pinned = { toolPodDefaults: node.toolPodDefaults };
       await createRun(ns, lost.name, await runSpec(lost.KEY, own.model.url, [{
         name: 'send_email', description: 'Send an email',

@@ -6,7 +6,7 @@ import type { AgentRun, StepRecord } from '../../src/api/agent-run.ts';
 import type { Condition } from '../../src/api/primitives.ts';
 import { runEvents } from './agent-env.ts';
 import { clients, eventually } from './kube.ts';
-import type { RecordedRequest } from './mock-model-server.ts';
+import { text, type MockModelServer, type RecordedRequest, type ScriptedBlock } from './mock-model-server.ts';
 
 /** Creates an Opaque Secret holding an API key under `key` (default api-key, as the API defaults). */
 export async function createApiKeySecret(namespace: string, name: string, apiKey: string, key = 'api-key'): Promise<void> {
@@ -58,4 +58,12 @@ export function gapsMs(requests: readonly RecordedRequest[]): number[] {
 /** Waits for the run's first Event with `reason` (Events are written after the status they explain). */
 export async function waitForEvent(namespace: string, name: string, reason: string, timeoutMs = 10_000): Promise<{ type: string; reason: string; message: string }> {
   return await eventually(`an Event ${reason} on ${name}`, async () => (await runEvents(namespace, name)).find((e) => e.reason === reason), timeoutMs);
+}
+
+/** The answer oneToolCall()'s second turn gives. */
+export const FINAL_ANSWER = 'Done: I handled the tool result.';
+
+/** Scripts a run of one tool call (turn 1) and a final answer, FINAL_ANSWER (turn 2), on `model`. */
+export function oneToolCall(key: string, model: MockModelServer, call: ScriptedBlock): void {
+  model.script(key, [{ content: [text('Calling the tool.'), call] }, { content: [text(FINAL_ANSWER)] }]);
 }
