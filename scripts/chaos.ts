@@ -543,9 +543,17 @@ async function execLines(path: string): Promise<ExecLine[]> {
   });
 }
 
+/**
+ * How long before its arrival at the mock a model request may already have been sent. A kill is
+ * timed when we send SIGKILL; a request the leader wrote to its socket just before reaches the
+ * mock's handler after that (the kernel delivers it; this process's event loop, loaded by the
+ * fleet, runs the handler later), so it counts as open at the kill.
+ */
+const REQUEST_IN_TRANSIT_MS = 250;
+
 /** A leader exit at `t` can explain one re-issued call of each run whose call it interrupted. */
 function explainedBy(exits: readonly ReplicaExit[], from: number, to: number): boolean {
-  return exits.some((e) => e.wasLeader && e.at >= from - 50 && e.at <= to);
+  return exits.some((e) => e.wasLeader && e.at >= from - REQUEST_IN_TRANSIT_MS && e.at <= to);
 }
 
 function checkRun(
@@ -653,7 +661,7 @@ function checkRun(
 
 /**
  * The intervals during which a model call of `run` was open: from the request's arrival at the
- * mock until its response was journaled (the journal entry was first seen), the client left
+ * mock (less the time it may have been in transit) until its response was journaled (the journal entry was first seen), the client left
  * (499), or the call was re-issued. A leader exit inside one costs that call.
  */
 function openIntervals(run: AgentRunLike | undefined, requests: readonly RecordedRequest[], answered: ReadonlyMap<string, number>, journalSeen: ReadonlyMap<string, number>): [number, number][] {
@@ -663,7 +671,7 @@ function openIntervals(run: AgentRunLike | undefined, requests: readonly Recorde
     const journaledAt = journalSeen.get(modelSteps[r.turnIndex ?? -1]?.journal?.name ?? '') ?? Number.POSITIVE_INFINITY;
     const reissuedAt = paid.slice(i + 1).find((n) => n.turnIndex === r.turnIndex)?.receivedAt ?? Number.POSITIVE_INFINITY;
     const end = r.status === 499 ? (answered.get(r.requestId) ?? r.receivedAt) : Math.min(journaledAt, reissuedAt);
-    return [r.receivedAt, Number.isFinite(end) ? end : r.receivedAt] as [number, number];
+    return [r.receivedAt - REQUEST_IN_TRANSIT_MS, Number.isFinite(end) ? end : r.receivedAt] as [number, number];
   });
 }
 
