@@ -17,10 +17,10 @@
  * root on Linux, on a real node (kubelet + containerd + runc: what a user of a real cluster pays
  * per tool step; the tool records its start and end through an HTTP recorder on the node IP).
  */
-import { agentSpec, createRuns, readExecLog, scriptAgent, startBenchEnv, waitFinished, workTool } from './lib/fleet.ts';
-import { summarize, type Summary } from './lib/common.ts';
+import { agentSpec, createRuns, measuredSteps, readExecLog, scriptAgent, startBenchEnv, waitFinished, workTool } from '../test/harness/fleet.ts';
+import { summarize, type Summary } from '../test/harness/measure.ts';
 import { ms, type Scenario } from './lib/scenario.ts';
-import { chooseNodeMode, type NodeMode } from '../test/support/real-node.ts';
+import { chooseNodeMode, type NodeMode } from '../test/harness/real-node.ts';
 
 interface Measured {
   modelTotal: number[]; modelStart: number[]; modelRecord: number[]; toolTotal: number[]; toolStart: number[]; toolCollect: number[];
@@ -104,30 +104,25 @@ async function measure(node: NodeMode, runs: number, turns: number, log?: (s: st
       if (first) runStart.push(first.firstSeen - (created.get(name) ?? first.firstSeen));
       if (times.finishedAt !== undefined) runDurations.push(times.finishedAt - (created.get(name) ?? times.finishedAt));
       for (let r = 1; r < requests.length; r++) modelGaps.push((requests[r]?.receivedAt ?? 0) - (env.answered.get(requests[r - 1]?.requestId ?? '') ?? 0));
-      const modelIds = steps.filter(([, st]) => st.kind === 'Model').map(([id]) => id);
-      for (const [id, st] of steps) {
-        if (st.done === undefined) continue;
-        if (st.kind === 'Model') {
-          // The k-th model step sends a conversation with k assistant messages.
-          const req = requests.find((q) => q.turnIndex === modelIds.indexOf(id));
-          const answeredAt = req ? env.answered.get(req.requestId) : undefined;
-          if (!req || answeredAt === undefined) continue;
-          modelStart.push(req.receivedAt - st.firstSeen);
-          modelRecord.push(st.done - answeredAt);
-          modelTotal.push(req.receivedAt - st.firstSeen + st.done - answeredAt);
-        } else {
-          const pod = st.podName ? env.recorder.pods.get(st.podName) : undefined;
-          const lines = exec.filter((l) => l.key === `${times.uid ?? ''}/${id}`);
-          const started = lines.find((l) => l.what === 'start')?.at;
-          const ended = lines.find((l) => l.what === 'done')?.at;
-          if (!pod?.terminal || started === undefined || ended === undefined) continue;
-          toolStart.push(pod.created - st.firstSeen);
-          toolCollect.push(st.done - pod.terminal);
-          toolTotal.push(pod.created - st.firstSeen + st.done - pod.terminal);
-          kubelet.push(started - pod.created + pod.terminal - ended);
-          toolProcess.push(ended - started);
-          if (st.running !== undefined) toolStep.push(st.done - st.running);
+      for (const step of measuredSteps(env, name, `[ov-${i}]`)) {
+        const st = step.times;
+        if (step.kind === 'Model') {
+          modelStart.push(step.receivedAt - st.firstSeen);
+          modelRecord.push(step.done - step.answeredAt);
+          modelTotal.push(step.receivedAt - st.firstSeen + step.done - step.answeredAt);
+          continue;
         }
+        const { pod } = step;
+        const lines = exec.filter((l) => l.key === `${times.uid ?? ''}/${step.id}`);
+        const started = lines.find((l) => l.what === 'start')?.at;
+        const ended = lines.find((l) => l.what === 'done')?.at;
+        if (started === undefined || ended === undefined) continue;
+        toolStart.push(pod.created - st.firstSeen);
+        toolCollect.push(step.done - pod.terminal);
+        toolTotal.push(pod.created - st.firstSeen + step.done - pod.terminal);
+        kubelet.push(started - pod.created + pod.terminal - ended);
+        toolProcess.push(ended - started);
+        if (st.running !== undefined) toolStep.push(step.done - st.running);
       }
     }
     return { modelTotal, modelStart, modelRecord, toolTotal, toolStart, toolCollect, kubelet, toolProcess, modelGaps, runStart, runDurations, toolStep };

@@ -10,7 +10,7 @@
  * What runs (everything on 127.0.0.1, all of it real except the two stand-ins of the README):
  * our own control plane (etcd with fsync, kube-apiserver, kube-controller-manager, CRDs and the
  * approval admission policies), TWO REAL NODES as root on Linux (kubelet + containerd each, the
- * second in a group of its own so that it can be lost whole; test/support/real-node.ts) or else
+ * second in a group of its own so that it can be lost whole; test/harness/real-node.ts) or else
  * the node emulator, the mock Messages API, and TWO operator
  * replicas (`node src/main.ts --leader-elect`, short lease timings) supervised like a kubelet
  * would: a replica that exits, killed or not, is started again a second later.
@@ -19,7 +19,7 @@
  * approval, given by a user bound to the `agentrun-approver` ClusterRole (the admission policies
  * record `decided-by.agentrun.dev/step-N`). All tools are `idempotent: true`. Each tool appends
  * "<idempotency key> <attempt> start|done <ms>" to an execution log outside /tmp (from a
- * container: through an HTTP recorder on the node IP, which adds the time; test/support/tool-signals.ts).
+ * container: through an HTTP recorder on the node IP, which adds the time; test/harness/tool-signals.ts).
  *
  * Faults, in a seeded order with seeded gaps: SIGKILL of the current leader (the Lease holder),
  * deletion of a running tool pod, a kube-apiserver kill + restart with the same flags, an etcd
@@ -41,15 +41,15 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { approveKey, decidedByKey } from '../src/api/approval.ts';
-import { hostScratchDir, kubectl, userKubeconfig, type ClusterInfo } from '../test/support/control-plane.ts';
-import { startMockModelServer, text, toolUse, type MockModelServer, type RecordedRequest, type ScriptRequest, type ScriptedTurn } from '../test/support/mock-model-server.ts';
-import { NodeEmulator } from '../test/support/node-emulator.ts';
-import { chooseNodeMode, readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes, type NodeMode } from '../test/support/real-node.ts';
-import { appendLineSnippet, startToolSignalServer } from '../test/support/tool-signals.ts';
-import { ForeignCpuSampler, intFlag, log as logger, machineInfo, mulberry32, parseFlags, repoRoot, sleep, srcFingerprint, summarize, writeResult } from '../bench/lib/common.ts';
-import { Kube, finished, restartComponent, startOwnCluster, until, type AgentRunLike, type OwnCluster, type RestartRecord } from '../bench/lib/cluster.ts';
-import { createModelEndpoint, endpointNameFor } from '../bench/lib/fleet.ts';
-import { Operator, type Exit } from '../bench/lib/operator.ts';
+import { hostScratchDir, kubectl, userKubeconfig, type ClusterInfo } from '../test/harness/control-plane.ts';
+import { startMockModelServer, text, toolUse, type MockModelServer, type RecordedRequest, type ScriptRequest, type ScriptedTurn } from '../test/harness/mock-model-server.ts';
+import { NodeEmulator } from '../test/harness/node-emulator.ts';
+import { chooseNodeMode, readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes, type NodeMode } from '../test/harness/real-node.ts';
+import { appendLineSnippet, startToolSignalServer } from '../test/harness/tool-signals.ts';
+import { ForeignCpuSampler, intFlag, log as logger, machineInfo, mulberry32, parseFlags, repoRoot, sleep, srcFingerprint, summarize, writeResult } from '../test/harness/measure.ts';
+import { Kube, finished, restartComponent, startOwnCluster, until, type AgentRunLike, type OwnCluster, type RestartRecord } from '../test/harness/own-cluster.ts';
+import { createModelEndpoint, endpointNameFor } from '../test/harness/fleet.ts';
+import { OperatorProcess, type Exit } from '../test/harness/operator-process.ts';
 import { renderChaosMarkdown } from './chaos-report.ts';
 
 const log = logger('chaos');
@@ -178,9 +178,9 @@ interface ReplicaExit { replica: string; at: number; exitedAt: number; code: num
 
 /** Two operator replicas with leader election; a replica that exits is started again after 1 s. */
 class Replicas {
-  readonly all: Operator[];
+  readonly all: OperatorProcess[];
   readonly exits: ReplicaExit[] = [];
-  private readonly killing = new Map<Operator, number>();
+  private readonly killing = new Map<OperatorProcess, number>();
   private stopping = false;
   private readonly restarts = new Set<Promise<void>>();
 
@@ -193,9 +193,9 @@ class Replicas {
     const args = ['--leader-elect', '--leader-election-namespace', namespace, '--leader-election-id', 'agentrun-chaos',
       '--leader-election-lease-duration', `${o.leaseSeconds}s`, '--leader-election-renew-deadline', `${o.renewSeconds}s`,
       '--leader-election-retry-period', `${o.retrySeconds}s`, '--model-timeout', '2m'];
-    this.all = ['op-a', 'op-b'].map((name) => new Operator({
+    this.all = ['op-a', 'op-b'].map((name) => new OperatorProcess({
       kubeconfig, namespaces: [namespace], name, logLevel: 'debug', extraArgs: args, env: { POD_NAME: name },
-      track: ['status written'],
+      track: ['status written'], keepLogs: false,
     }));
   }
 
@@ -203,7 +203,7 @@ class Replicas {
     for (const op of this.all) { await op.start(); this.supervise(op); }
   }
 
-  private supervise(op: Operator): void {
+  private supervise(op: OperatorProcess): void {
     void op.exited().then((exit: Exit) => {
       const killedAt = this.killing.get(op);
       const at = killedAt ?? exit.at;
@@ -226,7 +226,7 @@ class Replicas {
   }
 
   /** Whether `op` held the lease at time `at`: it became leader since its last start. */
-  private ledAt(op: Operator, at: number): boolean {
+  private ledAt(op: OperatorProcess, at: number): boolean {
     const became = op.times('became leader').filter((t) => t <= at);
     return became.length > 0 && (became.at(-1) ?? 0) >= op.spawnedAt;
   }
@@ -239,14 +239,14 @@ class Replicas {
   }
 
   /** The running replica that holds the lease and has started leading since its last start. */
-  async leader(): Promise<Operator | undefined> {
+  async leader(): Promise<OperatorProcess | undefined> {
     const holder = await this.holder();
     const op = this.all.find((o) => holder.startsWith(`${o.name}_`));
     if (!op?.running) return undefined;
     return this.ledAt(op, Date.now()) ? op : undefined;
   }
 
-  async kill(op: Operator): Promise<number> {
+  async kill(op: OperatorProcess): Promise<number> {
     this.killing.set(op, Date.now());
     return op.kill();
   }

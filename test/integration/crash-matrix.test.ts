@@ -9,11 +9,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { CrashPoint } from '../../src/reconciler/crash-points.ts';
-import { hostScratchDir } from '../support/control-plane.ts';
-import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { waitForFileSnippet } from '../support/test-node.ts';
-import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
+import { hostScratchDir } from '../harness/control-plane.ts';
+import { mulberry32 } from '../harness/measure.ts';
+import { clients, eventually, kubectl, statusCode } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { waitForFileSnippet } from '../harness/test-node.ts';
+import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
 
 let env: AgentEnv;
 let gates = '';
@@ -183,15 +184,3 @@ describe('SIGKILL at each boundary, then restart', () => {
     await env.operator.stop();
   });
 });
-
-/** A small seeded PRNG, so a failing random schedule can be replayed with AGENTRUN_CHAOS_SEED. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -33,7 +33,7 @@ import { isFinished, isStepDone } from '../../src/core/machine.ts';
 import { journalName, toolPodName, toolsJournalName } from '../../src/core/naming.ts';
 import type { ModelCallObservation, Observed, PodObservation, RecordedEntry, ToolOutputObservation } from '../../src/core/observed.ts';
 import type { ModelFailure } from '../../src/core/policies.ts';
-import { fakeHash, failure, iso, NAMESPACE, response, RUN_UID, spec, T0, text, toolUse, ANY_MODEL_ENDPOINT } from '../support/builders.ts';
+import { fakeHash, failure, iso, NAMESPACE, response, RUN_UID, spec, T0, text, toolUse, ANY_MODEL_ENDPOINT } from '../harness/builders.ts';
 
 const HISTORIES = join(import.meta.dirname, 'histories');
 const RECORD = process.env.AGENTRUN_RECORD_REPLAY === '1';

@@ -1,6 +1,6 @@
 /**
  * decide(observed) → { status, effects, requeueAfterMs }: table-driven tests of the whole agent
- * loop as a pure function. Every Observed is built by test/support/builders.ts (fixed clock,
+ * loop as a pure function. Every Observed is built by test/harness/builders.ts (fixed clock,
  * fake hash); `advance()` walks a run forward with decide() itself where the history matters.
  */
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import {
   advance, at, call, digestOf, effectsOf, effectTypes, failure, finishedStatus, iso, journaled, journaledEntries, modelEntry, modelStep,
   observed, pod, podEnv, response, RUN_NAME, runningStatus, stepOf, succeededCondition, T0, text, toolResultEntry, toolStep, toolUse,
   WEB_FETCH_SCHEMA, type ObservedInit,
-} from '../support/builders.ts';
+} from '../harness/builders.ts';
 
 const HOUR = 3_600_000;
 const POD_A1 = toolPodName(RUN_NAME, 2, 1); // research-s2-a1

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startMockModelServer, text, toolUse, type MockModelServer, type ScriptedTurn } from '../../test/support/mock-model-server.ts';
-import { NodeEmulator } from '../../test/support/node-emulator.ts';
-import { hostScratchDir } from '../../test/support/control-plane.ts';
-import type { NodeMode } from '../../test/support/real-node.ts';
-import { appendLineSnippet, startToolSignalServer } from '../../test/support/tool-signals.ts';
-import { startOwnCluster, type AgentRunLike, type Kube, type OwnCluster } from './cluster.ts';
-import { Operator, type OperatorLaunch } from './operator.ts';
+import { startMockModelServer, text, toolUse, type MockModelServer, type ScriptedTurn } from './mock-model-server.ts';
+import { NodeEmulator } from './node-emulator.ts';
+import { hostScratchDir } from './control-plane.ts';
+import type { NodeMode } from './real-node.ts';
+import { appendLineSnippet, startToolSignalServer } from './tool-signals.ts';
+import { startOwnCluster, type AgentRunLike, type Kube, type OwnCluster } from './own-cluster.ts';
+import { OperatorProcess, type OperatorOptions } from './operator-process.ts';
 
 export interface BenchEnv {
   readonly cluster: OwnCluster;
@@ -27,7 +27,7 @@ export interface BenchEnv {
   readonly emulator: NodeEmulator | undefined;
   /** On a real node, where tools record their execution (see workTool's `via`). */
   readonly signalsUrl: string | undefined;
-  readonly operator: Operator;
+  readonly operator: OperatorProcess;
   readonly recorder: Recorder;
   readonly execLog: string;
   close(): Promise<void>;
@@ -36,7 +36,7 @@ export interface BenchEnv {
 export interface EnvOptions {
   readonly label: string;
   readonly modelLatencyMs?: number;
-  readonly operator?: Partial<OperatorLaunch>;
+  readonly operator?: Partial<OperatorOptions>;
   readonly startOperator?: boolean;
   readonly record?: boolean;
   readonly log?: (s: string) => void;
@@ -74,7 +74,7 @@ export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
     await writeFile(execLog, '');
     const recorder = new Recorder(kube, namespace);
     if (o.record ?? true) { await recorder.start(); closers.unshift(() => recorder.stop()); }
-    const operator = new Operator({ kubeconfig: cluster.info.kubeconfig, namespaces: [namespace], logLevel: 'info', ...o.operator });
+    const operator = new OperatorProcess({ kubeconfig: cluster.info.kubeconfig, namespaces: [namespace], logLevel: 'info', keepLogs: false, ...o.operator });
     if (o.startOperator ?? true) await operator.start();
     closers.unshift(() => operator.stop());
     return { cluster, kube, namespace, model, answered, emulator, signalsUrl, operator, recorder, execLog, close };
@@ -265,4 +265,36 @@ export async function waitFinished(recorder: Recorder, names: ReadonlySet<string
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/** One finished step of a run, with what its overhead is measured against. */
+export type MeasuredStep =
+  | { kind: 'Model'; id: number; times: StepTimes; done: number; receivedAt: number; answeredAt: number }
+  | { kind: 'Tool'; id: number; times: StepTimes; done: number; pod: PodTimes & { terminal: number } };
+
+/**
+ * The finished steps of run `name` whose overhead can be measured: a model step with the mock's
+ * request (the k-th model step sends the k-th request) and when it was answered; a tool step
+ * with its pod's creation and end. Model overhead = received − first seen + done − answered;
+ * tool overhead = pod created − first seen + done − pod ended.
+ */
+export function measuredSteps(env: Pick<BenchEnv, 'recorder' | 'model' | 'answered'>, name: string, key: string): MeasuredStep[] {
+  const times = env.recorder.runs.get(name);
+  if (!times) return [];
+  const requests = env.model.requests(key);
+  const steps = [...times.steps.entries()].sort((a, b) => a[0] - b[0]);
+  const modelIds = steps.filter(([, st]) => st.kind === 'Model').map(([id]) => id);
+  const out: MeasuredStep[] = [];
+  for (const [id, st] of steps) {
+    if (st.done === undefined) continue;
+    if (st.kind === 'Model') {
+      const req = requests.find((q) => q.turnIndex === modelIds.indexOf(id));
+      const answeredAt = req ? env.answered.get(req.requestId) : undefined;
+      if (req && answeredAt !== undefined) out.push({ kind: 'Model', id, times: st, done: st.done, receivedAt: req.receivedAt, answeredAt });
+    } else {
+      const pod = st.podName ? env.recorder.pods.get(st.podName) : undefined;
+      if (pod?.terminal !== undefined) out.push({ kind: 'Tool', id, times: st, done: st.done, pod: { ...pod, terminal: pod.terminal } });
+    }
+  }
+  return out;
 }

@@ -199,11 +199,12 @@ async function tail(path: string, lines = 25): Promise<string> {
   }
 }
 
-/** GETs `path` on the apiserver with the admin client certificate. */
-async function adminGet(server: string, path: string, pki: string): Promise<{ status: number; body: string }> {
+/** GETs `path` on the apiserver with the admin client certificate (raw: /metrics, /readyz). */
+export async function adminGet(cluster: Pick<ClusterInfo, 'server' | 'stateDir'>, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  const pki = join(cluster.stateDir, 'pki');
   const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f))));
   return new Promise((resolveGet, reject) => {
-    const req = request(new URL(path, server), { ca, cert, key, timeout: 5_000 }, (res) => {
+    const req = request(new URL(path, cluster.server), { ca, cert, key, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { body += chunk; });
@@ -285,7 +286,7 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
   await waitUntil('kube-apiserver', 90_000, async () => {
     if (exited(etcd)) throw new ControlPlaneError(`etcd exited:\n${await tail(etcd.logPath)}`);
     if (exited(apiserver)) throw new ControlPlaneError(`kube-apiserver exited:\n${await tail(apiserver.logPath)}`);
-    return (await adminGet(server, '/readyz', pki)).status === 200;
+    return (await adminGet({ server, stateDir }, '/readyz')).status === 200;
   }, async () => `etcd log:\n${await tail(etcd.logPath)}\nkube-apiserver log:\n${await tail(apiserver.logPath)}`);
   log(`kube-apiserver ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
 
@@ -305,7 +306,7 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
 
   await waitUntil('kube-controller-manager (default ServiceAccount)', 60_000, async () => {
     if (exited(kcm)) throw new ControlPlaneError(`kube-controller-manager exited:\n${await tail(kcm.logPath)}`);
-    return (await adminGet(server, '/api/v1/namespaces/default/serviceaccounts/default', pki)).status === 200;
+    return (await adminGet({ server, stateDir }, '/api/v1/namespaces/default/serviceaccounts/default')).status === 200;
   }, async () => tail(kcm.logPath));
 
   const pids: Record<string, number> = { etcd: etcd.child.pid ?? 0, 'kube-apiserver': apiserver.child.pid ?? 0, 'kube-controller-manager': kcm.child.pid ?? 0 };
