@@ -524,6 +524,21 @@ describe('tool pods', () => {
     expect(r.output).toBe('Error: the tool\'s container could not be configured (CreateContainerConfigError: secret "token" not found); the tool did not run.');
   });
 
+  it('RunContainerError (the runtime would not start the command) is a pod that failed before its tool ran: retried, then RetriesExhausted', () => {
+    const waiting = { reason: 'RunContainerError', message: 'exec: "/no/such/tool": stat /no/such/tool: no such file or directory' };
+    const first: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false, finalizerHeld: true, waiting };
+    const d1 = decide(observed(toolRunning('shell', { pods: [first] })));
+    expect(journaledEntries(d1)).toEqual([]);
+    expect(stepOf(d1, 2)).toMatchObject({ phase: 'Running', attempt: 2, podName: POD_A2 });
+    expect(effectsOf(d1, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    expect(effectsOf(d1, 'event')[0]?.message).toContain('failed before its tool ran (RunContainerError: exec: "/no/such/tool"');
+    const a3 = toolPodName(RUN_NAME, 2, 3);
+    const d2 = decide(observed(toolRunning('shell', { attempt: 3, pods: [{ ...first, name: a3 }] })));
+    const r = toolResultOf(d2);
+    expect(r).toMatchObject({ isError: true, outcome: 'RetriesExhausted', attempt: 3, podName: a3 });
+    expect(r.output).toContain('RunContainerError');
+  });
+
   it('ContainerCreating is just waiting; an unschedulable pod waits and says why', () => {
     const creating: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false, waiting: { reason: 'ContainerCreating' } };
     const d1 = decide(observed(toolRunning('shell', { pods: [creating] })));
