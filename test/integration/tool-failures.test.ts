@@ -213,7 +213,9 @@ describe.concurrent('tool failures', () => {
     await openGate(files.gate);
 
     const run = await succeededAfterTool(ns, name);
-    expect(stepOf(run, 2)).toMatchObject({ tool: 'fetch', phase: 'Succeeded', outcome: 'Completed', attempt: 2, podName: `${name}-s2-a2` });
+    // On failure, say why each retry happened (the pod's reason is in the ToolRetrying Event).
+    const retries = (await runEvents(ns, name)).filter((e) => e.reason === 'ToolRetrying').map((e) => e.message).join('\n');
+    expect(stepOf(run, 2), retries).toMatchObject({ tool: 'fetch', phase: 'Succeeded', outcome: 'Completed', attempt: 2, podName: `${name}-s2-a2` });
     const result = onlyResult(env.model, KEY, run);
     expect(result.is_error).toBeUndefined();
     expect(result.content.trim()).toBe('fetched on attempt 2');
