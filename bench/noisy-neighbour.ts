@@ -31,8 +31,8 @@ function stepOverheads(env: BenchEnv, names: readonly string[], keyOf: (name: st
   const tool: number[] = [];
   for (const name of names) {
     for (const step of measuredSteps(env, name, keyOf(name))) {
-      if (step.kind === 'Model') model.push(step.receivedAt - step.times.firstSeen + step.done - step.answeredAt);
-      else tool.push(step.pod.created - step.times.firstSeen + step.done - step.pod.terminal);
+      if (step.kind === 'Model') model.push(step.nextAt - step.answeredAt);
+      else tool.push(step.nextAt - step.pod.terminal);
     }
   }
   return { model, tool };

@@ -1,7 +1,6 @@
 /**
- * What decide() asks the world to do. The reconciler performs them in a fixed order that is the
- * durability protocol: finalizer → journal writes → status write → everything else. Results are
- * journaled before status says a step is done; intent is in status before a pod or call starts.
+ * What decide() asks the world to do. The reconciler performs them in the durable order that
+ * core/execution-plan.ts declares: finalizer → journal → (pods and model calls ‖ status) → the rest.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRunStatus } from '../api/agent-run.ts';
@@ -31,6 +30,3 @@ export interface Decision {
   /** Look again after this long even if nothing changes (retry timers, deadlines, TTL). */
   readonly requeueAfterMs?: number;
 }
-
-/** Effects that must be durable before the status write. */
-export const BEFORE_STATUS: ReadonlySet<Effect['type']> = new Set(['addFinalizer', 'writeJournal']);

@@ -267,33 +267,47 @@ export async function waitFinished(recorder: Recorder, names: ReadonlySet<string
   return false;
 }
 
-/** One finished step of a run, with what its overhead is measured against. */
-export type MeasuredStep =
-  | { kind: 'Model'; id: number; times: StepTimes; done: number; receivedAt: number; answeredAt: number }
-  | { kind: 'Tool'; id: number; times: StepTimes; done: number; pod: PodTimes & { terminal: number } };
-
 /**
- * The finished steps of run `name` whose overhead can be measured: a model step with the mock's
- * request (the k-th model step sends the k-th request) and when it was answered; a tool step
- * with its pod's creation and end. Model overhead = received − first seen + done − answered;
- * tool overhead = pod created − first seen + done − pod ended.
+ * One finished step of a run, cut on the critical path a user waits on, from events this process
+ * sees in the world (never from status, which the operator writes off the critical path):
+ * a model step from the mock's answer to what the operator did next (its tools' first pod
+ * created, the next request, or the run's end in status); a tool step from its pod's end (the
+ * pod watch) to the next model request, for the last of a turn's parallel tools to end.
  */
+export type MeasuredStep =
+  | { kind: 'Model'; id: number; times: StepTimes; answeredAt: number; nextAt: number }
+  | { kind: 'Tool'; id: number; times: StepTimes; pod: PodTimes & { terminal: number }; nextAt: number };
+
+/** The finished steps of run `name` (mock key `key`) whose overhead can be measured; see MeasuredStep. */
 export function measuredSteps(env: Pick<BenchEnv, 'recorder' | 'model' | 'answered'>, name: string, key: string): MeasuredStep[] {
   const times = env.recorder.runs.get(name);
   if (!times) return [];
-  const requests = env.model.requests(key);
+  const requests = env.model.requests(key).filter((r) => r.status === 200);
   const steps = [...times.steps.entries()].sort((a, b) => a[0] - b[0]);
   const modelIds = steps.filter(([, st]) => st.kind === 'Model').map(([id]) => id);
+  // The k-th model step sends the k-th request; its answer is what the next steps act on.
+  const requestOf = (modelIndex: number) => requests.find((q) => q.turnIndex === modelIndex);
   const out: MeasuredStep[] = [];
   for (const [id, st] of steps) {
     if (st.done === undefined) continue;
     if (st.kind === 'Model') {
-      const req = requests.find((q) => q.turnIndex === modelIds.indexOf(id));
+      const k = modelIds.indexOf(id);
+      const req = requestOf(k);
       const answeredAt = req ? env.answered.get(req.requestId) : undefined;
-      if (req && answeredAt !== undefined) out.push({ kind: 'Model', id, times: st, done: st.done, receivedAt: req.receivedAt, answeredAt });
+      if (answeredAt === undefined) continue;
+      const toolPods = steps.filter(([, t]) => t.kind === 'Tool' && t.turn === st.turn && t.podName !== undefined)
+        .map(([, t]) => env.recorder.pods.get(t.podName ?? '')?.created).filter((c): c is number => c !== undefined);
+      const nextAt = toolPods.length > 0 ? Math.min(...toolPods) : (requestOf(k + 1)?.receivedAt ?? times.finishedAt);
+      if (nextAt !== undefined) out.push({ kind: 'Model', id, times: st, answeredAt, nextAt });
     } else {
       const pod = st.podName ? env.recorder.pods.get(st.podName) : undefined;
-      if (pod?.terminal !== undefined) out.push({ kind: 'Tool', id, times: st, done: st.done, pod: { ...pod, terminal: pod.terminal } });
+      const nextModel = modelIds.findIndex((m) => m > id);
+      const nextAt = nextModel >= 0 ? requestOf(nextModel)?.receivedAt : undefined;
+      if (pod?.terminal === undefined || nextAt === undefined) continue;
+      // Of parallel tools only the last to end is on the critical path; the others wait for it.
+      const siblingEnds = steps.filter(([, t]) => t.kind === 'Tool' && t.turn === st.turn)
+        .map(([, t]) => env.recorder.pods.get(t.podName ?? '')?.terminal ?? 0);
+      if (pod.terminal >= Math.max(...siblingEnds)) out.push({ kind: 'Tool', id, times: st, pod: { ...pod, terminal: pod.terminal }, nextAt });
     }
   }
   return out;

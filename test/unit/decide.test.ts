@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { AgentRunStatus } from '../../src/api/agent-run.ts';
 import { FINALIZER } from '../../src/api/conditions.ts';
 import { decide, OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from '../../src/core/decide.ts';
-import { BEFORE_STATUS, type Decision } from '../../src/core/effects.ts';
+import type { Decision } from '../../src/core/effects.ts';
+import { planExecution } from '../../src/core/execution-plan.ts';
 import type { ToolResultEntry } from '../../src/core/journal.ts';
 import { toolPodName } from '../../src/core/naming.ts';
 import type { PodObservation } from '../../src/core/observed.ts';
@@ -183,12 +184,11 @@ describe('first reconcile', () => {
     expect(effectTypes(decide(observed({ now: T0 })))).not.toContain('addFinalizer');
   });
 
-  it('writes durable effects before the status and the model call after it', () => {
-    const types = effectTypes(d);
-    const lastDurable = Math.max(...types.map((t, i) => (BEFORE_STATUS.has(t) ? i : -1)));
-    expect(lastDurable).toBeLessThan(types.indexOf('startModelCall'));
-    expect(BEFORE_STATUS.has('writeJournal') && BEFORE_STATUS.has('addFinalizer')).toBe(true);
-    expect(BEFORE_STATUS.has('startModelCall') || BEFORE_STATUS.has('createPod')).toBe(false);
+  it('plans the finalizer first and starts the model call with the status write (the plan production runs)', () => {
+    const plan = planExecution(d.effects);
+    expect(plan.addFinalizer).toBe(true);
+    expect(plan.journal.map((e) => e.entry.kind)).toEqual(['Tools']);
+    expect(plan.start.map((e) => e.type)).toEqual(['startModelCall']);
   });
 });
 
@@ -207,7 +207,9 @@ describe('a model call that asks for tools', () => {
   it('journals the response before the status records it (a BEFORE_STATUS effect, first)', () => {
     const entry = modelEntry(1, 1, r);
     expect(d.effects[0]).toEqual({ type: 'writeJournal', name: 'research-j1', stepId: 1, entry, digest: digestOf(entry) });
-    expect(BEFORE_STATUS.has('writeJournal')).toBe(true);
+    const plan = planExecution(d.effects);
+    expect(plan.journal).toEqual([d.effects[0]]);
+    expect(plan.start.map((e) => e.type)).toEqual(['createPod', 'createPod']);
     expect(stepOf(d, 1)).toMatchObject({
       phase: 'Succeeded', outcome: 'Completed', stopReason: 'tool_use', finishedAt: iso(at(10)),
       usage: { inputTokens: 300, outputTokens: 40, totalTokens: 340 },
