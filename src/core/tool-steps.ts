@@ -2,7 +2,7 @@
 import type { StepRecord } from '../api/agent-run.ts';
 import { StepOutcome } from '../api/conditions.ts';
 import type { ResolvedTool, ToolResultEntry } from './journal.ts';
-import { isStepDone } from './machine.ts';
+import { isStepDone, moveStep } from './machine.ts';
 import { journalName, toolPodName } from './naming.ts';
 import type { PodObservation } from './observed.ts';
 import { toolInputProblem } from './tool-input.ts';
@@ -69,7 +69,7 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
     requestApproval(d, step, 'Tool', JSON.stringify(toolInputOf(d, step) ?? {}));
     return false;
   }
-  step.phase = 'Running';
+  moveStep(step, 'Running');
   step.startedAt = now(d);
   createPodFor(d, step, tool);
   return true;
@@ -245,7 +245,7 @@ export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultE
 }
 
 export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEntry, digest: string): void {
-  step.phase = entry.isError ? 'Failed' : 'Succeeded';
+  moveStep(step, entry.isError ? 'Failed' : 'Succeeded');
   step.outcome = entry.outcome;
   step.attempt = entry.attempt;
   step.finishedAt = now(d);

@@ -30,7 +30,7 @@ import { decide } from '../../src/core/decide.ts';
 import type { Decision, Effect } from '../../src/core/effects.ts';
 import { planExecution } from '../../src/core/execution-plan.ts';
 import type { ModelResponse } from '../../src/core/journal.ts';
-import { isFinished, isStepDone } from '../../src/core/machine.ts';
+import { isFinished, isStepDone, isStepMove } from '../../src/core/machine.ts';
 import { journalName, toolPodName, toolsJournalName } from '../../src/core/naming.ts';
 import type { ModelCallObservation, Observed, PodObservation, RecordedEntry, ToolOutputObservation } from '../../src/core/observed.ts';
 import type { ModelFailure } from '../../src/core/policies.ts';
@@ -585,6 +585,7 @@ const SCENARIOS: readonly Scenario[] = [
 function invariantViolations(h: History): string[] {
   const out: string[] = [];
   const stepIdentity = new Map<number, string>();
+  const phaseById = new Map<number, StepRecord['phase']>();
   const podByAttempt = new Map<string, string>();
   const attemptByPod = new Map<string, string>();
   const journaledModelSteps = new Set<number>();
@@ -597,6 +598,10 @@ function invariantViolations(h: History): string[] {
       const known = stepIdentity.get(s.id);
       if (known !== undefined && known !== identity(s)) out.push(`${where}: step id ${s.id} reused (${known} then ${identity(s)})`);
       stepIdentity.set(s.id, identity(s));
+      // Every phase change between two stored statuses is a move of core/machine.ts's table.
+      const before = phaseById.get(s.id);
+      if (before !== undefined && before !== s.phase && !isStepMove(before, s.phase)) out.push(`${where}: step ${s.id} moved ${before} → ${s.phase}`);
+      phaseById.set(s.id, s.phase);
     }
   };
   h.records.forEach((r, i) => {
@@ -713,6 +718,15 @@ describe('the invariant check itself', () => {
   it('catches two pod names for one step attempt, and a pod name not made from its step and attempt', () => {
     const out = tampered((h) => { h.records.at(-1)?.decision.effects.push({ type: 'createPod', stepId: 2, name: 'k8s-history-s9-a1' }); });
     expect(out).toEqual(expect.arrayContaining([expect.stringContaining('has two pod names'), expect.stringContaining('is not named after step 2')]));
+  });
+
+  it('catches a step moving against the table (a done step started again)', () => {
+    const out = tampered((h) => {
+      const r = h.records.findLast((x) => x.status?.steps?.[0]?.phase === 'Succeeded');
+      const step = r?.status?.steps?.[0];
+      if (step) h.records.push({ ...structuredClone(r), status: { ...structuredClone(r.status), steps: [{ ...step, phase: 'Running' }] } } as HistoryRecord);
+    });
+    expect(out).toEqual(expect.arrayContaining([expect.stringContaining('step 1 moved Succeeded → Running')]));
   });
 
   it('catches a model call issued again after its response was journaled', () => {
