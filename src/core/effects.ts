@@ -4,6 +4,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRunStatus } from '../api/agent-run.ts';
+import type { EventReason } from '../api/conditions.ts';
 import type { JournalEntry } from './journal.ts';
 import type { ModelRequest } from './conversation.ts';
 
@@ -19,7 +20,7 @@ export type Effect =
   | { readonly type: 'deleteEndedPods'; readonly labelSelector: string }
   | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
   | { readonly type: 'cancelModelCall'; readonly stepId: number }
-  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: string; readonly message: string }
+  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason; readonly message: string }
   | { readonly type: 'removeFinalizer' }
   | { readonly type: 'deleteRun' };
 

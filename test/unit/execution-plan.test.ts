@@ -8,7 +8,7 @@ const entry = { kind: 'ToolResult', stepId: 2, tool: 'shell', toolUseId: 't', at
 describe('the durable order (what the reconciler and the replay simulation both run)', () => {
   it('puts the journal alone on the critical path, starts pods and calls with the status write, and settles after it', () => {
     const effects: Effect[] = [
-      { type: 'event', eventType: 'Normal', reason: 'X', message: 'm' },
+      { type: 'event', eventType: 'Normal', reason: 'Started', message: 'm' },
       { type: 'releasePod', name: 'run-s2-a1' },
       { type: 'createPod', stepId: 3, pod },
       { type: 'writeJournal', name: 'run-j2', stepId: 2, entry, digest: 'sha256:x' },
