@@ -10,6 +10,7 @@ import { JOURNALS, execLines } from './checks.ts';
 import { log } from './log.ts';
 import type { Options } from './options.ts';
 import { Replicas } from './replicas.ts';
+import { TOOL_SLEEP } from './workload.ts';
 
 /** The kinds of fault the chaos suite injects. */
 export type FaultKind = 'leader-kill' | 'pod-deletion' | 'apiserver-restart' | 'etcd-restart' | 'model-outage' | 'kubelet-restart' | 'node-loss';
@@ -146,8 +147,8 @@ export class FaultInjector {
 
   /**
    * Deletes a tool pod whose process is running right now (its execution log has a `start` for
-   * that attempt, no `done`, and it started less than 300 ms ago — 1 s on a real node, whose
-   * deletion kills at once — so it will not finish first).
+   * that attempt, no `done`, and it started recently enough that it cannot finish before the
+   * deletion lands: see stillRunningForMs).
    */
   private async deletePod(): Promise<FaultRecord> {
     const core = this.cluster.kube.core;
@@ -162,7 +163,8 @@ export class FaultInjector {
           const attempt = Number(env.find((e) => e.name === 'AGENTRUN_ATTEMPT')?.value ?? '0');
           const lines = exec.filter((l) => l.key === key && l.attempt === attempt);
           const start = lines.find((l) => l.what === 'start');
-          return start !== undefined && !lines.some((l) => l.what === 'done') && Date.now() - start.at < (this.o.node === 'real' ? 1_000 : 300);
+          const tool = env.find((e) => e.name === 'AGENTRUN_TOOL')?.value ?? '';
+          return start !== undefined && !lines.some((l) => l.what === 'done') && Date.now() - start.at < stillRunningForMs(tool, this.o.node);
         });
       const pod = pods[Math.floor(this.random() * pods.length)];
       if (pod?.metadata?.name) {
@@ -200,4 +202,14 @@ export class JournalWatch {
     this.stopped = true;
     await this.informer?.stop();
   }
+}
+
+/**
+ * How long after its start a tool is surely still running: half its sleep (a loaded machine may
+ * take the other half to list pods and read the log), at least 300 ms; on a real node, whose
+ * grace-0 deletion kills at once, the whole sleep but 500 ms.
+ */
+function stillRunningForMs(tool: string, node: 'real' | 'emulator'): number {
+  const sleepMs = Number(TOOL_SLEEP[tool as keyof typeof TOOL_SLEEP] ?? '0') * 1000;
+  return node === 'real' ? Math.max(1_000, sleepMs - 500) : Math.max(300, sleepMs / 2);
 }

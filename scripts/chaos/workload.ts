@@ -6,7 +6,7 @@ import { text, toolUse, type MockModelServer, type ScriptRequest, type ScriptedT
 import { appendLineSnippet } from '../../test/harness/tool-signals.ts';
 import { endpointNameFor } from '../../test/harness/fleet.ts';
 
-const TOOL_SLEEP = { fetch: '1.5', compute: '0.5', deploy: '0.3' } as const;
+export const TOOL_SLEEP = { fetch: '1.5', compute: '0.5', deploy: '0.3' } as const;
 type ToolName = keyof typeof TOOL_SLEEP;
 type Call = [ToolName, Record<string, unknown>];
 
