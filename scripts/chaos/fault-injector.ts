@@ -210,6 +210,6 @@ export class JournalWatch {
  * grace-0 deletion kills at once, the whole sleep but 500 ms.
  */
 function stillRunningForMs(tool: string, node: 'real' | 'emulator'): number {
-  const sleepMs = Number(TOOL_SLEEP[tool as keyof typeof TOOL_SLEEP] ?? '0') * 1000;
+  const sleepMs = tool in TOOL_SLEEP ? Number(TOOL_SLEEP[tool as keyof typeof TOOL_SLEEP]) * 1000 : 0;
   return node === 'real' ? Math.max(1_000, sleepMs - 500) : Math.max(300, sleepMs / 2);
 }
