@@ -8,7 +8,7 @@ import { TOOL_POD_FINALIZER } from '../api/conditions.ts';
 import type { PodObservation } from '../core/observed.ts';
 
 /** Container termination reasons that mean the process never started. */
-const NEVER_STARTED = new Set(['StartError', 'ContainerCannotRun', 'CreateContainerError', 'EmulatorNeedsCommand']);
+const NEVER_STARTED = new Set(['StartError', 'ContainerCannotRun', 'CreateContainerError']);
 
 interface Remembered { readonly ownerUid: string; readonly owner: string; observation: PodObservation }
 

@@ -308,7 +308,7 @@ describe('node emulator', () => {
 
     expect(pod.status?.phase).toBe('Failed');
     const terminated = statusOf(pod).state?.terminated;
-    expect(terminated?.reason).toBe('EmulatorNeedsCommand');
+    expect(terminated?.reason).toBe('StartError');
     expect(terminated?.message).toMatch(/needs a command/);
   });
 

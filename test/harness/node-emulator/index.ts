@@ -10,7 +10,7 @@
  *   │ THE CONTAINER IMAGE IS IGNORED. A container runs its `command` + `args` directly on   │
  *   │ this machine, as the user running the tests, with no isolation of any kind. A        │
  *   │ container without `command` cannot run (its image's entrypoint is unknown): it ends   │
- *   │ terminated with reason `EmulatorNeedsCommand`.                                        │
+ *   │ terminated with reason `StartError`, the message saying why.                          │
  *   └─────────────────────────────────────────────────────────────────────────────────────┘
  *
  * PATHS ARE REWRITTEN. A process cannot see the paths a container would see, so emptyDir,

@@ -201,7 +201,8 @@ export class PodRuntime {
     await Promise.all([emptyFile(logPath), emptyFile(this.terminationFile(run.spec.name))]);
     const command = run.spec.command ?? [];
     if (command.length === 0) {
-      return this.recordTermination(run, startFailure('EmulatorNeedsCommand',
+      // The runtime's own reason for a container it cannot start; the message says why here.
+      return this.recordTermination(run, startFailure('StartError',
         `the node emulator ignores images, so container "${run.spec.name}" (image ${run.spec.image ?? '?'}) needs a command to run`));
     }
     const invocation = buildInvocation(run.spec, env, rewrite, this.sandbox);
