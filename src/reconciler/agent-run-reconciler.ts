@@ -21,10 +21,12 @@ import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOu
 import { describeApiError, isConflict, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
+import type { RunTracer } from '../observability/tracing/index.ts';
 import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
 import { ToolOutputReads } from './tool-output-reads.ts';
+import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
 
 export interface ReconcilerDeps {
   readonly caches: Caches;
@@ -47,6 +49,8 @@ export interface ReconcilerDeps {
   readonly stepEvents?: boolean;
   readonly onStatusWritten?: (bytes: number) => void;
   readonly onEffect?: (effect: Effect) => void;
+  /** Exports the run's spans after each status write (observability/tracing); none when off. */
+  readonly tracer?: RunTracer;
 }
 
 type ParsedRun = AgentRun & { metadata: { name: string; namespace: string; uid: string } };
@@ -102,7 +106,9 @@ export class AgentRunReconciler {
     const gathered = performance.now();
     const decision = decide(observed);
     const decided = performance.now();
-    await this.execute(raw, run, decision.status, decision.effects, log);
+    const status = tracedStatus(this.d.tracer, this.d.events, run, decision.status, log);
+    await this.execute(raw, run, status, decision.effects, log);
+    this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
     log.debug({ gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered), executeMs: Math.round(performance.now() - decided), effects: decision.effects.length }, 'reconciled');
     if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod')) this.d.podMemory.forgetRun(run.metadata.uid);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
@@ -124,6 +130,7 @@ export class AgentRunReconciler {
     this.uidsByKey.delete(key);
     if (!uid) return;
     this.recovered.delete(uid);
+    this.d.tracer?.forget(uid);
     this.accessVerdicts.delete(uid);
     this.rejectedWrites.delete(uid);
     this.rejectedPods.delete(uid);
@@ -301,7 +308,7 @@ export class AgentRunReconciler {
         case 'createPod': {
           let created;
           try {
-            created = await this.d.pods.create(effect.pod);
+            created = await this.d.pods.create(withTraceparent(effect.pod, this.d.tracer?.podTraceparent(owner.uid, status, effect.stepId)));
           } catch (error) {
             const rejected = writeRejection(error);
             if (!rejected) throw error;
