@@ -28,7 +28,7 @@ import { AnthropicModelClient } from './adapters/model/anthropic.ts';
 import { ModelCalls } from './adapters/model/calls.ts';
 import type { AgentRunObject, Caches } from './ports.ts';
 import { AgentRunReconciler } from './reconciler/agent-run-reconciler.ts';
-import type { RunTracer } from './observability/tracing/index.ts';
+import { NO_TRACING, type RunTracer } from './observability/tracing/index.ts';
 import { PodMemory } from './reconciler/pod-memory.ts';
 import { startObservabilityServer, type ObservabilityServer, type Readiness } from './observability/http-server.ts';
 import { OperatorMetrics, RunStatusObserver, type ObservedRun } from './observability/metrics.ts';
@@ -176,7 +176,8 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     stepEvents: config.stepEvents,
     onStatusWritten: (bytes) => { metrics.statusBytes.observe(bytes); },
     onEffect: (effect) => { metrics.effects.inc({ type: effect.type }); },
-    ...(hooks.tracer ? { tracer: hooks.tracer } : {}),
+    // Off, the reconciler has no tracer at all: not even the calls that would do nothing.
+    ...(hooks.tracer && hooks.tracer !== NO_TRACING ? { tracer: hooks.tracer } : {}),
   });
   const controller = manager.addController(new Controller({
     name: 'agentrun', reconcile: reconciler.reconcile, workers: config.workers, log,

@@ -36,8 +36,15 @@ export interface Jaeger {
   /** OTLP HTTP base URL, for OTEL_EXPORTER_OTLP_ENDPOINT. */
   readonly otlpUrl: string;
   readonly queryUrl: string;
-  /** Every span of the trace (Jaeger's adjusters applied: identical copies folded into one); [] when unknown. */
-  trace(traceId: string): Promise<QueriedSpan[]>;
+  /**
+   * Every span of the trace; [] when unknown. By default with Jaeger's adjusters (identical copies
+   * folded into one); `raw` skips them. The memory store hands its own spans to the adjusters, which
+   * write warnings into them: query adjusted only once every copy has arrived, or a later identical
+   * copy no longer matches the stored (now annotated) one.
+   */
+  trace(traceId: string, options?: { raw?: boolean }): Promise<QueriedSpan[]>;
+  /** The trace as stored, without Jaeger's adjusters (OTLP JSON text). */
+  raw(traceId: string): Promise<string>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -140,8 +147,9 @@ export async function startJaeger(): Promise<Jaeger> {
     otlpUrl: `http://127.0.0.1:${ports.otlp}`,
     queryUrl,
     output: () => lines.join(''),
-    trace: async (traceId) => {
-      const res = await fetch(`${queryUrl}/api/v3/traces/${traceId}`);
+    raw: async (traceId) => (await fetch(`${queryUrl}/api/v3/traces/${traceId}?raw_traces=true`)).text(),
+    trace: async (traceId, options = {}) => {
+      const res = await fetch(`${queryUrl}/api/v3/traces/${traceId}${options.raw ? '?raw_traces=true' : ''}`);
       if (res.status === 404) return [];
       if (!res.ok) throw new Error(`GET /api/v3/traces/${traceId}: ${res.status} ${await res.text()}`);
       const body = await res.json() as { result?: { resourceSpans?: {
