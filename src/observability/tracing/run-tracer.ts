@@ -132,7 +132,7 @@ export class SinkRunTracer implements RunTracer {
       const atMs = Date.parse(step.retry.nextRetryAt);
       state.retries.set(step.id, [...seen, { attempt: step.retry.attempt, errorClass: step.retry.errorClass, atMs }]);
     }
-    for (const span of runSpans(input(after, state))) {
+    for (const span of runSpans({ ...input(after, state), skip: state.exported })) {
       if (state.exported.has(span.key)) continue;
       state.exported.add(span.key);
       spans.push(span);

@@ -49,6 +49,8 @@ export interface RunSpanInput {
   readonly retries?: ReadonlyMap<number, readonly RetrySeen[]>;
   /** Steps that were in flight when this process took the run over from one that stopped. */
   readonly resumed?: ReadonlySet<number>;
+  /** Keys of spans already exported: not derived again (keeps a status write O(new spans)). */
+  readonly skip?: ReadonlySet<string>;
 }
 
 /** Longest recorded content attribute (a tool output, a model answer), in characters. */
@@ -64,14 +66,15 @@ const clip = (s: string): string => (s.length > MAX_CONTENT_CHARS ? `${s.slice(0
 /** Every span the recorded state of the run ends: finished steps, decided approvals, and the root once the run ended. */
 export function runSpans(input: RunSpanInput): SpanData[] {
   const spans: SpanData[] = [];
+  const skip = input.skip ?? new Set<string>();
   for (const step of input.status.steps ?? []) {
-    const approval = approvalSpan(input, step);
+    const approval = skip.has(`approval/${step.id}`) ? undefined : approvalSpan(input, step);
     if (approval) spans.push(approval);
-    if (!isStepDone(step)) continue;
+    if (!isStepDone(step) || skip.has(`step/${step.id}`)) continue;
     const span = step.kind === 'Model' ? modelSpan(input, step) : toolSpan(input, step);
     if (span) spans.push(span);
   }
-  const root = rootSpan(input);
+  const root = skip.has('root') ? undefined : rootSpan(input);
   if (root) spans.push(root);
   return spans;
 }
