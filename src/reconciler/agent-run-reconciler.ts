@@ -107,8 +107,9 @@ export class AgentRunReconciler {
     const decision = decide(observed);
     const decided = performance.now();
     const status = tracedStatus(this.d.tracer, this.d.events, run, decision.status, log);
-    await this.execute(raw, run, status, decision.effects, log);
-    this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
+    const stored = await this.execute(raw, run, status, decision.effects, log);
+    // Spans come from what is stored: a refused write ends nothing.
+    if (stored) this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
     log.debug({ gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered), executeMs: Math.round(performance.now() - decided), effects: decision.effects.length }, 'reconciled');
     if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod')) this.d.podMemory.forgetRun(run.metadata.uid);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
@@ -241,7 +242,8 @@ export class AgentRunReconciler {
 
   // ---- execute ----
 
-  private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<void> {
+  /** Returns whether `status` is now the stored status (false when a write was refused or the run is gone). */
+  private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<boolean> {
     const owner: RunOwner = run.metadata;
     let current = raw;
     if (effects.some((e) => e.type === 'addFinalizer')) {
@@ -261,7 +263,7 @@ export class AgentRunReconciler {
       if (!(error instanceof WriteRejectedError)) throw error;
       // Never retried: the next decision ends the run with what the apiserver said.
       this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
-      return;
+      return false;
     }
     const displaced = journalWrites.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
     if (displaced) {
@@ -281,9 +283,9 @@ export class AgentRunReconciler {
       try {
         resourceVersion = await this.writeStatus(current, status, log);
       } catch (error) {
-        if (isNotFound(error)) return;
+        if (isNotFound(error)) return false;
         const rejected = writeRejection(error);
-        if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return; }
+        if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return false; }
         rethrowConflict(error);
       }
       current = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
@@ -360,6 +362,7 @@ export class AgentRunReconciler {
     const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
     for (const f of failures) log.warn({ effect: f.effect?.type, ...(f.effect ? stepFields(f.effect) : {}), err: describeApiError(f.error) }, 'effect failed');
     if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+    return true;
   }
 
   /** Records a refused write; the run is enqueued so that decide() ends it at once. */
