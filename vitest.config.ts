@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { chooseNodeMode } from './test/support/real-node.ts';
+import { chooseNodeMode } from './test/harness/real-node.ts';
 
 // Tests of what only a real kubelet and container runtime do; without a real node (AGENTRUN_NODE=emulator,
 // or not root on Linux) they are left out, and the README says so. Everything else runs on either.
@@ -25,7 +25,7 @@ export default defineConfig({
           exclude: realNode ? [] : REAL_NODE_ONLY,
           environment: 'node',
           // One real control plane for the whole run; each test file works in its own namespace.
-          globalSetup: ['test/support/global-setup.ts'],
+          globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // 2 cores: the apiserver and etcd need CPU too.

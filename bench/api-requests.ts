@@ -22,11 +22,12 @@
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { userKubeconfig } from '../test/support/control-plane.ts';
-import { adminGet, etcdUrl, restartComponent, until } from './lib/cluster.ts';
-import { sleep } from './lib/common.ts';
-import { agentSpec, createRuns, scriptAgent, scriptPauses, startBenchEnv, workTool } from './lib/fleet.ts';
-import { diff, groupBy, metricSum, parseMetrics } from './lib/metrics.ts';
+import { userKubeconfig } from '../test/harness/control-plane.ts';
+import { adminGet } from '../test/harness/control-plane.ts';
+import { etcdUrl, restartComponent, until } from '../test/harness/own-cluster.ts';
+import { sleep } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, scriptAgent, scriptPauses, startBenchEnv, workTool } from '../test/harness/fleet.ts';
+import { diff, groupBy, metricSum, parseMetrics } from '../test/harness/metrics.ts';
 import type { Scenario, Target } from './lib/scenario.ts';
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
@@ -47,8 +48,8 @@ export const apiRequests: Scenario = async ({ quick, log }) => {
     await writeFile(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived", "ResponseStarted"]\nrules:\n- level: Metadata\n');
     await restartComponent(info, 'kube-apiserver', 0, [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-maxsize=0']);
     await until('the emulator to see the node again', async () => ((await env.kube.core.readNode({ name: 'node-api' })).status ? true : undefined), 30_000);
-    const { Operator } = await import('./lib/operator.ts');
-    const operator = new Operator({ kubeconfig: operatorKubeconfig, namespaces: [env.namespace], logLevel: 'info' });
+    const { OperatorProcess } = await import('../test/harness/operator-process.ts');
+    const operator = new OperatorProcess({ kubeconfig: operatorKubeconfig, namespaces: [env.namespace], logLevel: 'info', keepLogs: false });
     await operator.start();
     await sleep(2_000);
     const etcd = await etcdUrl(info);

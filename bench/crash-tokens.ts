@@ -12,9 +12,9 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RecordedRequest } from '../test/support/mock-model-server.ts';
-import { mulberry32, repoRoot, sleep } from './lib/common.ts';
-import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from './lib/fleet.ts';
+import type { RecordedRequest } from '../test/harness/mock-model-server.ts';
+import { mulberry32, repoRoot, sleep } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from '../test/harness/fleet.ts';
 import { ensureBetterSqlite3 } from './lib/native.ts';
 import { startAgent } from './lib/peers.ts';
 import type { Scenario, Target } from './lib/scenario.ts';

@@ -12,11 +12,11 @@
  * at the model] + [answer → status Succeeded]; tool step = [step in status → pod created] +
  * [pod terminated → status Succeeded]. Target: the noisy p95 within 2× the quiet p95.
  */
-import { summarize, type Summary } from './lib/common.ts';
+import { summarize, type Summary } from '../test/harness/measure.ts';
 import { chartLaunch, chartLimits } from './lib/chart-limits.ts';
-import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from './lib/fleet.ts';
+import { agentSpec, createRuns, measuredSteps, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from '../test/harness/fleet.ts';
 import { ms, type Scenario } from './lib/scenario.ts';
-import { text, toolUse } from '../test/support/mock-model-server.ts';
+import { text, toolUse } from '../test/harness/mock-model-server.ts';
 
 const MiB = 2 ** 20;
 const TURNS = 2;
@@ -30,23 +30,9 @@ function stepOverheads(env: BenchEnv, names: readonly string[], keyOf: (name: st
   const model: number[] = [];
   const tool: number[] = [];
   for (const name of names) {
-    const times = env.recorder.runs.get(name);
-    if (!times) continue;
-    const requests = env.model.requests(keyOf(name));
-    const steps = [...times.steps.entries()].sort((a, b) => a[0] - b[0]);
-    const modelIds = steps.filter(([, st]) => st.kind === 'Model').map(([id]) => id);
-    for (const [id, st] of steps) {
-      if (st.done === undefined) continue;
-      if (st.kind === 'Model') {
-        const req = requests.find((q) => q.turnIndex === modelIds.indexOf(id));
-        const answeredAt = req ? env.answered.get(req.requestId) : undefined;
-        if (!req || answeredAt === undefined) continue;
-        model.push(req.receivedAt - st.firstSeen + st.done - answeredAt);
-      } else {
-        const pod = st.podName ? env.recorder.pods.get(st.podName) : undefined;
-        if (pod?.terminal === undefined) continue;
-        tool.push(pod.created - st.firstSeen + st.done - pod.terminal);
-      }
+    for (const step of measuredSteps(env, name, keyOf(name))) {
+      if (step.kind === 'Model') model.push(step.nextAt - step.answeredAt);
+      else tool.push(step.nextAt - step.pod.terminal);
     }
   }
   return { model, tool };

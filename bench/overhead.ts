@@ -1,29 +1,31 @@
 /**
  * Orchestration overhead per model step and per tool step, with a zero-latency mock model.
  *
- * Runs go one at a time (no contention) and every transition is timestamped in this process:
- * status writes as the AgentRun watch delivers them, the mock's request arrival and answer, tool
- * pod creation and termination as the pod watch delivers them, and the tool process's own start
- * and end (its execution log). The run's timeline is cut into disjoint pieces:
+ * Runs go one at a time (no contention) and every event is timestamped in this process: the
+ * mock's request arrival and answer, tool pod creation and termination as the pod watch delivers
+ * them, the tool process's own start and end (its execution log), and status as the AgentRun
+ * watch delivers it. A turn's critical path is cut into disjoint pieces:
  *
- *   model step  = [step appears in status → request reaches the model]        (start the call)
- *               + [model answered → status shows the step Succeeded]          (journal + status)
- *   tool step   = [step appears in status → its pod is created]               (intent → pod)
- *               + [pod terminated → status shows the step Succeeded]          (read output, journal, status)
+ *   model step  = [model answered → its tool pod created]                     (journal, then start)
+ *                 (the last model step: [answered → the run Succeeded in status])
+ *   tool step   = [pod terminated → the next request reaches the model]       (read output, journal, call)
  *   not ours    = model latency (0 here), the kubelet (pod created → process start, process end →
  *                 pod status), the tool process itself
+ *
+ * Status is written beside the next side effect, off the critical path (core/execution-plan.ts);
+ * when it lands is reported on its own row.
  *
  * Measured twice: on the node emulator (local processes, what isolates our own overhead), and, as
  * root on Linux, on a real node (kubelet + containerd + runc: what a user of a real cluster pays
  * per tool step; the tool records its start and end through an HTTP recorder on the node IP).
  */
-import { agentSpec, createRuns, readExecLog, scriptAgent, startBenchEnv, waitFinished, workTool } from './lib/fleet.ts';
-import { summarize, type Summary } from './lib/common.ts';
+import { agentSpec, createRuns, measuredSteps, readExecLog, scriptAgent, startBenchEnv, waitFinished, workTool } from '../test/harness/fleet.ts';
+import { summarize, type Summary } from '../test/harness/measure.ts';
 import { ms, type Scenario } from './lib/scenario.ts';
-import { chooseNodeMode, type NodeMode } from '../test/support/real-node.ts';
+import { chooseNodeMode, type NodeMode } from '../test/harness/real-node.ts';
 
 interface Measured {
-  modelTotal: number[]; modelStart: number[]; modelRecord: number[]; toolTotal: number[]; toolStart: number[]; toolCollect: number[];
+  modelTotal: number[]; modelStatus: number[]; toolTotal: number[];
   kubelet: number[]; toolProcess: number[]; modelGaps: number[]; runStart: number[]; runDurations: number[]; toolStep: number[];
 }
 
@@ -36,7 +38,7 @@ export const overhead: Scenario = async ({ quick, log }) => {
   const t = summarize(emu.toolTotal);
   const row = (label: string, s: Summary): [string, string] => [label, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, max ${ms(s.max)} (n=${s.n})`];
   const realRows: [string, string][] = real ? [
-    row('REAL NODE: tool step overhead of ours (intent → pod created + pod terminated → status Succeeded)', summarize(real.toolTotal)),
+    row('REAL NODE: tool step overhead of ours (pod terminated → next request at the model)', summarize(real.toolTotal)),
     row('REAL NODE: kubelet + containerd + runc (pod created → process start, process end → pod terminated in the watch)', summarize(real.kubelet)),
     row('REAL NODE: whole tool step as a user sees it (step Running in status → Succeeded), tool process ~ms', summarize(real.toolStep)),
     row('REAL NODE: model step overhead (same operator; for comparison)', summarize(real.modelTotal)),
@@ -46,12 +48,9 @@ export const overhead: Scenario = async ({ quick, log }) => {
     title: 'Orchestration overhead per step (zero-latency mock model, one run at a time)',
     params: { runs, turnsPerRun: turns, toolsPerTurn: 1, modelLatencyMs: 0, workers: 8, logLevel: 'info', realNode: real !== undefined },
     table: [
-      row('Model step overhead (start the call + journal & status after the answer)', m),
-      row('… of which: step in status → request at the model', summarize(emu.modelStart)),
-      row('… of which: answer → status shows the step Succeeded', summarize(emu.modelRecord)),
-      row('Tool step overhead (intent → pod created + pod terminated → status Succeeded)', t),
-      row('… of which: step in status → pod created', summarize(emu.toolStart)),
-      row('… of which: pod terminated → status shows the step Succeeded', summarize(emu.toolCollect)),
+      row('Model step overhead (answer → its tool pod created; last step: answer → run Succeeded)', m),
+      row('Tool step overhead (pod terminated → next request at the model)', t),
+      row('Off the critical path: answer → status shows the model step Succeeded', summarize(emu.modelStatus)),
       row('Not ours: emulated kubelet (pod created → process start, process end → pod status)', summarize(emu.kubelet)),
       row('Not ours: the tool process (sh -c printf)', summarize(emu.toolProcess)),
       row('Model answer → next model request (a whole tool turn in between)', summarize(emu.modelGaps)),
@@ -59,9 +58,12 @@ export const overhead: Scenario = async ({ quick, log }) => {
       row(`Whole run (${turns + 1} model + ${turns} tool steps)`, summarize(emu.runDurations)),
       ...realRows,
     ],
-    targets: [{ target: 'model-step overhead p50 ≤ 15 ms', measured: ms(m.p50), met: m.p50 <= 15 }],
+    targets: [
+      { target: 'model-step overhead p50 ≤ 10 ms', measured: ms(m.p50), met: m.p50 <= 10 },
+      { target: 'tool-step overhead (excluding the kubelet) p50 ≤ 15 ms', measured: ms(t.p50), met: t.p50 <= 15 },
+    ],
     notes: [
-      'Times are arrival times in the benchmark process: status writes as the watch delivers them (a few ms after the write), the mock\'s own request/answer times, tool pods as the pod watch delivers them.',
+      'Times are arrival times in the benchmark process: the mock\'s own request/answer times, tool pods as the pod watch delivers them (a few ms after the write), status as the run watch delivers it.',
       'REAL NODE rows: the same operator and runs on a real kubelet v1.36.3 + containerd 2.3 + runc with the restricted securityContext (one node of our own control plane, fewer runs); the tool records its start and end through an HTTP request to this process (busybox wget), so "process start/end" include that request.',
     ],
     data: { emulator: emu, real },
@@ -82,11 +84,8 @@ async function measure(node: NodeMode, runs: number, turns: number, log?: (s: st
     }
     await new Promise((r) => setTimeout(r, 500));
     const exec = await readExecLog(env.execLog);
-    const modelStart: number[] = [];
-    const modelRecord: number[] = [];
     const modelTotal: number[] = [];
-    const toolStart: number[] = [];
-    const toolCollect: number[] = [];
+    const modelStatus: number[] = [];
     const toolTotal: number[] = [];
     const kubelet: number[] = [];
     const toolProcess: number[] = [];
@@ -104,33 +103,24 @@ async function measure(node: NodeMode, runs: number, turns: number, log?: (s: st
       if (first) runStart.push(first.firstSeen - (created.get(name) ?? first.firstSeen));
       if (times.finishedAt !== undefined) runDurations.push(times.finishedAt - (created.get(name) ?? times.finishedAt));
       for (let r = 1; r < requests.length; r++) modelGaps.push((requests[r]?.receivedAt ?? 0) - (env.answered.get(requests[r - 1]?.requestId ?? '') ?? 0));
-      const modelIds = steps.filter(([, st]) => st.kind === 'Model').map(([id]) => id);
-      for (const [id, st] of steps) {
-        if (st.done === undefined) continue;
-        if (st.kind === 'Model') {
-          // The k-th model step sends a conversation with k assistant messages.
-          const req = requests.find((q) => q.turnIndex === modelIds.indexOf(id));
-          const answeredAt = req ? env.answered.get(req.requestId) : undefined;
-          if (!req || answeredAt === undefined) continue;
-          modelStart.push(req.receivedAt - st.firstSeen);
-          modelRecord.push(st.done - answeredAt);
-          modelTotal.push(req.receivedAt - st.firstSeen + st.done - answeredAt);
-        } else {
-          const pod = st.podName ? env.recorder.pods.get(st.podName) : undefined;
-          const lines = exec.filter((l) => l.key === `${times.uid ?? ''}/${id}`);
-          const started = lines.find((l) => l.what === 'start')?.at;
-          const ended = lines.find((l) => l.what === 'done')?.at;
-          if (!pod?.terminal || started === undefined || ended === undefined) continue;
-          toolStart.push(pod.created - st.firstSeen);
-          toolCollect.push(st.done - pod.terminal);
-          toolTotal.push(pod.created - st.firstSeen + st.done - pod.terminal);
-          kubelet.push(started - pod.created + pod.terminal - ended);
-          toolProcess.push(ended - started);
-          if (st.running !== undefined) toolStep.push(st.done - st.running);
+      for (const step of measuredSteps(env, name, `[ov-${i}]`)) {
+        if (step.kind === 'Model') {
+          modelTotal.push(step.nextAt - step.answeredAt);
+          if (step.times.done !== undefined) modelStatus.push(step.times.done - step.answeredAt);
+          continue;
         }
+        const { pod } = step;
+        toolTotal.push(step.nextAt - pod.terminal);
+        const lines = exec.filter((l) => l.key === `${times.uid ?? ''}/${step.id}`);
+        const started = lines.find((l) => l.what === 'start')?.at;
+        const ended = lines.find((l) => l.what === 'done')?.at;
+        if (started === undefined || ended === undefined) continue;
+        kubelet.push(started - pod.created + pod.terminal - ended);
+        toolProcess.push(ended - started);
+        if (step.times.running !== undefined && step.times.done !== undefined) toolStep.push(step.times.done - step.times.running);
       }
     }
-    return { modelTotal, modelStart, modelRecord, toolTotal, toolStart, toolCollect, kubelet, toolProcess, modelGaps, runStart, runDurations, toolStep };
+    return { modelTotal, modelStatus, toolTotal, kubelet, toolProcess, modelGaps, runStart, runDurations, toolStep };
   } finally {
     await env.close();
   }

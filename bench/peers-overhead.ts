@@ -9,9 +9,9 @@
  * system does between two model calls: record the answer, run the tool, record its result, send),
  * and the time per turn (first request → last answer, / turns).
  */
-import { freePort } from '../test/support/control-plane.ts';
-import { sleep, summarize } from './lib/common.ts';
-import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from './lib/fleet.ts';
+import { freePort } from '../test/harness/control-plane.ts';
+import { sleep, summarize } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from '../test/harness/fleet.ts';
 import { ensureBetterSqlite3 } from './lib/native.ts';
 import { registerDeployment, startAgent, startRestate } from './lib/peers.ts';
 import type { Scenario } from './lib/scenario.ts';

@@ -10,8 +10,8 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { intFlag, log as logger, parseFlags, repoRoot, sleep, writeResult } from './lib/common.ts';
-import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool } from './lib/fleet.ts';
+import { intFlag, log as logger, parseFlags, repoRoot, sleep, writeResult } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool } from '../test/harness/fleet.ts';
 
 const log = logger('cpu');
 

@@ -10,8 +10,8 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { intFlag, log as logger, parseFlags, repoRoot, sleep, writeResult } from './lib/common.ts';
-import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool } from './lib/fleet.ts';
+import { intFlag, log as logger, parseFlags, repoRoot, sleep, writeResult } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool } from '../test/harness/fleet.ts';
 
 const log = logger('heap');
 
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     await sleep(5_000);
     const rssMiB = Math.round(env.operator.rssBytes() / 2 ** 20);
     const before = new Set(await readdir(cwd));
-    process.kill(env.operator.pid, 'SIGUSR2');
+    process.kill(env.operator.pid ?? 0, 'SIGUSR2');
     let file = '';
     for (let i = 0; i < 600 && !file; i++) {
       await sleep(500);

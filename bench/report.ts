@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, resultsDir } from './lib/common.ts';
+import { repoRoot, resultsDir } from '../test/harness/measure.ts';
 import type { ScenarioResult, Target } from './lib/scenario.ts';
 
 const ORDER = ['overhead', 'api-requests', 'throughput', 'rss', 'resume', 'crash-tokens', 'peers', 'noisy-neighbour'];

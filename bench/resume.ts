@@ -5,9 +5,9 @@
  * caches synced ("operator started"), each run's call re-issued (the mock sees it), each run
  * finished (one model step: the re-issued answer ends it).
  */
-import { percentile, sleep } from './lib/common.ts';
-import { agentSpec, createRuns, startBenchEnv, waitFinished } from './lib/fleet.ts';
-import { text } from '../test/support/mock-model-server.ts';
+import { percentile, sleep } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, startBenchEnv, waitFinished } from '../test/harness/fleet.ts';
+import { text } from '../test/harness/mock-model-server.ts';
 import type { Scenario } from './lib/scenario.ts';
 
 export const resume: Scenario = async ({ quick, flags, log }) => {

@@ -8,11 +8,11 @@
  * the peak against the chart's memory limit.
  */
 import { chartLaunch, chartLimits } from './lib/chart-limits.ts';
-import { freePort } from '../test/support/control-plane.ts';
+import { freePort } from '../test/harness/control-plane.ts';
 import { buildCompiledOperator } from './lib/build.ts';
-import { sleep } from './lib/common.ts';
-import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from './lib/fleet.ts';
-import { metricSum, parseMetrics } from './lib/metrics.ts';
+import { sleep } from '../test/harness/measure.ts';
+import { agentSpec, createRuns, scriptAgent, startBenchEnv, waitFinished, workTool, type BenchEnv } from '../test/harness/fleet.ts';
+import { metricSum, parseMetrics } from '../test/harness/metrics.ts';
 import type { Scenario } from './lib/scenario.ts';
 
 const MiB = 2 ** 20;

@@ -11,7 +11,7 @@
  * Scenarios: overhead, api-requests, throughput, rss, resume, crash-tokens, peers, noisy-neighbour.
  * A scenario that fails is recorded with its error and the others still run.
  */
-import { ForeignCpuSampler, intFlag, log as logger, machineInfo, parseFlags, srcFingerprint, waitForQuiet, writeResult } from './lib/common.ts';
+import { ForeignCpuSampler, intFlag, log as logger, machineInfo, parseFlags, srcFingerprint, waitForQuiet, writeResult } from '../test/harness/measure.ts';
 import type { Scenario, ScenarioResult } from './lib/scenario.ts';
 import { renderBenchmarks } from './report.ts';
 

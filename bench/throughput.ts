@@ -10,11 +10,12 @@
  * CPU used by the operator, kube-apiserver, etcd and this process (emulator + mock) is recorded
  * over the same window, to show what saturates on 2 cores.
  */
-import { freePort } from '../test/support/control-plane.ts';
-import { CpuSplit, summarize } from './lib/common.ts';
-import { adminGet, pidOf } from './lib/cluster.ts';
-import { groupBy, metricSum, parseMetrics, type Sample } from './lib/metrics.ts';
-import { agentSpec, createRuns, scriptAgent, scriptPauses, startBenchEnv, waitFinished, workTool, type BenchEnv } from './lib/fleet.ts';
+import { freePort } from '../test/harness/control-plane.ts';
+import { CpuSplit, summarize } from '../test/harness/measure.ts';
+import { adminGet } from '../test/harness/control-plane.ts';
+import { pidOf } from '../test/harness/own-cluster.ts';
+import { groupBy, metricSum, parseMetrics, type Sample } from '../test/harness/metrics.ts';
+import { agentSpec, createRuns, scriptAgent, scriptPauses, startBenchEnv, waitFinished, workTool, type BenchEnv } from '../test/harness/fleet.ts';
 import type { Scenario, Target } from './lib/scenario.ts';
 
 interface Profile {
@@ -104,7 +105,7 @@ async function round(env: BenchEnv, label: string, runs: number, shape: Shape, t
   });
   const names = new Set(specs.map((s) => s.name));
   const cpu = await new CpuSplit({
-    operator: () => env.operator.pid,
+    operator: () => env.operator.pid ?? 0,
     'kube-apiserver': () => pidOf(env.cluster.info, 'kube-apiserver'),
     etcd: () => pidOf(env.cluster.info, 'etcd'),
     'benchmark process (emulator, mock, recorder)': () => process.pid,

@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { repoRoot } from '../bench/lib/common.ts';
+import { repoRoot } from '../test/harness/measure.ts';
 
 interface Summary { n: number; p50: number; p95: number; max: number }
 interface ChaosResult {
@@ -56,7 +56,7 @@ export function renderChaosMarkdown(result: ChaosResult, resultPath: string): st
       : 'Tool pods ran on the node emulator (local processes): no kubelet restarts or node losses.',
     `Machine: ${result.machine.nproc} cores (${result.machine.cpuModel}), ${result.machine.memoryGiB} GiB, Node ${result.machine.node}; ${result.machine.date};`,
     `load average at start ${result.machine.load1AtStart}; other processes used ${(result.cpu.foreignShareOfMachine * 100).toFixed(1)} % of the machine's CPU during the run.`,
-    `src/ fingerprint ${result.src ?? 'not recorded'} (bench/lib/common.ts srcFingerprint). Raw result: \`${relative(repoRoot, resultPath)}\`.`,
+    `src/ fingerprint ${result.src ?? 'not recorded'} (test/harness/measure.ts srcFingerprint). Raw result: \`${relative(repoRoot, resultPath)}\`.`,
     '',
     `**Verdict: ${result.ok ? 'every guarantee held' : `GUARANTEES BROKEN — ${result.broken.join('; ')}`}.**`,
     '',

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoRoot } from '../test/support/control-plane.ts';
+import { repoRoot } from '../test/harness/control-plane.ts';
 import { runDev } from './dev/stack.ts';
 
 const HELP = `npm run dev [-- flags]: the local stack for trying agentrun-operator.

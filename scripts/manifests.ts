@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { binary } from '../test/support/control-plane.ts';
+import { binary } from '../test/harness/control-plane.ts';
 import { CHART_DIR } from './chart-files.ts';
 
 const execFileAsync = promisify(execFile);

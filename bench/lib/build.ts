@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleOperator } from '../../scripts/build.ts';
-import { repoRoot } from './common.ts';
+import { repoRoot } from '../../test/harness/measure.ts';
 
 export async function buildCompiledOperator(): Promise<string> {
   const main = join(repoRoot, '.agentrun', 'bench-dist', 'main.js');

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { repoRoot } from './common.ts';
-import type { OperatorLaunch } from './operator.ts';
+import { repoRoot } from '../../test/harness/measure.ts';
+import type { OperatorOptions } from '../../test/harness/operator-process.ts';
 
 export interface ChartLimits {
   /** resources.limits.memory, in bytes. */
@@ -37,7 +37,7 @@ export function chartLimits(): ChartLimits {
 }
 
 /** Launch options that give the operator the chart's heap cap and model-call bounds. */
-export function chartLaunch(limits: ChartLimits = chartLimits()): Pick<OperatorLaunch, 'env' | 'extraArgs'> {
+export function chartLaunch(limits: ChartLimits = chartLimits()): Pick<OperatorOptions, 'env' | 'extraArgs'> {
   return {
     ...(limits.heapLimitMiB > 0 ? { env: { NODE_OPTIONS: `--max-old-space-size=${limits.heapLimitMiB}` } } : {}),
     extraArgs: [`--max-concurrent-model-calls=${limits.maxConcurrentModelCalls}`, `--max-model-response-bytes=${limits.maxModelResponseBytes}`],

@@ -14,7 +14,7 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './common.ts';
+import { repoRoot } from '../../test/harness/measure.ts';
 
 const run = promisify(execFile);
 

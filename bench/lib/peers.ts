@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../test/support/control-plane.ts';
-import { repoRoot, sleep } from './common.ts';
+import { freePort } from '../../test/harness/control-plane.ts';
+import { repoRoot, sleep } from '../../test/harness/measure.ts';
 
 export interface AgentProcess {
   readonly child: ChildProcess;

@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readClusterInfo, defaultStateDir } from '../../test/support/control-plane.ts';
-import { startLocalCluster, stopLocalCluster } from '../../test/support/local-cluster.ts';
+import { readClusterInfo, defaultStateDir } from '../../test/harness/control-plane.ts';
+import { startLocalCluster, stopLocalCluster } from '../../test/harness/local-cluster.ts';
 
 const stateDir = defaultStateDir();
 if (existsSync(join(stateDir, 'cluster.json'))) {

@@ -1,6 +1,6 @@
 /**
  * The scripted "model" of `npm run dev` without ANTHROPIC_API_KEY: a defaultScript for the mock
- * Messages API server (test/support/mock-model-server.ts) that plays the agent of
+ * Messages API server (test/harness/mock-model-server.ts) that plays the agent of
  * deploy/examples/demo.yaml. IT IS NOT A MODEL: it follows a fixed plan and only its last answer
  * depends on what the tools printed.
  *
@@ -11,7 +11,7 @@
  * A conversation without those tools (any other AgentRun applied while dev mode uses the stand-in)
  * gets one end_turn answer that says so, so the run ends instead of failing mysteriously.
  */
-import type { ScriptRequest, ScriptedTurn } from '../../test/support/mock-model-server.ts';
+import type { ScriptRequest, ScriptedTurn } from '../../test/harness/mock-model-server.ts';
 
 export const DEMO_TOOLS = ['clock', 'host_info', 'run_shell'] as const;
 export const DEMO_SHELL_COMMAND = 'uptime';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../../test/support/control-plane.ts';
+import { repoRoot } from '../../test/harness/control-plane.ts';
 
 export interface OperatorSupervisorOptions {
   readonly kubeconfig: string;

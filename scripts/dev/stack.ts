@@ -4,7 +4,7 @@
  *   control plane   etcd + kube-apiserver + kube-controller-manager (+ kube-scheduler with a real
  *                   node; built once by scripts/cluster/install.sh), state in <state-dir>/cluster
  *   node            as root on Linux: a REAL NODE (kubelet + containerd; tool pods run in
- *                   containers, test/support/real-node.ts); elsewhere, or with
+ *                   containers, test/harness/real-node.ts); elsewhere, or with
  *                   AGENTRUN_NODE=emulator: the node emulator, a stand-in kubelet that runs tool
  *                   pods' commands as LOCAL PROCESSES
  *   model           ANTHROPIC_API_KEY set: the real Messages API (Secret `anthropic` made from it);
@@ -25,15 +25,15 @@ import { dirname, join, relative } from 'node:path';
 import {
   ControlPlaneError, binDir, binary, freePort, kubectl, repoRoot, writeKubeconfig,
   type ClusterInfo,
-} from '../../test/support/control-plane.ts';
-import { startLocalCluster, stopLocalCluster } from '../../test/support/local-cluster.ts';
-import { startMockModelServer, type MockModelServer } from '../../test/support/mock-model-server.ts';
-import { NodeEmulator } from '../../test/support/node-emulator.ts';
-import { chooseNodeMode, type NodeMode } from '../../test/support/real-node.ts';
+} from '../../test/harness/control-plane.ts';
+import { startLocalCluster, stopLocalCluster } from '../../test/harness/local-cluster.ts';
+import { startMockModelServer, type MockModelServer } from '../../test/harness/mock-model-server.ts';
+import { NodeEmulator } from '../../test/harness/node-emulator.ts';
+import { chooseNodeMode, type NodeMode } from '../../test/harness/real-node.ts';
 import { DEMO_SHELL_COMMAND, demoAgent } from './demo-agent.ts';
 import { withModelBaseURL } from './manifests.ts';
 import { OperatorSupervisor } from './operator.ts';
-import { startJaeger, type Jaeger } from '../../test/support/jaeger.ts';
+import { startJaeger, type Jaeger } from '../../test/harness/jaeger.ts';
 import { RunProgress } from './run-progress.ts';
 
 export interface DevOptions {

@@ -52,6 +52,24 @@ export const Reason = {
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
+/** Reasons only Events carry, beside the run's condition reasons (which Events reuse). */
+export const EventOnlyReason = {
+  Started: 'Started', // the run began: its model and tool count
+  Succeeded: 'Succeeded', // the run gave its final answer
+  ModelResponded: 'ModelResponded', // a model step answered (only with --step-events)
+  ToolSucceeded: 'ToolSucceeded', // a tool step completed (only with --step-events)
+  ToolFailed: 'ToolFailed', // a tool step ended with an error result the model sees
+  ToolRetrying: 'ToolRetrying', // a tool pod failed before its tool ran, or vanished; the next attempt starts
+  Approved: 'Approved', // a waiting step was approved, by whom
+  Rejected: 'Rejected', // a waiting step was rejected, by whom
+  ApprovalTimedOut: 'ApprovalTimedOut', // nobody decided within limits.approvalTimeout
+  DecisionIgnored: 'DecisionIgnored', // an approve/reject annotation that changes nothing, and why
+  InvalidTraceparent: 'InvalidTraceparent', // with --tracing: the traceparent annotation is not W3C; the run traces on its own
+} as const;
+
+/** Every reason an Event of the operator may carry. */
+export type EventReason = Reason | (typeof EventOnlyReason)[keyof typeof EventOnlyReason];
+
 /** Step outcomes, recorded in status.steps[].outcome. */
 export const StepOutcome = {
   Completed: 'Completed', // model answered, or tool exited 0

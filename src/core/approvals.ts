@@ -3,6 +3,7 @@ import type { StepRecord } from '../api/agent-run.ts';
 import { decisionsFrom, type AnnotatedDecision } from '../api/approval.ts';
 import { Reason, StepOutcome } from '../api/conditions.ts';
 import { parseDurationMs } from '../api/primitives.ts';
+import { moveStep } from './machine.ts';
 import { exhaustedLimit } from './policies.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
 import { decisionFingerprint, extensionsOf, reportIgnoredDecisions } from './gates.ts';
@@ -38,8 +39,8 @@ export function applyDecision(d: Draft, step: StepRecord, decision: AnnotatedDec
   const subject = step.kind === 'Tool' ? `Step ${step.id} (${step.tool ?? '?'})` : `The extension asked by step ${step.id}`;
   if (decision.decision === 'Approved') {
     event(d, 'Normal', 'Approved', `${subject} was approved by ${who}${said}.`);
-    if (step.kind === 'Tool') { step.phase = 'Pending'; return; }
-    step.phase = 'Running';
+    if (step.kind === 'Tool') { moveStep(step, 'Pending'); return; } // queued for a free tool slot
+    moveStep(step, 'Running');
     step.startedAt = now(d);
     startModelCall(d, step);
     return;
@@ -80,7 +81,7 @@ export function rejectStep(d: Draft, step: StepRecord, toolMessage: string, fail
 }
 
 export function failWaitingStep(d: Draft, step: StepRecord): void {
-  step.phase = 'Failed';
+  moveStep(step, 'Failed');
   step.outcome = StepOutcome.Rejected;
   step.finishedAt = now(d);
 }

@@ -10,7 +10,7 @@ import type { AgentRunStatus, StepRecord } from '../api/agent-run.ts';
 import { approveKey } from '../api/approval.ts';
 import { ConditionType, FINALIZER, Reason } from '../api/conditions.ts';
 import type { Decision } from './effects.ts';
-import { isFinished, isStepDone, phaseOf } from './machine.ts';
+import { isFinished, isStepDone, moveStep, phaseOf } from './machine.ts';
 import { toolsJournalName } from './naming.ts';
 import type { Observed } from './observed.ts';
 import { exhaustedLimit, extensionOffer, runDeadline } from './policies.ts';
@@ -167,14 +167,15 @@ function startNextStep(d: Draft): void {
   const turnsDone = d.status.steps.filter((s) => s.kind === 'Model' && s.phase === 'Succeeded').length;
   const exhausted = exhaustedLimit(d.spec, turnsDone, d.status.usage?.totalTokens ?? 0, extensionsOf(d));
   if (exhausted && d.spec.limits.onExhausted !== 'AskForApproval') { finish(d, 'Failed', exhausted.reason, exhausted.message); return; }
-  const step: StepRecord = { id: nextStepId(d), kind: 'Model', turn: turnsDone + 1, phase: 'Running', attempt: 1, startedAt: now(d) };
+  const step: StepRecord = { id: nextStepId(d), kind: 'Model', turn: turnsDone + 1, phase: 'Pending', attempt: 1 };
   d.status.steps.push(step);
   if (exhausted) {
     // The run asks a human to extend its limits instead of failing (limits.onExhausted).
-    delete step.startedAt;
     requestApproval(d, step, 'Budget', `${exhausted.message} Approving grants ${extensionOffer(d.spec)}.`);
     return;
   }
+  moveStep(step, 'Running');
+  step.startedAt = now(d);
   startModelCall(d, step);
 }
 

@@ -3,7 +3,7 @@
  * uses to change it: journal entries, Events, timers, conditions. Internal to core/.
  */
 import type { AgentRunSpec, AgentRunStatus, StepRecord, TokenUsage } from '../api/agent-run.ts';
-import type { Reason } from '../api/conditions.ts';
+import type { EventReason, Reason } from '../api/conditions.ts';
 import type { Condition } from '../api/primitives.ts';
 import type { Effect } from './effects.ts';
 import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry, type ResolvedTool } from './journal.ts';
@@ -53,7 +53,7 @@ export function journal(d: Draft, name: string, stepId: number | undefined, entr
   return digest;
 }
 
-export function event(d: Draft, eventType: 'Normal' | 'Warning', reason: string, message: string): void {
+export function event(d: Draft, eventType: 'Normal' | 'Warning', reason: EventReason, message: string): void {
   d.effects.push({ type: 'event', eventType, reason, message });
 }
 

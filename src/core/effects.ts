@@ -1,10 +1,10 @@
 /**
- * What decide() asks the world to do. The reconciler performs them in a fixed order that is the
- * durability protocol: finalizer → journal writes → status write → everything else. Results are
- * journaled before status says a step is done; intent is in status before a pod or call starts.
+ * What decide() asks the world to do. The reconciler performs them in the durable order that
+ * core/execution-plan.ts declares: finalizer → journal → (pods and model calls ‖ status) → the rest.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRunStatus } from '../api/agent-run.ts';
+import type { EventReason } from '../api/conditions.ts';
 import type { JournalEntry } from './journal.ts';
 import type { ModelRequest } from './conversation.ts';
 
@@ -20,7 +20,7 @@ export type Effect =
   | { readonly type: 'deleteEndedPods'; readonly labelSelector: string }
   | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
   | { readonly type: 'cancelModelCall'; readonly stepId: number }
-  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: string; readonly message: string }
+  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason; readonly message: string }
   | { readonly type: 'removeFinalizer' }
   | { readonly type: 'deleteRun' };
 
@@ -31,6 +31,3 @@ export interface Decision {
   /** Look again after this long even if nothing changes (retry timers, deadlines, TTL). */
   readonly requeueAfterMs?: number;
 }
-
-/** Effects that must be durable before the status write. */
-export const BEFORE_STATUS: ReadonlySet<Effect['type']> = new Set(['addFinalizer', 'writeJournal']);

@@ -8,6 +8,7 @@ import { Reason } from '../api/conditions.ts';
 import { parseDurationMs } from '../api/primitives.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
 import { journalDigest } from './journal.ts';
+import { moveStep } from './machine.ts';
 
 const PREVIEW_BYTES = 512;
 
@@ -18,7 +19,7 @@ const PREVIEW_BYTES = 512;
  */
 export function requestApproval(d: Draft, step: StepRecord, kind: 'Tool' | 'Budget', input: string): void {
   const { name, namespace } = d.o.run.metadata;
-  step.phase = 'AwaitingApproval';
+  moveStep(step, 'AwaitingApproval');
   const since = now(d);
   // A decision already on the run was made before anyone could see this step: it never counts.
   const early = decisionsFrom(d.o.run.metadata.annotations).get(step.id);

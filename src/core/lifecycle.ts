@@ -1,7 +1,7 @@
 /** The run's own lifecycle in a decision: start, finish, cleanup after the end, deletion. */
 import { ConditionType, FINALIZER, Label, Reason, StepOutcome } from '../api/conditions.ts';
 import type { Decision } from './effects.ts';
-import { isStepDone } from './machine.ts';
+import { isStepDone, moveStep } from './machine.ts';
 import type { PodObservation } from './observed.ts';
 import { decisionsFrom } from '../api/approval.ts';
 import { RESULT_MAX, STATUS_MESSAGE_MAX, emptyUsage, event, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
@@ -18,7 +18,7 @@ export function start(d: Draft): void {
 export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', reason: Reason, message: string, result?: string): void {
   for (const step of d.status.steps) {
     if (isStepDone(step)) continue;
-    step.phase = 'Failed';
+    moveStep(step, 'Failed');
     step.outcome = StepOutcome.Cancelled;
     step.finishedAt = now(d);
     if (step.kind === 'Model') d.effects.push({ type: 'cancelModelCall', stepId: step.id });

@@ -3,7 +3,7 @@ import type { StepRecord } from '../api/agent-run.ts';
 import { Reason, StepOutcome } from '../api/conditions.ts';
 import { buildModelRequest, finalText } from './conversation.ts';
 import { entryStep, type ModelResponseEntry } from './journal.ts';
-import { isStepDone } from './machine.ts';
+import { isStepDone, moveStep } from './machine.ts';
 import { journalName } from './naming.ts';
 import { backoffMs, classifyModelFailure, runDeadline } from './policies.ts';
 import { STOP_REASON_MAX, addUsage, emptyUsage, event, journal, nextStepId, now, requeueAt, truncate, usageOf, type Draft } from './draft.ts';
@@ -24,7 +24,7 @@ export function progressModelStep(d: Draft): void {
       // Checked before the journal write: an entry the apiserver would refuse is never sent.
       const exceeded = modelResponseProblem(call.response, d.status.steps.length, entry);
       if (exceeded) {
-        step.phase = 'Failed';
+        moveStep(step, 'Failed');
         step.finishedAt = now(d);
         finish(d, 'Failed', exceeded.reason, exceeded.message);
         return;
@@ -34,7 +34,7 @@ export function progressModelStep(d: Draft): void {
     }
     const failure = classifyModelFailure(call.failure, d.spec, d.o.modelEndpoint);
     if (!failure.retryable) {
-      step.phase = 'Failed';
+      moveStep(step, 'Failed');
       step.finishedAt = now(d);
       step.retry = { attempt: step.attempt, errorClass: failure.errorClass, errorMessage: truncate(failure.message, 1024) };
       finish(d, 'Failed', failure.reason, failure.message);
@@ -67,7 +67,7 @@ export function startModelCall(d: Draft, step: StepRecord): void {
 
 export function completeModelStep(d: Draft, step: StepRecord, entry: ModelResponseEntry, digest: string): void {
   const { response } = entry;
-  step.phase = 'Succeeded';
+  moveStep(step, 'Succeeded');
   step.outcome = StepOutcome.Completed;
   step.finishedAt = now(d);
   step.attempt = entry.attempt;

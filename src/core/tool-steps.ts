@@ -2,7 +2,7 @@
 import type { StepRecord } from '../api/agent-run.ts';
 import { StepOutcome } from '../api/conditions.ts';
 import type { ResolvedTool, ToolResultEntry } from './journal.ts';
-import { isStepDone } from './machine.ts';
+import { isStepDone, moveStep } from './machine.ts';
 import { journalName, toolPodName } from './naming.ts';
 import type { PodObservation } from './observed.ts';
 import { toolInputProblem } from './tool-input.ts';
@@ -69,7 +69,7 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
     requestApproval(d, step, 'Tool', JSON.stringify(toolInputOf(d, step) ?? {}));
     return false;
   }
-  step.phase = 'Running';
+  moveStep(step, 'Running');
   step.startedAt = now(d);
   createPodFor(d, step, tool);
   return true;
@@ -120,6 +120,12 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
 /** Kubelet waiting reasons that will not clear by themselves: the image, or the container's config. */
 const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 const CONFIG_REASONS = new Set(['CreateContainerConfigError']);
+/**
+ * The runtime refused to start the container (e.g. its command is missing). containerd reports
+ * it as a StartError termination; a kubelet that shows it as a waiting reason will not start this
+ * pod again (restartPolicy Never), so it is a pod that failed before its tool ran.
+ */
+const RUN_REASONS = new Set(['RunContainerError']);
 
 /**
  * A pending pod whose container cannot start ends the step at once (nothing ran, so nothing to
@@ -137,6 +143,10 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
   if (waiting && CONFIG_REASONS.has(waiting.reason)) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.ContainerConfigError,
       output: `Error: the tool's container could not be configured (${detail}); the tool did not run.` });
+    return true;
+  }
+  if (waiting && RUN_REASONS.has(waiting.reason)) {
+    retryOrGiveUp(d, step, tool, { ...pod, reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) });
     return true;
   }
   if (pod.unschedulable !== undefined) {
@@ -235,7 +245,7 @@ export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultE
 }
 
 export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEntry, digest: string): void {
-  step.phase = entry.isError ? 'Failed' : 'Succeeded';
+  moveStep(step, entry.isError ? 'Failed' : 'Succeeded');
   step.outcome = entry.outcome;
   step.attempt = entry.attempt;
   step.finishedAt = now(d);

@@ -15,6 +15,7 @@ import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResu
 import { canonicalJson } from '../core/canonical.ts';
 import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
+import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
 import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
@@ -23,7 +24,7 @@ import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { RunTracer } from '../observability/tracing/index.ts';
 import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
-import { CrashPoint, crashPoint } from './crash-points.ts';
+import { CrashPoint, crashPoint, crashPointArmed } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
 import { ToolOutputReads } from './tool-output-reads.ts';
 import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
@@ -52,6 +53,9 @@ export interface ReconcilerDeps {
   /** Exports the run's spans after each status write (observability/tracing); none when off. */
   readonly tracer?: RunTracer;
 }
+
+/** What writing the status came to. */
+type StatusWrite = { state: 'written'; run: AgentRunObject } | { state: 'unchanged' } | { state: 'refused' };
 
 type ParsedRun = AgentRun & { metadata: { name: string; namespace: string; uid: string } };
 
@@ -242,21 +246,21 @@ export class AgentRunReconciler {
 
   // ---- execute ----
 
-  /** Returns whether `status` is now the stored status (false when a write was refused or the run is gone). */
+  /** Carries out a decision in the durable order of core/execution-plan.ts; false when the status write was refused. */
   private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<boolean> {
     const owner: RunOwner = run.metadata;
+    const plan = planExecution(effects);
     let current = raw;
-    if (effects.some((e) => e.type === 'addFinalizer')) {
+    if (plan.addFinalizer) {
       let resourceVersion: string;
       try { resourceVersion = await this.d.runs.addFinalizer(current, FINALIZER); } catch (error) { rethrowConflict(error); }
       current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: [...(current.metadata.finalizers ?? []), FINALIZER] } };
     }
 
     const key = `${owner.namespace}/${owner.name}`;
-    const journalWrites = effects.filter((e) => e.type === 'writeJournal');
     let stored: JournalRead[];
     try {
-      stored = await Promise.all(journalWrites.map(async (e) => {
+      stored = await Promise.all(plan.journal.map(async (e) => {
         try { return await this.d.journal.write(owner, e.name, e.entry); } catch (error) { throw writeRejection(error) ?? error; }
       }));
     } catch (error) {
@@ -265,7 +269,7 @@ export class AgentRunReconciler {
       this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
       return false;
     }
-    const displaced = journalWrites.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
+    const displaced = plan.journal.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
     if (displaced) {
       // Another entry holds the name (written by a leader that lost its lease, or by someone else):
       // nothing of this decision may happen. Read the journal again: the operator's own stored
@@ -273,37 +277,77 @@ export class AgentRunReconciler {
       this.recovered.delete(owner.uid);
       throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`, { retryAfterMs: 0 });
     }
-    if (journalWrites.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
-    if (journalWrites.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
+    if (plan.journal.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
+    if (plan.journal.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 
-    // Compared canonically: the apiserver returns keys in its own order, and zod in the schema's.
-    if (canonicalJson(status) !== canonicalJson(run.status ?? {}) && !run.metadata.deletionTimestamp) {
-      if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
-      let resourceVersion: string;
-      try {
-        resourceVersion = await this.writeStatus(current, status, log);
-      } catch (error) {
-        if (isNotFound(error)) return false;
-        const rejected = writeRejection(error);
-        if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return false; }
-        rethrowConflict(error);
-      }
-      current = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
-      this.written.set(`${owner.namespace}/${owner.name}`, current);
-      this.d.onStatusWritten?.(JSON.stringify(status).length);
-      log.debug({ phase: status.phase, steps: status.steps?.length ?? 0 }, 'status written');
+    // Pods and model calls start while status catches up: the journal entry is the durable record.
+    const starting = this.perform(plan.start, run, status, () => current, log);
+    if (plan.start.length > 0 && crashPointArmed(CrashPoint.afterStartBeforeStatus)) {
+      await starting;
+      crashPoint(CrashPoint.afterStartBeforeStatus);
     }
-    if (effects.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
+    let written: StatusWrite;
+    try {
+      written = await this.writeStatusIfChanged(current, run, status, log);
+    } finally {
+      await starting;
+    }
+    if (written.state === 'refused') return false; // the next decision ends the run with the apiserver's reason
+    if (written.state === 'written') current = written.run;
+    if (plan.start.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
     // Events are best effort and tell about what is already in status: they do not hold a worker.
-    for (const effect of effects) {
+    for (const effect of plan.settle) {
       if (effect.type !== 'event') continue;
       this.d.onEffect?.(effect);
       this.d.events.emit(owner, effect.eventType, effect.reason, effect.message)
         .catch((error: unknown) => { log.warn({ effect: 'event', reason: effect.reason, err: describeApiError(error) }, 'effect failed'); });
     }
-    const sideEffects = effects.filter((e) => e.type !== 'writeJournal' && e.type !== 'addFinalizer' && e.type !== 'event');
-    const results = await Promise.allSettled(sideEffects.map(async (effect) => {
+    const settleFailures = await this.perform(plan.settle.filter((e) => e.type !== 'event'), run, status, () => current, log);
+    // Forget model calls and tool outputs whose outcome is now recorded in status.
+    for (const step of status.steps ?? []) {
+      if (!isStepDone(step)) continue;
+      if (step.kind === 'Model') this.d.modelCalls.forget(owner.uid, step.id);
+      else if (step.podName) this.outputs.forget(owner.uid, step.podName);
+    }
+
+    const failures = [...await starting, ...settleFailures];
+    for (const f of failures) log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeApiError(f.error) }, 'effect failed');
+    if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+    return true;
+  }
+
+  /**
+   * Writes the status when it differs from the stored one (not for a run being deleted). A refused
+   * write is recorded for the next decision; a run that is gone counts as unchanged; conflicts throw.
+   */
+  private async writeStatusIfChanged(current: AgentRunObject, run: ParsedRun, status: AgentRunStatus, log: Logger): Promise<StatusWrite> {
+    // Compared canonically: the apiserver returns keys in its own order, and zod in the schema's.
+    if (canonicalJson(status) === canonicalJson(run.status ?? {}) || run.metadata.deletionTimestamp) return { state: 'unchanged' };
+    const owner: RunOwner = run.metadata;
+    const key = `${owner.namespace}/${owner.name}`;
+    if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
+    let resourceVersion: string;
+    try {
+      resourceVersion = await this.writeStatus(current, status, log);
+    } catch (error) {
+      if (isNotFound(error)) return { state: 'unchanged' };
+      const rejected = writeRejection(error);
+      if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return { state: 'refused' }; }
+      rethrowConflict(error);
+    }
+    const written = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
+    this.written.set(key, written);
+    this.d.onStatusWritten?.(JSON.stringify(status).length);
+    log.debug({ phase: status.phase, steps: status.steps?.length ?? 0 }, 'status written');
+    return { state: 'written', run: written };
+  }
+
+  /** Performs side effects concurrently; returns the ones that failed (never throws). */
+  private async perform(effects: readonly Effect[], run: ParsedRun, status: AgentRunStatus, current: () => AgentRunObject, log: Logger): Promise<{ effect: Effect; error: unknown }[]> {
+    const owner: RunOwner = run.metadata;
+    const key = `${owner.namespace}/${owner.name}`;
+    const results = await Promise.allSettled(effects.map(async (effect) => {
       this.d.onEffect?.(effect);
       log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
       switch (effect.type) {
@@ -342,27 +386,22 @@ export class AgentRunReconciler {
         case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
         case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
         case 'removeFinalizer': {
-          const resourceVersion = await this.d.runs.removeFinalizer(current, FINALIZER);
+          const before = current();
+          const resourceVersion = await this.d.runs.removeFinalizer(before, FINALIZER);
           // Remember the patched run: a reconcile before the informer sees the patch must not remove the finalizer again.
           if (resourceVersion) {
-            this.written.set(key, { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } });
+            this.written.set(key, { ...before, metadata: { ...before.metadata, resourceVersion, finalizers: (before.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } });
           }
           return;
         }
         case 'deleteRun': await this.d.runs.delete(owner); return;
+        case 'addFinalizer': case 'writeJournal': case 'event': return; // phases of their own
       }
     }));
-    // Forget model calls and tool outputs whose outcome is now recorded in status.
-    for (const step of status.steps ?? []) {
-      if (!isStepDone(step)) continue;
-      if (step.kind === 'Model') this.d.modelCalls.forget(owner.uid, step.id);
-      else if (step.podName) this.outputs.forget(owner.uid, step.podName);
-    }
-
-    const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ effect: sideEffects[i], error: r.reason as unknown }] : []));
-    for (const f of failures) log.warn({ effect: f.effect?.type, ...(f.effect ? stepFields(f.effect) : {}), err: describeApiError(f.error) }, 'effect failed');
-    if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
-    return true;
+    return results.flatMap((r, i) => {
+      const effect = effects[i];
+      return r.status === 'rejected' && effect ? [{ effect, error: r.reason as unknown }] : [];
+    });
   }
 
   /** Records a refused write; the run is enqueued so that decide() ends it at once. */

@@ -5,8 +5,13 @@
 export const CrashPoint = {
   /** A model response is journaled; the status that records it is not written yet. */
   afterModelJournal: 'after-model-journal',
-  /** A tool step's intent (phase Running, pod name) is in status; the pod is not created yet. */
+  /**
+   * A decision's pods are created (or being created) and its status, which records their steps,
+   * is written; nothing after it (finalizer releases of older pods, Events) has happened yet.
+   */
   afterToolIntent: 'after-tool-intent',
+  /** Journal written, the decision's pods created and model call started; its status not yet written. */
+  afterStartBeforeStatus: 'after-start-before-status',
   /** A tool pod finished and its output was read; the result is not journaled yet. */
   beforeToolJournal: 'before-tool-journal',
   /** A tool result is journaled; the status that records it is not written yet. */
@@ -20,6 +25,11 @@ const configured = process.env.AGENTRUN_CRASH_POINT;
 const [target, nth] = (configured ?? '').split('@');
 const hitsBeforeCrash = Number(nth ?? '1') || 1;
 let hits = 0;
+
+/** Whether AGENTRUN_CRASH_POINT names this point: the caller then waits for what the point is after. */
+export function crashPointArmed(point: CrashPoint): boolean {
+  return target === point;
+}
 
 /** Kills this process here when AGENTRUN_CRASH_POINT names this point (no-op otherwise). */
 export function crashPoint(point: CrashPoint): void {

@@ -8,8 +8,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_VERSION } from '../../src/api/group.ts';
 import { agentRunStatus } from '../../src/api/agent-run.ts';
-import { repoRoot } from '../support/control-plane.ts';
-import { clients, createNamespace, kubectl } from '../support/kube.ts';
+import { repoRoot } from '../harness/control-plane.ts';
+import { clients, createNamespace, kubectl } from '../harness/kube.ts';
 import { invalidCases, merge, validRunSpec, validToolSpec } from '../fixtures/invalid-manifests.ts';
 
 const { core, custom } = clients();

@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey, decidedByKey, rejectKey } from '../../src/api/approval.ts';
-import { userKubeconfig } from '../support/control-plane.ts';
-import { cluster, eventually, kubectl } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { createRun, finished, getRun, livePods, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
+import { userKubeconfig } from '../harness/control-plane.ts';
+import { cluster, eventually, kubectl } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { createRun, finished, getRun, livePods, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
 
 let env: AgentEnv;
 let alice = ''; // may approve: bound to the agentrun-approver ClusterRole

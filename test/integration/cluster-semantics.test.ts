@@ -4,8 +4,8 @@
  * identity what it was not granted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { userKubeconfig } from '../support/control-plane.ts';
-import { cluster, clients, createNamespace, eventually, kubectl, statusCode } from '../support/kube.ts';
+import { userKubeconfig } from '../harness/control-plane.ts';
+import { cluster, clients, createNamespace, eventually, kubectl, statusCode } from '../harness/kube.ts';
 import { validRunSpec } from '../fixtures/invalid-manifests.ts';
 
 const { core, custom } = clients();

@@ -9,11 +9,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { CrashPoint } from '../../src/reconciler/crash-points.ts';
-import { hostScratchDir } from '../support/control-plane.ts';
-import { clients, eventually, kubectl, statusCode } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { waitForFileSnippet } from '../support/test-node.ts';
-import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
+import { hostScratchDir } from '../harness/control-plane.ts';
+import { mulberry32 } from '../harness/measure.ts';
+import { clients, eventually, kubectl, statusCode } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { waitForFileSnippet } from '../harness/test-node.ts';
+import { createRun, executions, finished, recordingTool, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
 
 let env: AgentEnv;
 let gates = '';
@@ -101,22 +102,25 @@ describe('SIGKILL at each boundary, then restart', () => {
     await env.operator.stop();
   });
 
+  // [what, point, which hit of it, extra model calls allowed (a call started when the process died)]
   it.each([
-    ['response journaled, status not yet written', CrashPoint.afterModelJournal],
-    ['tool step recorded, pod not yet created', CrashPoint.afterToolIntent],
-    ['tool pod finished, output not yet journaled', CrashPoint.beforeToolJournal],
-    ['tool output journaled, status not yet written', CrashPoint.afterToolJournal],
-    ['final status not yet written', CrashPoint.beforeFinalStatus],
-  ])('%s: no extra model call, no tool run twice', async (_what, point) => {
-    const name = `at-${point}`;
-    const key = `[crash-${point}]`;
-    await env.operator.start({ crashPoint: point });
+    ['response journaled, status not yet written', CrashPoint.afterModelJournal, 1, 0],
+    ['first model call started, status not yet written', CrashPoint.afterStartBeforeStatus, 1, 1],
+    ['tool pods created, status not yet written', CrashPoint.afterStartBeforeStatus, 2, 0],
+    ['tool pods created and status written, nothing after', CrashPoint.afterToolIntent, 1, 0],
+    ['tool pod finished, output not yet journaled', CrashPoint.beforeToolJournal, 1, 0],
+    ['tool output journaled, status not yet written', CrashPoint.afterToolJournal, 1, 0],
+    ['final status not yet written', CrashPoint.beforeFinalStatus, 1, 0],
+  ] as const)('%s: no tool run twice, no extra model call but an interrupted one', async (_what, point, hit, extraCalls) => {
+    const name = `at-${point}-${hit}`;
+    const key = `[crash-${point}-${hit}]`;
+    await env.operator.start({ crashPoint: `${point}@${hit}` });
     await startRun(name, key);
     const exit = await env.operator.exited();
     expect(exit.signal, env.operator.tail()).toBe('SIGKILL');
     expect(env.operator.tail()).toContain(`AGENTRUN_CRASH_POINT ${point} reached`);
     await env.operator.start({ crashPoint: undefined });
-    await expectIntact(await finishedRun(name), key, 0);
+    await expectIntact(await finishedRun(name), key, extraCalls);
     await env.operator.stop();
   });
 
@@ -183,15 +187,3 @@ describe('SIGKILL at each boundary, then restart', () => {
     await env.operator.stop();
   });
 });
-
-/** A small seeded PRNG, so a failing random schedule can be replayed with AGENTRUN_CHAOS_SEED. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -17,7 +17,6 @@
  * - Approvals are made as a user bound to the agentrun-approver ClusterRole, through the real
  *   admission policies (kubectl annotate, or the kubectl agentrun plugin in quickstart.test.ts).
  */
-import * as k8s from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -29,13 +28,13 @@ import type { AgentRun } from '../../src/api/agent-run.ts';
 import { approveKey } from '../../src/api/approval.ts';
 import { baseURLOnlyDiff, withModelBaseURL } from '../../scripts/dev/manifests.ts';
 import { demoAgent } from '../../scripts/dev/demo-agent.ts';
-import { repoRoot, userKubeconfig } from '../support/control-plane.ts';
-import { clients, cluster, createNamespace, journalEntryOf, kubectl } from '../support/kube.ts';
-import { startMockModelServer, text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
-import type { NodeEmulator } from '../support/node-emulator.ts';
-import { clusterNodes, onRealNode, startTestNode } from '../support/test-node.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
-import { finished, runEvents, waitForRun } from '../support/agent-env.ts';
+import { repoRoot, userKubeconfig } from '../harness/control-plane.ts';
+import { clients, cluster, createNamespace, journalEntryOf, kubectl } from '../harness/kube.ts';
+import { startMockModelServer, text, toolUse, type MockModelServer } from '../harness/mock-model-server.ts';
+import type { NodeEmulator } from '../harness/node-emulator.ts';
+import { clusterNodes, onRealNode, startTestNode } from '../harness/test-node.ts';
+import { OperatorProcess } from '../harness/operator-process.ts';
+import { finished, releasePodFinalizers, runEvents, waitForRun } from '../harness/agent-env.ts';
 
 const EXAMPLES = join(repoRoot, 'deploy', 'examples');
 /** /etc/os-release of the local busybox images (scripts/cluster/images.sh). */
@@ -267,11 +266,4 @@ function toolOutcome(body: Readonly<Record<string, unknown>>, tool: string): str
   return typeof result?.content === 'string' ? result.content.trim() : '';
 }
 
-async function releasePodFinalizers(namespace: string): Promise<void> {
-  const { core } = clients();
-  const list = await core.listNamespacedPod({ namespace });
-  await Promise.all(list.items.filter((p) => p.metadata?.finalizers?.length).map((p) =>
-    core.patchNamespacedPod({ namespace, name: p.metadata?.name ?? '', body: [{ op: 'remove', path: '/metadata/finalizers' }] },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)).catch(() => undefined)));
-}
 

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRun, getRun, recordingTool, executions, startAgentEnv, type AgentEnv, endpointFor } from '../support/agent-env.ts';
-import { freePort, repoRoot } from '../support/control-plane.ts';
-import { clients, cluster, createNamespace, kubectl, parseYaml } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
-import { CHART, helm, helmOk, operatorContainer, serviceAccountKubeconfig, withFlag } from '../support/ship.ts';
+import { createRun, getRun, recordingTool, executions, startAgentEnv, type AgentEnv, endpointFor } from '../harness/agent-env.ts';
+import { freePort, repoRoot } from '../harness/control-plane.ts';
+import { clients, cluster, createNamespace, kubectl, parseYaml } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { OperatorProcess } from '../harness/operator-process.ts';
+import { CHART, helm, helmOk, operatorContainer, serviceAccountKubeconfig, withFlag } from '../harness/ship.ts';
 import { MANIFEST_PATH, renderManifests } from '../../scripts/manifests.ts';
 
 const suffix = randomBytes(3).toString('hex');

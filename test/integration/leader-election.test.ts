@@ -6,12 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRun, executions, getRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
-import { freePort } from '../support/control-plane.ts';
-import { cluster, eventually, kubectl, readJournal } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
-import { metricSum, parseMetrics, scrape } from '../support/ship.ts';
+import { createRun, executions, getRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
+import { freePort } from '../harness/control-plane.ts';
+import { cluster, eventually, kubectl, readJournal } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { OperatorProcess } from '../harness/operator-process.ts';
+import { metricSum, parseMetrics, scrape } from '../harness/metrics.ts';
 
 const LEASE = 'agentrun-operator';
 const LEASE_DURATION_S = 15;

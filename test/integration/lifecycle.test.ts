@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hostScratchDir } from '../support/control-plane.ts';
-import { clients, eventually, kubectl, listJournals, statusCode } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { podsWithRunningContainers, waitForFileSnippet } from '../support/test-node.ts';
-import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
+import { hostScratchDir } from '../harness/control-plane.ts';
+import { clients, eventually, kubectl, listJournals, statusCode } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { podsWithRunningContainers, waitForFileSnippet } from '../harness/test-node.ts';
+import { createRun, finished, getRun, livePods, patchRunSpec, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
 
 let env: AgentEnv;
 let gates = '';

@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey } from '../../src/api/approval.ts';
-import { createRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
-import { freePort } from '../support/control-plane.ts';
-import { cluster, eventually, kubectl } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { OperatorProcess } from '../support/operator-process.ts';
-import { metricSum, parseMetrics, scrape, type Sample } from '../support/ship.ts';
+import { createRun, recordingTool, startAgentEnv, waitForRun, finished, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
+import { freePort } from '../harness/control-plane.ts';
+import { cluster, eventually, kubectl } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { OperatorProcess } from '../harness/operator-process.ts';
+import { metricSum, parseMetrics, scrape, type Sample } from '../harness/metrics.ts';
 
 let env: AgentEnv;
 let operator: OperatorProcess;

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { clients, eventually } from '../support/kube.ts';
-import { startMockModelServer, text, toolUse, type MockModelServer } from '../support/mock-model-server.ts';
-import { createRun, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
-import { createApiKeySecret, endedWith, gapsMs, lastBlockOf, messagesOf, modelSteps, okTool, succeeded, waitForEvent } from '../support/model-scenarios.ts';
+import { clients, eventually } from '../harness/kube.ts';
+import { startMockModelServer, text, toolUse, type MockModelServer } from '../harness/mock-model-server.ts';
+import { createRun, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../harness/agent-env.ts';
+import { createApiKeySecret, endedWith, gapsMs, lastBlockOf, messagesOf, modelSteps, okTool, succeeded, waitForEvent } from '../harness/model-scenarios.ts';
 
 let env: AgentEnv;
 /** A server of its own for the outage: an outage fails every request the server gets. */

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { issueClientCertificate } from '../support/control-plane.ts';
-import { clients, cluster, createNamespace, eventually, kubectl, statusCode } from '../support/kube.ts';
-import { EMULATOR_SCHEDULER_NAME, EMULATOR_TAINT, NodeEmulator, type EmulatorLog } from '../support/node-emulator.ts';
+import { issueClientCertificate } from '../harness/control-plane.ts';
+import { clients, cluster, createNamespace, eventually, kubectl, statusCode } from '../harness/kube.ts';
+import { EMULATOR_SCHEDULER_NAME, EMULATOR_TAINT, NodeEmulator, type EmulatorLog } from '../harness/node-emulator.ts';
 
 const { core, kc } = clients();
 /** AGENTRUN_TEST_VERBOSE=1 shows what the emulated kubelets do. */

@@ -13,9 +13,9 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRunStatus, StepRecord } from '../../src/api/agent-run.ts';
 import { journalObject, type JournalEntry } from '../../src/core/journal.ts';
-import { repoRoot, userKubeconfig } from '../support/control-plane.ts';
-import { clients, cluster, createNamespace, eventually, kubectl } from '../support/kube.ts';
-import { startTestNode } from '../support/test-node.ts';
+import { repoRoot, userKubeconfig } from '../harness/control-plane.ts';
+import { clients, cluster, createNamespace, eventually, kubectl } from '../harness/kube.ts';
+import { startTestNode } from '../harness/test-node.ts';
 
 const BIN = join(repoRoot, 'bin', 'kubectl-agentrun');
 const API = { group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns' } as const;

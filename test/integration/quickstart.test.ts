@@ -13,9 +13,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { binary, kubectl, repoRoot } from '../support/control-plane.ts';
-import { eventually } from '../support/kube.ts';
-import { onRealNode } from '../support/test-node.ts';
+import { binary, kubectl, repoRoot } from '../harness/control-plane.ts';
+import { eventually } from '../harness/kube.ts';
+import { onRealNode } from '../harness/test-node.ts';
 
 let dev: ChildProcess | undefined;
 let stateDir = '';

@@ -11,16 +11,16 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
-import { MOCK_ENDPOINT, createRun, finished, patchRunSpec, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../support/agent-env.ts';
-import { cgroupHierarchies, mountPoints, takeHostSnapshot } from '../support/host-snapshot.ts';
-import { clients, cluster, eventually, kubectl } from '../support/kube.ts';
-import { toolUse } from '../support/mock-model-server.ts';
-import { FINAL_ANSWER, oneToolCall } from '../support/model-scenarios.ts';
-import { readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes } from '../support/real-node.ts';
-import { clusterNodes } from '../support/test-node.ts';
+import { MOCK_ENDPOINT, createRun, finished, patchRunSpec, recordingTool, startAgentEnv, waitForRun, type AgentEnv } from '../harness/agent-env.ts';
+import { cgroupHierarchies, mountPoints, takeHostSnapshot } from '../harness/host-snapshot.ts';
+import { clients, cluster, eventually, kubectl } from '../harness/kube.ts';
+import { toolUse } from '../harness/mock-model-server.ts';
+import { FINAL_ANSWER, oneToolCall } from '../harness/model-scenarios.ts';
+import { readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes } from '../harness/real-node.ts';
+import { clusterNodes } from '../harness/test-node.ts';
 import {
   PodHistory, executionsOf, gated, openGate, scenarioFiles, stepOf, toolResultsSent, waitForExecutions, type ReceivedToolResult,
-} from '../support/tool-scenarios.ts';
+} from '../harness/tool-scenarios.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 

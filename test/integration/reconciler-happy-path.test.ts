@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { kubectl, readJournal } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { createRun, executions, getRun, livePods, recordingTool, runEvents, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../support/agent-env.ts';
-import { eventually } from '../support/kube.ts';
+import { kubectl, readJournal } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { createRun, executions, getRun, livePods, recordingTool, runEvents, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../harness/agent-env.ts';
+import { eventually } from '../harness/kube.ts';
 
 let env: AgentEnv;
 beforeAll(async () => { env = await startAgentEnv('happy'); });

@@ -7,10 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
-import { MOCK_ENDPOINT, createRun, endpointFor, runEvents, startAgentEnv, waitForRun, finished, type AgentEnv } from '../support/agent-env.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { createApiKeySecret, okTool, succeeded } from '../support/model-scenarios.ts';
-import { stepOf, toolResultsSent } from '../support/tool-scenarios.ts';
+import { MOCK_ENDPOINT, createRun, endpointFor, runEvents, startAgentEnv, waitForRun, finished, type AgentEnv } from '../harness/agent-env.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { createApiKeySecret, okTool, succeeded } from '../harness/model-scenarios.ts';
+import { stepOf, toolResultsSent } from '../harness/tool-scenarios.ts';
 
 let env: AgentEnv;
 beforeAll(async () => { env = await startAgentEnv('tenant'); });

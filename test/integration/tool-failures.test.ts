@@ -7,15 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
-import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
-import { clients, eventually, readJournal } from '../support/kube.ts';
-import { toolUse, type MockModelServer } from '../support/mock-model-server.ts';
-import { FINAL_ANSWER, oneToolCall } from '../support/model-scenarios.ts';
-import { losableNode, podsWithRunningContainers } from '../support/test-node.ts';
+import { createRun, finished, recordingTool, runEvents, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../harness/agent-env.ts';
+import { clients, eventually, readJournal } from '../harness/kube.ts';
+import { toolUse, type MockModelServer } from '../harness/mock-model-server.ts';
+import { FINAL_ANSWER, oneToolCall } from '../harness/model-scenarios.ts';
+import { losableNode, podsWithRunningContainers } from '../harness/test-node.ts';
 import {
   PodHistory, executionsOf, gated, openGate, scenarioFiles, startToolRenamingProxy, stepOf, toolResultsSent,
   waitForExecutions, type ReceivedToolResult,
-} from '../support/tool-scenarios.ts';
+} from '../harness/tool-scenarios.ts';
 
 let env: AgentEnv;
 let history: PodHistory;
@@ -213,7 +213,9 @@ describe.concurrent('tool failures', () => {
     await openGate(files.gate);
 
     const run = await succeededAfterTool(ns, name);
-    expect(stepOf(run, 2)).toMatchObject({ tool: 'fetch', phase: 'Succeeded', outcome: 'Completed', attempt: 2, podName: `${name}-s2-a2` });
+    // On failure, say why each retry happened (the pod's reason is in the ToolRetrying Event).
+    const retries = (await runEvents(ns, name)).filter((e) => e.reason === 'ToolRetrying').map((e) => e.message).join('\n');
+    expect(stepOf(run, 2), retries).toMatchObject({ tool: 'fetch', phase: 'Succeeded', outcome: 'Completed', attempt: 2, podName: `${name}-s2-a2` });
     const result = onlyResult(env.model, KEY, run);
     expect(result.is_error).toBeUndefined();
     expect(result.content.trim()).toBe('fetched on attempt 2');

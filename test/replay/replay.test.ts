@@ -7,8 +7,8 @@
  * differently: other effects, another model request, another pod, another next status.
  *
  * The histories in ./histories/*.json were made by the simulated world below, which runs decide()
- * in a loop and applies its effects the way the reconciler does (finalizer → journal → status →
- * the rest), with pods that run and finish, a scripted model API, people who suspend, cancel or
+ * in a loop and applies its effects in the reconciler's plan (core/execution-plan.ts: finalizer →
+ * journal → pods and calls with the status → the rest), with pods that run and finish, a scripted model API, people who suspend, cancel or
  * delete, and process crashes that lose the in-memory model calls and pod memory. They are
  * recorded ONCE and committed:
  *
@@ -28,12 +28,13 @@ import { agentRunSpec, type AgentRunSpec, type AgentRunStatus, type StepRecord }
 import { FINALIZER } from '../../src/api/conditions.ts';
 import { decide } from '../../src/core/decide.ts';
 import type { Decision, Effect } from '../../src/core/effects.ts';
+import { planExecution } from '../../src/core/execution-plan.ts';
 import type { ModelResponse } from '../../src/core/journal.ts';
-import { isFinished, isStepDone } from '../../src/core/machine.ts';
+import { isFinished, isStepDone, isStepMove } from '../../src/core/machine.ts';
 import { journalName, toolPodName, toolsJournalName } from '../../src/core/naming.ts';
 import type { ModelCallObservation, Observed, PodObservation, RecordedEntry, ToolOutputObservation } from '../../src/core/observed.ts';
 import type { ModelFailure } from '../../src/core/policies.ts';
-import { fakeHash, failure, iso, NAMESPACE, response, RUN_UID, spec, T0, text, toolUse, ANY_MODEL_ENDPOINT } from '../support/builders.ts';
+import { fakeHash, failure, iso, NAMESPACE, response, RUN_UID, spec, T0, text, toolUse, ANY_MODEL_ENDPOINT } from '../harness/builders.ts';
 
 const HISTORIES = join(import.meta.dirname, 'histories');
 const RECORD = process.env.AGENTRUN_RECORD_REPLAY === '1';
@@ -47,7 +48,7 @@ const STATUS_BYTE_BUDGET = 256 * 1024;
 // ---- the recorded format ----
 
 /** What the process dies after, while executing a decision. */
-type CrashPoint = 'lost' | 'afterJournal' | 'afterStatus';
+type CrashPoint = 'lost' | 'afterJournal' | 'afterStart' | 'afterStatus';
 
 type EffectSummary =
   | { type: 'addFinalizer' | 'removeFinalizer' | 'deleteRun' }
@@ -368,21 +369,24 @@ class World {
 
   // ---- execute, in the durability order ----
 
-  /** Returns whether anything changed that the informers would echo back. */
+  /** Returns whether anything changed that the informers would echo back. Runs the reconciler's plan. */
   private execute(d: Decision, crash: CrashPoint | undefined): boolean {
     const run = this.run;
     if (!run) return false;
     if (crash === 'lost') { this.crash(); return true; }
+    const plan = planExecution(d.effects);
     let changed = false;
-    if (d.effects.some((e) => e.type === 'addFinalizer') && !run.metadata.finalizers.includes(FINALIZER)) { run.metadata.finalizers.push(FINALIZER); changed = true; }
-    for (const e of d.effects) {
-      if (e.type !== 'writeJournal') continue;
+    if (plan.addFinalizer && !run.metadata.finalizers.includes(FINALIZER)) { run.metadata.finalizers.push(FINALIZER); changed = true; }
+    for (const e of plan.journal) {
       const existing = this.journal.get(e.name);
       if (existing && existing.digest !== e.digest) this.violation(`journal ${e.name} rewritten: ${existing.digest} → ${e.digest}`);
       if (!existing) this.journal.set(e.name, { entry: e.entry, digest: e.digest });
     }
     if (crash === 'afterJournal') { this.crash(); return true; }
 
+    // Pods and model calls start with the status write: a crash may land between the two.
+    for (const e of plan.start) changed = this.apply(e, run) || changed;
+    if (crash === 'afterStart') { this.crash(); return true; }
     if (!run.metadata.deletionTimestamp && JSON.stringify(d.status) !== JSON.stringify(run.status ?? {})) {
       for (const step of d.status.steps ?? []) {
         if (!step.journal) continue;
@@ -394,69 +398,70 @@ class World {
     }
     if (crash === 'afterStatus') { this.crash(); return true; }
 
-    for (const e of d.effects) {
-      switch (e.type) {
-        case 'createPod': {
-          const name = e.pod.metadata?.name ?? '';
-          const existing = this.pods.get(name);
-          if (existing?.removedAt !== undefined && existing.removedAt <= this.now) this.violation(`pod ${name} (step ${e.stepId}) created again after it ran`);
-          if (existing) break; // AlreadyExists: adopt
-          const attempt = Number(e.pod.metadata?.labels?.['agentrun.dev/attempt']);
-          const script = this.scenario.pods[name] ?? { runMs: 2000 };
-          this.pods.set(name, { name, stepId: e.stepId, attempt, createdAt: this.now, script,
-            ...(script.vanishAtMs !== undefined ? { removedAt: this.now + script.vanishAtMs } : {}) });
-          changed = true;
-          break;
-        }
-        case 'deletePod': {
-          const p = this.pods.get(e.name);
-          if (!p || (p.removedAt !== undefined && p.removedAt <= this.now)) break;
-          p.deletingSince ??= this.now;
-          p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
-          p.released = true;
-          changed = true;
-          break;
-        }
-        case 'releasePod': {
-          const p = this.pods.get(e.name);
-          if (!p || p.released || (p.removedAt !== undefined && p.removedAt <= this.now)) break;
-          p.released = true;
-          if (p.deletingSince !== undefined) p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
-          changed = true;
-          break;
-        }
-        case 'deleteEndedPods':
-          for (const p of this.pods.values()) {
-            if (p.removedAt !== undefined && p.removedAt <= this.now) continue;
-            p.deletingSince ??= this.now;
-            // A pod still holding our finalizer waits for its release; a released one goes.
-            if (p.released) p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
-            changed = true;
-          }
-          break;
-        case 'startModelCall': {
-          const existing = this.proc.calls.get(e.stepId);
-          if (existing?.attempt === e.attempt) break; // already in flight in this process
-          const journaled = this.journal.get(journalName(run.metadata.name, e.stepId));
-          if (journaled?.entry.kind === 'ModelResponse') this.violation(`model call of step ${e.stepId} issued again after its response was journaled`);
-          const item = this.scenario.model[this.modelIndex++];
-          if (!item) { this.violation(`model script exhausted at step ${e.stepId} attempt ${e.attempt}`); break; }
-          this.proc.calls.set(e.stepId, { attempt: e.attempt, issuedAt: this.now, item });
-          this.issued.push({ stepId: e.stepId, attempt: e.attempt, at: this.now });
-          break;
-        }
-        case 'cancelModelCall': this.proc.calls.delete(e.stepId); break;
-        case 'removeFinalizer':
-          run.metadata.finalizers = run.metadata.finalizers.filter((f) => f !== FINALIZER);
-          changed = true;
-          if (run.metadata.deletionTimestamp && run.metadata.finalizers.length === 0) this.gone();
-          break;
-        case 'deleteRun': this.deleteRun(); changed = true; break;
-        case 'addFinalizer': case 'writeJournal': case 'event': break;
-      }
-    }
+    for (const e of plan.settle) changed = this.apply(e, run) || changed;
     for (const step of d.status.steps ?? []) if (step.kind === 'Model' && isStepDone(step)) this.proc.calls.delete(step.id);
     return changed;
+  }
+
+  /** Applies one side effect to the world; returns whether the informers would echo a change. */
+  private apply(e: Effect, run: NonNullable<World['run']>): boolean {
+    switch (e.type) {
+      case 'createPod': {
+        const name = e.pod.metadata?.name ?? '';
+        const existing = this.pods.get(name);
+        if (existing?.removedAt !== undefined && existing.removedAt <= this.now) this.violation(`pod ${name} (step ${e.stepId}) created again after it ran`);
+        if (existing) return false; // AlreadyExists: adopt
+        const attempt = Number(e.pod.metadata?.labels?.['agentrun.dev/attempt']);
+        const script = this.scenario.pods[name] ?? { runMs: 2000 };
+        this.pods.set(name, { name, stepId: e.stepId, attempt, createdAt: this.now, script,
+          ...(script.vanishAtMs !== undefined ? { removedAt: this.now + script.vanishAtMs } : {}) });
+        return true;
+      }
+      case 'deletePod': {
+        const p = this.pods.get(e.name);
+        if (!p || (p.removedAt !== undefined && p.removedAt <= this.now)) return false;
+        p.deletingSince ??= this.now;
+        p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
+        p.released = true;
+        return true;
+      }
+      case 'releasePod': {
+        const p = this.pods.get(e.name);
+        if (!p || p.released || (p.removedAt !== undefined && p.removedAt <= this.now)) return false;
+        p.released = true;
+        if (p.deletingSince !== undefined) p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
+        return true;
+      }
+      case 'deleteEndedPods': {
+        let changed = false;
+        for (const p of this.pods.values()) {
+          if (p.removedAt !== undefined && p.removedAt <= this.now) continue;
+          p.deletingSince ??= this.now;
+          // A pod still holding our finalizer waits for its release; a released one goes.
+          if (p.released) p.removedAt = Math.min(p.removedAt ?? Infinity, this.now + POD_DELETE_GRACE_MS);
+          changed = true;
+        }
+        return changed;
+      }
+      case 'startModelCall': {
+        const existing = this.proc.calls.get(e.stepId);
+        if (existing?.attempt === e.attempt) return false; // already in flight in this process
+        const journaled = this.journal.get(journalName(run.metadata.name, e.stepId));
+        if (journaled?.entry.kind === 'ModelResponse') this.violation(`model call of step ${e.stepId} issued again after its response was journaled`);
+        const item = this.scenario.model[this.modelIndex++];
+        if (!item) { this.violation(`model script exhausted at step ${e.stepId} attempt ${e.attempt}`); return false; }
+        this.proc.calls.set(e.stepId, { attempt: e.attempt, issuedAt: this.now, item });
+        this.issued.push({ stepId: e.stepId, attempt: e.attempt, at: this.now });
+        return false;
+      }
+      case 'cancelModelCall': this.proc.calls.delete(e.stepId); return false;
+      case 'removeFinalizer':
+        run.metadata.finalizers = run.metadata.finalizers.filter((f) => f !== FINALIZER);
+        if (run.metadata.deletionTimestamp && run.metadata.finalizers.length === 0) this.gone();
+        return true;
+      case 'deleteRun': this.deleteRun(); return true;
+      case 'addFinalizer': case 'writeJournal': case 'event': return false;
+    }
   }
 
   /** The process dies: its model calls and pod memory are lost; it restarts a second later. */
@@ -517,7 +522,7 @@ const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'crash-and-resume',
-    description: 'The process dies after journaling a model response, after recording a pod intent, with a model call in flight and after journaling a tool result; a pod vanishes; a 429 is retried.',
+    description: 'The process dies after journaling a model response, with a model call in flight, after a retry pod started and its status was written, after creating a pod before its status, and after journaling a tool result; a pod vanishes; a 429 is retried.',
     runName: 'crashy',
     spec: {},
     model: [
@@ -538,8 +543,11 @@ const SCENARIOS: readonly Scenario[] = [
       (d) => (writesModelResponse(d, 1) ? 'afterJournal' : undefined),
       // Dies while the model call of step 3 is in flight: the call is lost with the process.
       (d, w) => (w.callInFlight(3) && d.effects.length === 0 ? 'lost' : undefined),
-      // Dies after the status records the intent to run step 4's pod, before creating it.
-      (d) => (d.effects.some((e) => e.type === 'createPod' && e.stepId === 4) ? 'afterStatus' : undefined),
+      // Dies after starting step 2's second pod and writing the status that records it, before
+      // releasing the vanished first pod (its end is what the restarted process reads).
+      (d) => (d.effects.some((e) => e.type === 'createPod' && e.stepId === 2 && e.pod.metadata?.name === 'crashy-s2-a2') ? 'afterStatus' : undefined),
+      // Dies after creating step 4's pod, before the status that records its step is written.
+      (d) => (d.effects.some((e) => e.type === 'createPod' && e.stepId === 4) ? 'afterStart' : undefined),
       // Dies between the journal write of a tool result and the status that records it.
       (d) => (d.effects.some((e) => e.type === 'writeJournal' && e.entry.kind === 'ToolResult' && e.stepId === 4) ? 'afterJournal' : undefined),
     ],
@@ -577,6 +585,7 @@ const SCENARIOS: readonly Scenario[] = [
 function invariantViolations(h: History): string[] {
   const out: string[] = [];
   const stepIdentity = new Map<number, string>();
+  const phaseById = new Map<number, StepRecord['phase']>();
   const podByAttempt = new Map<string, string>();
   const attemptByPod = new Map<string, string>();
   const journaledModelSteps = new Set<number>();
@@ -589,6 +598,10 @@ function invariantViolations(h: History): string[] {
       const known = stepIdentity.get(s.id);
       if (known !== undefined && known !== identity(s)) out.push(`${where}: step id ${s.id} reused (${known} then ${identity(s)})`);
       stepIdentity.set(s.id, identity(s));
+      // Every phase change between two stored statuses is a move of core/machine.ts's table.
+      const before = phaseById.get(s.id);
+      if (before !== undefined && before !== s.phase && !isStepMove(before, s.phase)) out.push(`${where}: step ${s.id} moved ${before} → ${s.phase}`);
+      phaseById.set(s.id, s.phase);
     }
   };
   h.records.forEach((r, i) => {
@@ -668,7 +681,7 @@ describe.each(SCENARIOS.map((s) => s.name))('history %s', (name) => {
       const at = `${name} decision ${i} at +${r.now - T0}ms (re-record only if this change is intended)`;
       expect(summarize(d), at).toEqual(r.decision);
       const next = h.records[i + 1];
-      if (next && r.crash !== 'lost' && r.crash !== 'afterJournal') expect(d.status, `${at}: status`).toEqual(next.status ?? {});
+      if (next && r.crash !== 'lost' && r.crash !== 'afterJournal' && r.crash !== 'afterStart') expect(d.status, `${at}: status`).toEqual(next.status ?? {});
     });
   });
 
@@ -707,6 +720,15 @@ describe('the invariant check itself', () => {
     expect(out).toEqual(expect.arrayContaining([expect.stringContaining('has two pod names'), expect.stringContaining('is not named after step 2')]));
   });
 
+  it('catches a step moving against the table (a done step started again)', () => {
+    const out = tampered((h) => {
+      const r = h.records.findLast((x) => x.status?.steps?.[0]?.phase === 'Succeeded');
+      const step = r?.status?.steps?.[0];
+      if (step) h.records.push({ ...structuredClone(r), status: { ...structuredClone(r.status), steps: [{ ...step, phase: 'Running' }] } });
+    });
+    expect(out).toEqual(expect.arrayContaining([expect.stringContaining('step 1 moved Succeeded → Running')]));
+  });
+
   it('catches a model call issued again after its response was journaled', () => {
     const out = tampered((h) => { h.records.at(-1)?.decision.effects.push({ type: 'startModelCall', stepId: 1, attempt: 1, request: 'x' }); });
     expect(out).toEqual([expect.stringContaining('model call of step 1 re-issued')]);
@@ -738,7 +760,7 @@ describe('what the histories show', () => {
   it('crash-and-resume: a journaled response is never asked for again; a lost call is; the run ends as if nothing happened', () => {
     const all = decisionsOf('crash-and-resume');
     const crashes = all.filter(({ r }) => r.crash).map(({ r }) => r.crash);
-    expect(crashes).toEqual(['afterJournal', 'lost', 'afterStatus', 'afterJournal']);
+    expect(crashes).toEqual(['afterJournal', 'afterStatus', 'lost', 'afterStart', 'afterJournal']);
 
     // After the first crash the status still says step 1 is Running, without a call; the journal says it is done.
     const afterCrash = all[all.findIndex(({ r }) => r.crash === 'afterJournal') + 1];
@@ -752,10 +774,13 @@ describe('what the histories show', () => {
     // Step 1 once; step 3 attempt 1 twice (the first was lost with the process), then attempt 2 after the 429; step 6 once.
     expect(calls).toEqual(['1/a1', '3/a1', '3/a1', '3/a2', '6/a1']);
 
-    // The vanished pod of the idempotent tool was replaced by attempt 2; step 4's pod was created twice under one name (the first create was lost).
-    const pods = all.flatMap(({ d, r }) => (r.crash ? [] : d.effects)).flatMap((e) => (e.type === 'createPod' ? [e.pod.metadata?.name] : []));
-    expect(pods).toContain('crashy-s2-a2');
-    expect(pods.filter((p) => p === 'crashy-s4-a1').length).toBeGreaterThanOrEqual(1);
+    // The vanished pod of the idempotent tool was replaced by attempt 2, once, although the process
+    // died before releasing attempt 1; step 4's pod, created just before a crash, was created again
+    // under the same name (adopted), never under another.
+    const pods = all.flatMap(({ d, r }) => (r.crash === 'lost' ? [] : d.effects)).flatMap((e) => (e.type === 'createPod' ? [e.pod.metadata?.name] : []));
+    expect([...new Set(pods.filter((p) => p?.startsWith('crashy-s2-')))]).toEqual(['crashy-s2-a1', 'crashy-s2-a2']);
+    expect(pods.filter((p) => p === 'crashy-s4-a1').length).toBeGreaterThanOrEqual(2);
+    expect(pods.filter((p) => p?.startsWith('crashy-s4-'))).toEqual(pods.filter((p) => p === 'crashy-s4-a1'));
     const final = all.at(-1)?.d.status;
     expect(final?.phase).toBe('Succeeded');
     expect(final?.steps?.every((s) => s.phase === 'Succeeded')).toBe(true);

@@ -5,7 +5,7 @@ import { decide } from '../../src/core/decide.ts';
 import type { Observed } from '../../src/core/observed.ts';
 import {
   T0, at, effectsOf, fakeHash, journaled, modelEntry, modelStep, observed, response, runningStatus, stepOf, toolStep, toolUse,
-} from '../support/builders.ts';
+} from '../harness/builders.ts';
 
 const SHELL_INPUT = { cmd: 'rm -rf /tmp/x' };
 const turn1 = modelEntry(1, 1, response('tool_use', [toolUse('toolu_1', 'shell', SHELL_INPUT)]));

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildModelRequest, finalText, type WireMessage } from '../../src/core/conversation.ts';
 import type { JournalEntry } from '../../src/core/journal.ts';
-import { modelEntry, resolvedTools, response, spec, text, toolResultEntry, toolUse } from '../support/builders.ts';
+import { modelEntry, resolvedTools, response, spec, text, toolResultEntry, toolUse } from '../harness/builders.ts';
 
 const EPHEMERAL = { type: 'ephemeral' };
 const s = spec();

@@ -1,13 +1,14 @@
 /**
  * decide(observed) → { status, effects, requeueAfterMs }: table-driven tests of the whole agent
- * loop as a pure function. Every Observed is built by test/support/builders.ts (fixed clock,
+ * loop as a pure function. Every Observed is built by test/harness/builders.ts (fixed clock,
  * fake hash); `advance()` walks a run forward with decide() itself where the history matters.
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentRunStatus } from '../../src/api/agent-run.ts';
 import { FINALIZER } from '../../src/api/conditions.ts';
 import { decide, OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from '../../src/core/decide.ts';
-import { BEFORE_STATUS, type Decision } from '../../src/core/effects.ts';
+import type { Decision } from '../../src/core/effects.ts';
+import { planExecution } from '../../src/core/execution-plan.ts';
 import type { ToolResultEntry } from '../../src/core/journal.ts';
 import { toolPodName } from '../../src/core/naming.ts';
 import type { PodObservation } from '../../src/core/observed.ts';
@@ -16,7 +17,7 @@ import {
   advance, at, call, digestOf, effectsOf, effectTypes, failure, finishedStatus, iso, journaled, journaledEntries, modelEntry, modelStep,
   observed, pod, podEnv, response, RUN_NAME, runningStatus, stepOf, succeededCondition, T0, text, toolResultEntry, toolStep, toolUse,
   WEB_FETCH_SCHEMA, type ObservedInit,
-} from '../support/builders.ts';
+} from '../harness/builders.ts';
 
 const HOUR = 3_600_000;
 const POD_A1 = toolPodName(RUN_NAME, 2, 1); // research-s2-a1
@@ -183,12 +184,11 @@ describe('first reconcile', () => {
     expect(effectTypes(decide(observed({ now: T0 })))).not.toContain('addFinalizer');
   });
 
-  it('writes durable effects before the status and the model call after it', () => {
-    const types = effectTypes(d);
-    const lastDurable = Math.max(...types.map((t, i) => (BEFORE_STATUS.has(t) ? i : -1)));
-    expect(lastDurable).toBeLessThan(types.indexOf('startModelCall'));
-    expect(BEFORE_STATUS.has('writeJournal') && BEFORE_STATUS.has('addFinalizer')).toBe(true);
-    expect(BEFORE_STATUS.has('startModelCall') || BEFORE_STATUS.has('createPod')).toBe(false);
+  it('plans the finalizer first and starts the model call with the status write (the plan production runs)', () => {
+    const plan = planExecution(d.effects);
+    expect(plan.addFinalizer).toBe(true);
+    expect(plan.journal.map((e) => e.entry.kind)).toEqual(['Tools']);
+    expect(plan.start.map((e) => e.type)).toEqual(['startModelCall']);
   });
 });
 
@@ -207,7 +207,9 @@ describe('a model call that asks for tools', () => {
   it('journals the response before the status records it (a BEFORE_STATUS effect, first)', () => {
     const entry = modelEntry(1, 1, r);
     expect(d.effects[0]).toEqual({ type: 'writeJournal', name: 'research-j1', stepId: 1, entry, digest: digestOf(entry) });
-    expect(BEFORE_STATUS.has('writeJournal')).toBe(true);
+    const plan = planExecution(d.effects);
+    expect(plan.journal).toEqual([d.effects[0]]);
+    expect(plan.start.map((e) => e.type)).toEqual(['createPod', 'createPod']);
     expect(stepOf(d, 1)).toMatchObject({
       phase: 'Succeeded', outcome: 'Completed', stopReason: 'tool_use', finishedAt: iso(at(10)),
       usage: { inputTokens: 300, outputTokens: 40, totalTokens: 340 },
@@ -522,6 +524,21 @@ describe('tool pods', () => {
     const r = toolResultOf(decide(observed(toolRunning('shell', { pods: [p] }))));
     expect(r).toMatchObject({ isError: true, outcome: 'ContainerConfigError' });
     expect(r.output).toBe('Error: the tool\'s container could not be configured (CreateContainerConfigError: secret "token" not found); the tool did not run.');
+  });
+
+  it('RunContainerError (the runtime would not start the command) is a pod that failed before its tool ran: retried, then RetriesExhausted', () => {
+    const waiting = { reason: 'RunContainerError', message: 'exec: "/no/such/tool": stat /no/such/tool: no such file or directory' };
+    const first: PodObservation = { name: POD_A1, exists: true, phase: 'Pending', started: false, deleting: false, finalizerHeld: true, waiting };
+    const d1 = decide(observed(toolRunning('shell', { pods: [first] })));
+    expect(journaledEntries(d1)).toEqual([]);
+    expect(stepOf(d1, 2)).toMatchObject({ phase: 'Running', attempt: 2, podName: POD_A2 });
+    expect(effectsOf(d1, 'deletePod')).toEqual([{ type: 'deletePod', name: POD_A1 }]);
+    expect(effectsOf(d1, 'event')[0]?.message).toContain('failed before its tool ran (RunContainerError: exec: "/no/such/tool"');
+    const a3 = toolPodName(RUN_NAME, 2, 3);
+    const d2 = decide(observed(toolRunning('shell', { attempt: 3, pods: [{ ...first, name: a3 }] })));
+    const r = toolResultOf(d2);
+    expect(r).toMatchObject({ isError: true, outcome: 'RetriesExhausted', attempt: 3, podName: a3 });
+    expect(r.output).toContain('RunContainerError');
   });
 
   it('ContainerCreating is just waiting; an unschedulable pod waits and says why', () => {

@@ -118,7 +118,7 @@ describe('Dockerfile (static)', () => {
   });
 
   it('keeps secrets and bulk out of the build context', () => {
-    for (const path of ['node_modules', '.git', '.agentrun/cluster/kubeconfig', 'dist', 'test/support/x.key', '.env']) {
+    for (const path of ['node_modules', '.git', '.agentrun/cluster/kubeconfig', 'dist', 'test/harness/x.key', '.env']) {
       expect(dockerignored(ignore, path), path).toBe(true);
     }
   });

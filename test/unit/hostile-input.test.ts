@@ -14,7 +14,7 @@ import { MAX_TOOL_INPUT_BYTES, toolInputProblem, toolSchemaProblem, utf8Bytes } 
 import {
   at, effectsOf, effectTypes, iso, journaled, journaledEntries, modelEntry, modelStep, observed, pod, response, RUN_NAME, runningStatus,
   stepOf, succeededCondition, text, toolStep, toolUse, call, type ObservedInit,
-} from '../support/builders.ts';
+} from '../harness/builders.ts';
 
 const CATASTROPHIC = { type: 'object', properties: { s: { type: 'string', pattern: '^(a+)+$' } }, required: ['s'] };
 const shellWith = (inputSchema: Record<string, unknown>) => ({
@@ -33,13 +33,20 @@ function expectWritable(d: Decision): void {
   for (const e of journaledEntries(d)) expect(utf8Bytes(serializeEntry(e))).toBeLessThanOrEqual(MAX_JOURNAL_ENTRY_BYTES);
 }
 
+/**
+ * The exponential cases below take hours (2^40 steps) on an unguarded engine; linear code takes
+ * milliseconds. The bound sits between the two with room for a loaded CI machine: it fails on
+ * the attack, never on a slow neighbour.
+ */
+const FAR_BELOW_THE_ATTACK_MS = 10_000;
+
 describe('JSON Schema patterns run in linear time', () => {
   it('^(a+)+$ against 40 a\'s and a "!" is decided in milliseconds (a backtracking engine takes 2^40 steps)', () => {
     const input = { s: `${'a'.repeat(40)}!` };
     const started = performance.now();
     const d = decide(observed(answered(response('tool_use', [toolUse('toolu_1', 'shell', input)]), { spec: shellWith(CATASTROPHIC) })));
     const ms = performance.now() - started;
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(FAR_BELOW_THE_ATTACK_MS);
     const result = journaledEntries(d).find((e): e is ToolResultEntry => e.kind === 'ToolResult');
     expect(result).toMatchObject({ outcome: 'InvalidInput', isError: true });
     expect(result?.output).toContain('must match pattern "^(a+)+$"');
@@ -52,7 +59,7 @@ describe('JSON Schema patterns run in linear time', () => {
     const keyed = { type: 'object', patternProperties: { '^(a+)+$': { type: 'number' } } };
     expect(toolInputProblem(keyed, { ['a'.repeat(40)]: 'x' })).toContain('must be number');
     expect(toolInputProblem(keyed, { [`${'a'.repeat(40)}!`]: 'x' })).toBeUndefined();
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(performance.now() - started).toBeLessThan(FAR_BELOW_THE_ATTACK_MS);
   });
 
   it('anyOf recursing twice over 40 levels of input (2^40 evaluations) stops at the step budget in milliseconds', () => {
@@ -61,7 +68,7 @@ describe('JSON Schema patterns run in linear time', () => {
     for (let i = 0; i < 40; i++) deep = [deep];
     const started = performance.now();
     expect(toolInputProblem(schema, { a: deep })).toContain('schema evaluations');
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(FAR_BELOW_THE_ATTACK_MS);
     expect(toolInputProblem(schema, { a: [[[]]] })).toBeUndefined();
   });
 
@@ -71,11 +78,12 @@ describe('JSON Schema patterns run in linear time', () => {
     expect(toolInputProblem(two, { a: 'héllo', b: 'aaa' })).toContain('input/a must match pattern');
   });
 
-  it('uniqueItems over 12,000 distinct arrays is linear (ajv\'s pairwise comparison takes seconds)', () => {
+  it('uniqueItems over 16,000 distinct arrays is linear (ajv\'s pairwise comparison takes seconds)', () => {
     const schema = { type: 'object', properties: { l: { type: 'array', uniqueItems: true } } };
     const started = performance.now();
-    expect(toolInputProblem(schema, { l: Array.from({ length: 12_000 }, (_, i) => [i]) })).toBeUndefined();
-    expect(performance.now() - started).toBeLessThan(500);
+    // Near the 128 KiB input cap. Pairwise: ~4 s here (2 s at 12,000); linear: ~70 ms.
+    expect(toolInputProblem(schema, { l: Array.from({ length: 16_000 }, (_, i) => [i]) })).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(2_000);
     expect(toolInputProblem(schema, { l: [{ a: 1, b: 2 }, { b: 2, a: 1 }] })).toContain('must NOT have duplicate items');
   });
 });

@@ -16,7 +16,7 @@ import type { Decision } from '../../src/core/effects.ts';
 import { serializeEntry, type ModelResponse, type WireBlock } from '../../src/core/journal.ts';
 import type { Observed } from '../../src/core/observed.ts';
 import { utf8Bytes } from '../../src/core/tool-input.ts';
-import { advance, at, call, effectsOf, modelStep, observed, pod, runningStatus } from '../support/builders.ts';
+import { advance, at, call, effectsOf, modelStep, observed, pod, runningStatus } from '../harness/builders.ts';
 
 const BUDGET = 786_432;
 const MAX_PARALLEL = 4;
@@ -88,5 +88,5 @@ describe('hostile model responses and tool outputs through decide()', () => {
         if (next) o = { ...o, modelCalls: new Map([[next.stepId, call.succeeded(response, next.attempt)]]) };
       }
     }), { numRuns: 150 });
-  });
+  }, 120_000); // 150 runs of up to six decisions: seconds alone, longer on a loaded CI machine
 });

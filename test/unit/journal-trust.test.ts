@@ -11,7 +11,7 @@ import { resolveTools } from '../../src/core/tools.ts';
 import {
   NAMESPACE, RUN_NAME, RUN_UID, T0, effectsOf, fakeHash, journaled, modelEntry, modelStep, observed, response, runningStatus, spec, stepOf,
   toolStep, toolUse,
-} from '../support/builders.ts';
+} from '../harness/builders.ts';
 
 const owner = { name: RUN_NAME, namespace: NAMESPACE, uid: RUN_UID };
 const entry = modelEntry(1, 1, response('end_turn', []));

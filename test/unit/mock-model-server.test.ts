@@ -10,7 +10,7 @@ import {
   text,
   toolUse,
   type MockModelServer,
-} from '../support/mock-model-server.ts';
+} from '../harness/mock-model-server.ts';
 
 const MODEL = 'claude-mock-1';
 

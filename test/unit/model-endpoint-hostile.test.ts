@@ -10,8 +10,8 @@ import { AnthropicModelClient } from '../../src/adapters/model/anthropic.ts';
 import { ModelCalls } from '../../src/adapters/model/calls.ts';
 import { redactSecret, sanitizeEndpointText } from '../../src/adapters/model/sanitize.ts';
 import type { ModelCallOutcome, ModelClient } from '../../src/ports.ts';
-import { startMockModelServer, type MockModelServer } from '../support/mock-model-server.ts';
-import { ANY_MODEL_ENDPOINT, spec } from '../support/builders.ts';
+import { startMockModelServer, type MockModelServer } from '../harness/mock-model-server.ts';
+import { ANY_MODEL_ENDPOINT, spec } from '../harness/builders.ts';
 
 const MiB = 1024 * 1024;
 let server: MockModelServer;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { boundedName, journalName, runLabelValue, shortHash, toolPodName, toolsJournalName } from '../../src/core/naming.ts';
 import { buildToolPod, INPUT_ANNOTATION, type ToolPodRequest } from '../../src/core/tool-pod.ts';
-import { resolvedTools, RUN_UID, spec } from '../support/builders.ts';
+import { resolvedTools, RUN_UID, spec } from '../harness/builders.ts';
 
 /** A DNS-1123 label: what a pod name must be to serve as a hostname, and what a label value may be. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

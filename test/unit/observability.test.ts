@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../../src/controller/logger.ts';
 import { startObservabilityServer } from '../../src/observability/http-server.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { OperatorMetrics, RunStatusObserver } from '../../src/observability/metrics.ts';
-import { metricSum, parseMetrics } from '../support/ship.ts';
+import { metricSum, parseMetrics } from '../harness/metrics.ts';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: Writable } {
   const chunks: string[] = [];

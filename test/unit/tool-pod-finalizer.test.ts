@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { TOOL_POD_FINALIZER } from '../../src/api/conditions.ts';
 import { decide } from '../../src/core/decide.ts';
 import { buildToolPod } from '../../src/core/tool-pod.ts';
-import { T0, effectTypes as effectTypesOf, effectsOf, journaled, modelEntry, modelStep, observed, pod, response, resolvedTools, runningStatus, spec, stepOf, toolStep, toolUse } from '../support/builders.ts';
+import { T0, effectTypes as effectTypesOf, effectsOf, journaled, modelEntry, modelStep, observed, pod, response, resolvedTools, runningStatus, spec, stepOf, toolStep, toolUse } from '../harness/builders.ts';
 
 const turn1 = modelEntry(1, 1, response('tool_use', [toolUse('toolu_1', 'shell', { cmd: 'date' })]));
 const running = (attempt = 1) => runningStatus([journaled(modelStep(1, 1), turn1), toolStep(2, 1, 'shell', 'toolu_1', { phase: 'Running', attempt, podName: `research-s2-a${String(attempt)}`, startedAt: new Date(T0).toISOString() })]);

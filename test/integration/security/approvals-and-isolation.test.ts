@@ -9,13 +9,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey } from '../../../src/api/approval.ts';
 import { runLabelValue } from '../../../src/core/naming.ts';
-import { repoRoot } from '../../support/control-plane.ts';
+import { repoRoot } from '../../harness/control-plane.ts';
 import {
   createRun, executions, finished, getRun, livePods, recordingTool, waitForRun, startAgentEnv, type AgentEnv, MOCK_ENDPOINT,
-} from '../../support/agent-env.ts';
-import { clients, kubectl } from '../../support/kube.ts';
-import { text, toolUse } from '../../support/mock-model-server.ts';
-import { personas, refusal, type Personas } from '../../support/personas.ts';
+} from '../../harness/agent-env.ts';
+import { clients, kubectl } from '../../harness/kube.ts';
+import { text, toolUse } from '../../harness/mock-model-server.ts';
+import { personas, refusal, type Personas } from '../../harness/personas.ts';
 
 let env: AgentEnv;
 let p: Personas;

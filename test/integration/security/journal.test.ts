@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey } from '../../../src/api/approval.ts';
-import { createRun, executions, finished, getRun, livePods, recordingTool, runEvents, waitForRun, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../../support/agent-env.ts';
-import { cluster, eventually, kubectl, readJournal } from '../../support/kube.ts';
-import { text, toolUse } from '../../support/mock-model-server.ts';
-import { personas, refusal, type Personas } from '../../support/personas.ts';
-import { recordLineSnippet } from '../../support/test-node.ts';
+import { createRun, executions, finished, getRun, livePods, recordingTool, runEvents, waitForRun, startAgentEnv, type AgentEnv, MOCK_ENDPOINT } from '../../harness/agent-env.ts';
+import { cluster, eventually, kubectl, readJournal } from '../../harness/kube.ts';
+import { text, toolUse } from '../../harness/mock-model-server.ts';
+import { personas, refusal, type Personas } from '../../harness/personas.ts';
+import { recordLineSnippet } from '../../harness/test-node.ts';
 
 let env: AgentEnv;
 let p: Personas;

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CREATED_BY_GROUPS, CREATED_BY_USER } from '../../../src/api/creator.ts';
 import {
   MOCK_ENDPOINT, executions, finished, getRun, livePods, recordingTool, startAgentEnv, waitForRun, type AgentEnv,
-} from '../../support/agent-env.ts';
-import { userKubeconfig } from '../../support/control-plane.ts';
-import { cluster, kubectl } from '../../support/kube.ts';
-import { text, toolUse } from '../../support/mock-model-server.ts';
-import { refusal } from '../../support/personas.ts';
+} from '../../harness/agent-env.ts';
+import { userKubeconfig } from '../../harness/control-plane.ts';
+import { cluster, kubectl } from '../../harness/kube.ts';
+import { text, toolUse } from '../../harness/mock-model-server.ts';
+import { refusal } from '../../harness/personas.ts';
 
 let env: AgentEnv;
 let creator = ''; // may create runs; nothing else

@@ -1,7 +1,9 @@
 /** A reader of the Prometheus text format (enough for the apiserver's, etcd's and prom-client's output). */
 
+/** One sample of the Prometheus text format. */
 export interface Sample { readonly name: string; readonly labels: Readonly<Record<string, string>>; readonly value: number }
 
+/** Parses the Prometheus text exposition format. */
 export function parseMetrics(text: string): Sample[] {
   const samples: Sample[] = [];
   for (const line of text.split('\n')) {
@@ -15,6 +17,7 @@ export function parseMetrics(text: string): Sample[] {
   return samples;
 }
 
+/** Sum of the samples named `name` whose labels include `labels`. */
 export function metricSum(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number {
   return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
@@ -38,4 +41,10 @@ export function diff(before: ReadonlyMap<string, number>, after: ReadonlyMap<str
     if (d !== 0) out.set(k, d);
   }
   return out;
+}
+
+/** GETs a path of the operator's metrics port. */
+export async function scrape(port: number, path = '/metrics'): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, body: await response.text() };
 }

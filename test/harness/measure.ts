@@ -6,9 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { repoRoot } from './control-plane.ts';
 
-export const repoRoot = resolve(import.meta.dirname, '..', '..');
+export { repoRoot };
 export const resultsDir = join(repoRoot, 'bench', 'results');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -87,7 +87,8 @@ export async function endpointFor(namespace: string, baseURL: string, apiKeySecr
 }
 const createdEndpoints = new Map<string, Promise<void>>();
 
-async function releasePodFinalizers(namespace: string): Promise<void> {
+/** Removes every pod's finalizers in a namespace, so its deletion never waits for an operator that is gone. */
+export async function releasePodFinalizers(namespace: string): Promise<void> {
   const { core } = clients();
   const list = await core.listNamespacedPod({ namespace });
   await Promise.all(list.items.filter((p) => p.metadata?.finalizers?.length).map((p) =>

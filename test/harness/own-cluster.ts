@@ -1,7 +1,7 @@
 /**
  * Our own control plane for a benchmark or a chaos run (never the shared one), Kubernetes clients
  * for it, and a helper that kills etcd or kube-apiserver and starts it again with the very same
- * flags and data dir, read from its pid file and /proc/<pid>/cmdline (nothing in test/support is
+ * flags and data dir, read from its pid file and /proc/<pid>/cmdline (nothing in test/harness is
  * extended for that).
  */
 import * as k8s from '@kubernetes/client-node';
@@ -9,13 +9,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClusterInfo } from '../../test/support/control-plane.ts';
-import { startLocalCluster, stopLocalCluster } from '../../test/support/local-cluster.ts';
-import type { NodeMode } from '../../test/support/real-node.ts';
-import { sleep } from './common.ts';
+import { adminGet, type ClusterInfo } from './control-plane.ts';
+import { startLocalCluster, stopLocalCluster } from './local-cluster.ts';
+import type { NodeMode } from './real-node.ts';
+import { sleep } from './measure.ts';
 
 export interface OwnCluster {
   readonly info: ClusterInfo;
@@ -26,7 +25,7 @@ export interface OwnCluster {
 /**
  * Starts etcd (fsync on unless `unsafeNoFsync`), kube-apiserver and kube-controller-manager in a
  * fresh state dir; with `nodeMode: 'real'` also kube-scheduler and `realNodes` real nodes
- * (test/support/local-cluster.ts). The default is no node: the caller starts node emulators.
+ * (test/harness/local-cluster.ts). The default is no node: the caller starts node emulators.
  */
 export async function startOwnCluster(label: string, options: { unsafeNoFsync?: boolean; log?: (s: string) => void; nodeMode?: NodeMode; realNodes?: number } = {}): Promise<OwnCluster> {
   const stateDir = await mkdtemp(join(tmpdir(), `agentrun-${label}-`));
@@ -61,13 +60,7 @@ export class Kube {
 
   /** A namespace with a unique name whose default ServiceAccount exists (pods need it). */
   async createNamespace(prefix: string): Promise<string> {
-    const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-    await this.core.createNamespace({ body: { metadata: { name } } });
-    for (let i = 0; i < 300; i++) {
-      try { await this.core.readNamespacedServiceAccount({ name: 'default', namespace: name }); return name; } catch { /* not yet */ }
-      await sleep(100);
-    }
-    throw new Error(`namespace ${name}: default ServiceAccount never appeared`);
+    return createUniqueNamespace(this.core, prefix);
   }
 
   async createRun(namespace: string, name: string, spec: Record<string, unknown>): Promise<AgentRunLike> {
@@ -109,6 +102,17 @@ export interface AgentRunLike {
     pendingApprovals?: { step: number; kind?: string; tool?: string }[];
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
+}
+
+/** Creates `${prefix}-<random>` and waits for its default ServiceAccount (pod admission needs it). */
+export async function createUniqueNamespace(core: k8s.CoreV1Api, prefix: string, labels?: Record<string, string>): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await core.createNamespace({ body: { metadata: { name, ...(labels ? { labels } : {}) } } });
+  for (let i = 0; i < 300; i++) {
+    try { await core.readNamespacedServiceAccount({ name: 'default', namespace: name }); return name; } catch { /* not yet */ }
+    await sleep(100);
+  }
+  throw new Error(`namespace ${name}: default ServiceAccount never appeared (is kube-controller-manager running?)`);
 }
 
 export const finished = (run: AgentRunLike): boolean => ['Succeeded', 'Failed', 'Cancelled'].includes(run.status?.phase ?? '');
@@ -181,23 +185,6 @@ export async function restartComponent(cluster: ClusterInfo, component: 'etcd' |
     await sleep(1_000);
   }
   throw new Error(`${component} did not come back after 5 starts; last: ${lastExit}`);
-}
-
-/** GET on the apiserver with the admin client certificate (raw: /metrics, /readyz). */
-export async function adminGet(cluster: Pick<ClusterInfo, 'server' | 'stateDir'>, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
-  const pki = join(cluster.stateDir, 'pki');
-  const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f))));
-  return new Promise((resolveGet, reject) => {
-    const req = request(new URL(path, cluster.server), { ca, cert, key, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => { resolveGet({ status: res.statusCode ?? 0, body }); });
-    });
-    req.on('timeout', () => { req.destroy(new Error('timeout')); });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** etcd's client URL, read from its command line (for etcd's own /metrics). */

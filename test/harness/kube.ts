@@ -1,9 +1,9 @@
 /** Kubernetes clients and small helpers for integration tests. Each test file works in its own namespace. */
 import * as k8s from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { kubectl as runKubectl, type ClusterInfo } from './control-plane.ts';
+import { createUniqueNamespace, until } from './own-cluster.ts';
 
 export function cluster(): ClusterInfo {
   return inject('cluster');
@@ -32,16 +32,9 @@ export function clients(path?: string): Clients {
   };
 }
 
-/** Creates a namespace with a unique name and returns it. */
+/** Creates a namespace with a unique name (labelled with its test) and returns it. */
 export async function createNamespace(prefix: string, core = clients().core): Promise<string> {
-  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await core.createNamespace({ body: { metadata: { name, labels: { 'agentrun.dev/test': prefix } } } });
-  // ServiceAccount admission needs the namespace's default ServiceAccount before pods can be created.
-  for (let i = 0; i < 300; i++) {
-    try { await core.readNamespacedServiceAccount({ name: 'default', namespace: name }); return name; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`namespace ${name}: default ServiceAccount never appeared (is kube-controller-manager running?)`);
+  return createUniqueNamespace(core, prefix, { 'agentrun.dev/test': prefix });
 }
 
 /** The real kubectl against the test cluster (admin unless another kubeconfig is given). */
@@ -61,16 +54,7 @@ export function statusCode(error: unknown): number | undefined {
 
 /** Polls `fn` until it returns a value that is not undefined (the apiserver is the clock here). */
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < end) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (error) { lastError = error; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+  return until(what, fn, timeoutMs, 100);
 }
 
 /** An AgentRunJournal object as stored, for tests that look at the journal itself. */

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startMockModelServer, text, toolUse, type MockModelServer, type ScriptedTurn } from '../../test/support/mock-model-server.ts';
-import { NodeEmulator } from '../../test/support/node-emulator.ts';
-import { hostScratchDir } from '../../test/support/control-plane.ts';
-import type { NodeMode } from '../../test/support/real-node.ts';
-import { appendLineSnippet, startToolSignalServer } from '../../test/support/tool-signals.ts';
-import { startOwnCluster, type AgentRunLike, type Kube, type OwnCluster } from './cluster.ts';
-import { Operator, type OperatorLaunch } from './operator.ts';
+import { startMockModelServer, text, toolUse, type MockModelServer, type ScriptedTurn } from './mock-model-server.ts';
+import { NodeEmulator } from './node-emulator.ts';
+import { hostScratchDir } from './control-plane.ts';
+import type { NodeMode } from './real-node.ts';
+import { appendLineSnippet, startToolSignalServer } from './tool-signals.ts';
+import { startOwnCluster, type AgentRunLike, type Kube, type OwnCluster } from './own-cluster.ts';
+import { OperatorProcess, type OperatorOptions } from './operator-process.ts';
 
 export interface BenchEnv {
   readonly cluster: OwnCluster;
@@ -27,7 +27,7 @@ export interface BenchEnv {
   readonly emulator: NodeEmulator | undefined;
   /** On a real node, where tools record their execution (see workTool's `via`). */
   readonly signalsUrl: string | undefined;
-  readonly operator: Operator;
+  readonly operator: OperatorProcess;
   readonly recorder: Recorder;
   readonly execLog: string;
   close(): Promise<void>;
@@ -36,7 +36,7 @@ export interface BenchEnv {
 export interface EnvOptions {
   readonly label: string;
   readonly modelLatencyMs?: number;
-  readonly operator?: Partial<OperatorLaunch>;
+  readonly operator?: Partial<OperatorOptions>;
   readonly startOperator?: boolean;
   readonly record?: boolean;
   readonly log?: (s: string) => void;
@@ -74,7 +74,7 @@ export async function startBenchEnv(o: EnvOptions): Promise<BenchEnv> {
     await writeFile(execLog, '');
     const recorder = new Recorder(kube, namespace);
     if (o.record ?? true) { await recorder.start(); closers.unshift(() => recorder.stop()); }
-    const operator = new Operator({ kubeconfig: cluster.info.kubeconfig, namespaces: [namespace], logLevel: 'info', ...o.operator });
+    const operator = new OperatorProcess({ kubeconfig: cluster.info.kubeconfig, namespaces: [namespace], logLevel: 'info', keepLogs: false, ...o.operator });
     if (o.startOperator ?? true) await operator.start();
     closers.unshift(() => operator.stop());
     return { cluster, kube, namespace, model, answered, emulator, signalsUrl, operator, recorder, execLog, close };
@@ -265,4 +265,50 @@ export async function waitFinished(recorder: Recorder, names: ReadonlySet<string
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/**
+ * One finished step of a run, cut on the critical path a user waits on, from events this process
+ * sees in the world (never from status, which the operator writes off the critical path):
+ * a model step from the mock's answer to what the operator did next (its tools' first pod
+ * created, the next request, or the run's end in status); a tool step from its pod's end (the
+ * pod watch) to the next model request, for the last of a turn's parallel tools to end.
+ */
+export type MeasuredStep =
+  | { kind: 'Model'; id: number; times: StepTimes; answeredAt: number; nextAt: number }
+  | { kind: 'Tool'; id: number; times: StepTimes; pod: PodTimes & { terminal: number }; nextAt: number };
+
+/** The finished steps of run `name` (mock key `key`) whose overhead can be measured; see MeasuredStep. */
+export function measuredSteps(env: Pick<BenchEnv, 'recorder' | 'model' | 'answered'>, name: string, key: string): MeasuredStep[] {
+  const times = env.recorder.runs.get(name);
+  if (!times) return [];
+  const requests = env.model.requests(key).filter((r) => r.status === 200);
+  const steps = [...times.steps.entries()].sort((a, b) => a[0] - b[0]);
+  const modelIds = steps.filter(([, st]) => st.kind === 'Model').map(([id]) => id);
+  // The k-th model step sends the k-th request; its answer is what the next steps act on.
+  const requestOf = (modelIndex: number) => requests.find((q) => q.turnIndex === modelIndex);
+  const out: MeasuredStep[] = [];
+  for (const [id, st] of steps) {
+    if (st.done === undefined) continue;
+    if (st.kind === 'Model') {
+      const k = modelIds.indexOf(id);
+      const req = requestOf(k);
+      const answeredAt = req ? env.answered.get(req.requestId) : undefined;
+      if (answeredAt === undefined) continue;
+      const toolPods = steps.filter(([, t]) => t.kind === 'Tool' && t.turn === st.turn && t.podName !== undefined)
+        .map(([, t]) => env.recorder.pods.get(t.podName ?? '')?.created).filter((c): c is number => c !== undefined);
+      const nextAt = toolPods.length > 0 ? Math.min(...toolPods) : (requestOf(k + 1)?.receivedAt ?? times.finishedAt);
+      if (nextAt !== undefined) out.push({ kind: 'Model', id, times: st, answeredAt, nextAt });
+    } else {
+      const pod = st.podName ? env.recorder.pods.get(st.podName) : undefined;
+      const nextModel = modelIds.findIndex((m) => m > id);
+      const nextAt = nextModel >= 0 ? requestOf(nextModel)?.receivedAt : undefined;
+      if (pod?.terminal === undefined || nextAt === undefined) continue;
+      // Of parallel tools only the last to end is on the critical path; the others wait for it.
+      const siblingEnds = steps.filter(([, t]) => t.kind === 'Tool' && t.turn === st.turn)
+        .map(([, t]) => env.recorder.pods.get(t.podName ?? '')?.terminal ?? 0);
+      if (pod.terminal >= Math.max(...siblingEnds)) out.push({ kind: 'Tool', id, times: st, pod: { ...pod, terminal: pod.terminal }, nextAt });
+    }
+  }
+  return out;
 }

@@ -2,7 +2,7 @@
  * Runs the Messages API stand-in (mock-model-server.ts) as a process, for local dev and demos.
  * TEST/DEV ONLY: it is a scripted fake, not a model.
  *
- *   node test/support/mock-model-server-cli.ts [--port 8787] [--scripts scripts.json]
+ *   node test/harness/mock-model-server-cli.ts [--port 8787] [--scripts scripts.json]
  *        [--api-key KEY]... [--latency-ms 200]
  *
  * Environment fallbacks: MOCK_MODEL_PORT, MOCK_MODEL_SCRIPTS, MOCK_MODEL_API_KEYS (comma-separated),

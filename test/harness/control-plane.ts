@@ -6,17 +6,21 @@
  * Nothing here runs containers; see node-emulator.ts for that.
  */
 import { randomBytes } from 'node:crypto';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdir, writeFile, readFile, rm, readdir, open } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, rm, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'node:https';
 import { promisify } from 'node:util';
+import { alive, launchDaemon, pollUntil, tailLog, type Launched } from './daemons.ts';
 
 const execFileAsync = promisify(execFile);
+/** Lines of a daemon's log quoted when it fails to start. */
+const LOG_TAIL_LINES = 25;
 
+/** The repository root. */
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
 /** Where `cluster:install` puts the binaries; `current` points at the pinned versions. */
@@ -36,6 +40,7 @@ export function binary(name: 'etcd' | 'kube-apiserver' | 'kube-controller-manage
   return path;
 }
 
+/** The control plane could not start; the message quotes the failing process's log. */
 export class ControlPlaneError extends Error {
   override name = 'ControlPlaneError';
 }
@@ -64,6 +69,7 @@ export interface ClusterNodes {
   readonly hostIP: string;
 }
 
+/** Options of {@link startControlPlane}. */
 export interface StartOptions {
   /** Directory for certificates, etcd data, logs and the kubeconfig; created, and removed by stop(). */
   readonly stateDir: string;
@@ -179,31 +185,18 @@ async function generatePki(stateDir: string): Promise<void> {
   await openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
 
-interface Launched { readonly child: ChildProcess; readonly logPath: string }
-
 async function launch(name: string, args: readonly string[], stateDir: string, detached: boolean): Promise<Launched> {
-  const logPath = join(stateDir, 'logs', `${name}.log`);
-  const out = await open(logPath, 'a');
-  const child = spawn(binary(name as 'etcd'), args, { stdio: ['ignore', out.fd, out.fd], detached });
-  await out.close();
-  if (detached) child.unref();
-  await writeFile(join(stateDir, `${name}.pid`), String(child.pid));
-  return { child, logPath };
+  const launched = await launchDaemon(binary(name as 'etcd'), args, join(stateDir, 'logs', `${name}.log`), detached);
+  await writeFile(join(stateDir, `${name}.pid`), String(launched.child.pid));
+  return launched;
 }
 
-async function tail(path: string, lines = 25): Promise<string> {
-  try {
-    return (await readFile(path, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** GETs `path` on the apiserver with the admin client certificate. */
-async function adminGet(server: string, path: string, pki: string): Promise<{ status: number; body: string }> {
+/** GETs `path` on the apiserver with the admin client certificate (raw: /metrics, /readyz). */
+export async function adminGet(cluster: Pick<ClusterInfo, 'server' | 'stateDir'>, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  const pki = join(cluster.stateDir, 'pki');
   const [ca, cert, key] = await Promise.all(['ca.crt', 'admin.crt', 'admin.key'].map((f) => readFile(join(pki, f))));
   return new Promise((resolveGet, reject) => {
-    const req = request(new URL(path, server), { ca, cert, key, timeout: 5_000 }, (res) => {
+    const req = request(new URL(path, cluster.server), { ca, cert, key, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => { body += chunk; });
@@ -216,17 +209,9 @@ async function adminGet(server: string, path: string, pki: string): Promise<{ st
 }
 
 async function waitUntil(what: string, deadlineMs: number, check: () => Promise<boolean>, onTimeout: () => Promise<string>): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    // A process that died is final; anything else (connection refused, 403 while RBAC
-    // bootstraps) just means "not yet".
-    const ready = await check().catch((error: unknown) => {
-      if (error instanceof ControlPlaneError) throw error;
-      return false;
-    });
-    if (ready) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // A process that died is final; anything else (connection refused, 403 while RBAC
+  // bootstraps) just means "not yet".
+  if (await pollUntil(deadlineMs, check, (error) => error instanceof ControlPlaneError)) return;
   throw new ControlPlaneError(`${what} did not become ready within ${deadlineMs / 1000}s\n${await onTimeout()}`);
 }
 
@@ -283,10 +268,10 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
   ], stateDir, detached);
 
   await waitUntil('kube-apiserver', 90_000, async () => {
-    if (exited(etcd)) throw new ControlPlaneError(`etcd exited:\n${await tail(etcd.logPath)}`);
-    if (exited(apiserver)) throw new ControlPlaneError(`kube-apiserver exited:\n${await tail(apiserver.logPath)}`);
-    return (await adminGet(server, '/readyz', pki)).status === 200;
-  }, async () => `etcd log:\n${await tail(etcd.logPath)}\nkube-apiserver log:\n${await tail(apiserver.logPath)}`);
+    if (exited(etcd)) throw new ControlPlaneError(`etcd exited:\n${await tailLog(etcd.logPath, LOG_TAIL_LINES)}`);
+    if (exited(apiserver)) throw new ControlPlaneError(`kube-apiserver exited:\n${await tailLog(apiserver.logPath, LOG_TAIL_LINES)}`);
+    return (await adminGet({ server, stateDir }, '/readyz')).status === 200;
+  }, async () => `etcd log:\n${await tailLog(etcd.logPath, LOG_TAIL_LINES)}\nkube-apiserver log:\n${await tailLog(apiserver.logPath, LOG_TAIL_LINES)}`);
   log(`kube-apiserver ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
 
   const kubeconfig = await writeKubeconfig(join(stateDir, 'kubeconfig'), { server, caCert }, { name: 'admin', ...admin });
@@ -304,9 +289,9 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
   ], stateDir, detached);
 
   await waitUntil('kube-controller-manager (default ServiceAccount)', 60_000, async () => {
-    if (exited(kcm)) throw new ControlPlaneError(`kube-controller-manager exited:\n${await tail(kcm.logPath)}`);
-    return (await adminGet(server, '/api/v1/namespaces/default/serviceaccounts/default', pki)).status === 200;
-  }, async () => tail(kcm.logPath));
+    if (exited(kcm)) throw new ControlPlaneError(`kube-controller-manager exited:\n${await tailLog(kcm.logPath, LOG_TAIL_LINES)}`);
+    return (await adminGet({ server, stateDir }, '/api/v1/namespaces/default/serviceaccounts/default')).status === 200;
+  }, async () => tailLog(kcm.logPath, LOG_TAIL_LINES));
 
   const pids: Record<string, number> = { etcd: etcd.child.pid ?? 0, 'kube-apiserver': apiserver.child.pid ?? 0, 'kube-controller-manager': kcm.child.pid ?? 0 };
   if (options.realNodes) {
@@ -363,10 +348,6 @@ export async function installCrds(kubeconfig: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-}
-
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
 /** Stops the processes (controller manager, apiserver, etcd, in that order) and removes stateDir. */

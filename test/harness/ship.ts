@@ -67,31 +67,3 @@ export function operatorContainer(manifest: string): { args: string[]; env: { na
 export function withFlag(args: readonly string[], flag: string, value: string): string[] {
   return [...args.filter((a) => !a.startsWith(`--${flag}=`) && a !== `--${flag}`), `--${flag}=${value}`];
 }
-
-/** One sample of the Prometheus text format. */
-export interface Sample { readonly name: string; readonly labels: Readonly<Record<string, string>>; readonly value: number }
-
-/** Parses the Prometheus text exposition format (enough of it for prom-client's output). */
-export function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key = '', value = ''] of (match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
-    samples.push({ name: match[1] ?? '', labels, value: Number(match[4]) });
-  }
-  return samples;
-}
-
-/** Sum of the samples named `name` whose labels include `labels`. */
-export function metricSum(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
-}
-
-/** GETs a path of the operator's metrics port. */
-export async function scrape(port: number, path = '/metrics'): Promise<{ status: number; body: string }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: response.status, body: await response.text() };
-}

@@ -1,0 +1,71 @@
+/**
+ * The durable order of a decision's effects: the one place it is written. The reconciler runs a
+ * plan phase by phase, the replay simulation runs the same plan, and the crash points sit at its
+ * phase boundaries.
+ *
+ * One durable write sits on a step's critical path: the journal entry. Status is not the record
+ * of a result (the operator's own journal entry is, verified on every read), so once the entry
+ * is stored the next side effect starts while status catches up:
+ *
+ *   1. finalizer — before anything that must be cleaned up;
+ *   2. journal   — results, durable before anything acts on them;
+ *   3. start ‖ status — pods are created and model calls started together with the status write.
+ *      Both are safe to repeat after a crash before status lands: a pod's name derives from its
+ *      step and attempt (creating it again adopts it), and a model call interrupted by a crash is
+ *      issued again at most once (the documented cost of a crash mid-call);
+ *   4. settle — what destroys evidence or announces state waits for status: releasing or deleting
+ *      a pod (its end is what a restarted operator reads to decide a retry), cancelling a call,
+ *      Events (they tell about what status says), MCP calls whose intent must be recorded first
+ *      (a non-idempotent call interrupted by a crash is reported, not repeated), and the
+ *      finalizer's removal or the run's deletion.
+ */
+import type { Effect } from './effects.ts';
+
+type Of<T extends Effect['type']> = Extract<Effect, { type: T }>;
+
+/** Which phase each effect belongs to; adding an effect type without a phase does not compile. */
+const PHASE_OF: { readonly [T in Effect['type']]: 'finalizer' | 'journal' | 'start' | 'settle' } = {
+  addFinalizer: 'finalizer',
+  writeJournal: 'journal',
+  createPod: 'start',
+  startModelCall: 'start',
+  deletePod: 'settle',
+  releasePod: 'settle',
+  deleteEndedPods: 'settle',
+  cancelModelCall: 'settle',
+  event: 'settle',
+  removeFinalizer: 'settle',
+  deleteRun: 'settle',
+};
+
+/** A decision's effects in the order that keeps the run durable. */
+export interface ExecutionPlan {
+  readonly addFinalizer: boolean;
+  readonly journal: readonly Of<'writeJournal'>[];
+  /** Started together with the status write, after the journal. */
+  readonly start: readonly Effect[];
+  /** After the status write (or at once when status is unchanged). */
+  readonly settle: readonly Effect[];
+}
+
+/** Splits a decision's effects into the phases of the durable order, keeping their relative order. */
+export function planExecution(effects: readonly Effect[]): ExecutionPlan {
+  const journal: Of<'writeJournal'>[] = [];
+  const start: Effect[] = [];
+  const settle: Effect[] = [];
+  let addFinalizer = false;
+  for (const effect of effects) {
+    switch (PHASE_OF[effect.type]) {
+      case 'finalizer': addFinalizer = true; break;
+      case 'journal': if (effect.type === 'writeJournal') journal.push(effect); break;
+      case 'start': start.push(effect); break;
+      case 'settle': settle.push(effect); break;
+    }
+  }
+  return { addFinalizer, journal, start, settle };
+}
+
+/** The phase an effect type runs in (for tests and docs). */
+export function phaseOf(type: Effect['type']): 'finalizer' | 'journal' | 'start' | 'settle' {
+  return PHASE_OF[type];
+}
