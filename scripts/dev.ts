@@ -20,6 +20,7 @@ Flags:
   --namespace NS     namespace the demo runs in and the operator watches (default: default)
   --state-dir DIR    cluster state, kubeconfig and logs (default: .agentrun/dev; env AGENTRUN_DEV_DIR)
   --no-demo          do not apply the demo run
+  --tracing          also run Jaeger v2 (scripts/cluster/jaeger.sh) and export run traces to it
   -h, --help         this help
 
 Environment:
@@ -33,6 +34,7 @@ try {
       namespace: { type: 'string', default: 'default' },
       'state-dir': { type: 'string' },
       'no-demo': { type: 'boolean', default: false },
+      tracing: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -54,6 +56,7 @@ const code = await runDev({
   stateDir: values['state-dir'] ?? process.env.AGENTRUN_DEV_DIR ?? join(repoRoot, '.agentrun', 'dev'),
   namespace: values.namespace,
   demo: !values['no-demo'],
+  tracing: values.tracing,
   anthropicApiKey: process.env.ANTHROPIC_API_KEY || undefined,
   out: (line) => { process.stdout.write(`${line}\n`); },
 });

@@ -5,6 +5,7 @@
 import { ConfigError, loadConfig, usage } from './config.ts';
 import { onSignals } from './controller/index.ts';
 import { createLogger } from './observability/logger.ts';
+import { createRunTracer } from './observability/tracing/index.ts';
 import { createOperator } from './operator.ts';
 
 let config;
@@ -20,7 +21,15 @@ if (!config) {
 }
 
 const log = createLogger(config.logLevel);
+let tracer;
+try {
+  tracer = await createRunTracer({ enabled: config.tracing, content: config.traceContent });
+} catch (error) {
+  process.stderr.write(`tracing: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+}
 const operator = createOperator(config, log, undefined, {
+  tracer,
   // A replaced leader must not act on what it remembers: exit at once, without draining, and let
   // Kubernetes restart the container (it comes back as a standby with fresh caches).
   onLostLeadership: (reason) => {
@@ -33,7 +42,7 @@ try {
   await operator.start();
   log.info({
     namespaces: config.namespaces.length > 0 ? config.namespaces : 'all', workers: config.workers,
-    metricsPort: operator.metricsPort() ?? null,
+    metricsPort: operator.metricsPort() ?? null, tracing: config.tracing,
     leaderElection: operator.elector ? { identity: operator.elector.identity, leader: operator.elector.isLeader() } : false,
   }, 'operator started');
 } catch (error) {

@@ -28,6 +28,7 @@ import { AnthropicModelClient } from './adapters/model/anthropic.ts';
 import { ModelCalls } from './adapters/model/calls.ts';
 import type { AgentRunObject, Caches } from './ports.ts';
 import { AgentRunReconciler } from './reconciler/agent-run-reconciler.ts';
+import { NO_TRACING, type RunTracer } from './observability/tracing/index.ts';
 import { PodMemory } from './reconciler/pod-memory.ts';
 import { startObservabilityServer, type ObservabilityServer, type Readiness } from './observability/http-server.ts';
 import { OperatorMetrics, RunStatusObserver, type ObservedRun } from './observability/metrics.ts';
@@ -54,6 +55,8 @@ export interface Operator {
 export interface OperatorHooks {
   /** Leadership was lost: the process must exit (non-zero) so it restarts with a clean memory. */
   readonly onLostLeadership?: (reason: string) => void;
+  /** Exports run traces (createRunTracer); flushed on stop. */
+  readonly tracer?: RunTracer;
 }
 
 /** Where Kubernetes mounts the pod's namespace. */
@@ -173,6 +176,8 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     stepEvents: config.stepEvents,
     onStatusWritten: (bytes) => { metrics.statusBytes.observe(bytes); },
     onEffect: (effect) => { metrics.effects.inc({ type: effect.type }); },
+    // Off, the reconciler has no tracer at all: not even the calls that would do nothing.
+    ...(hooks.tracer && hooks.tracer !== NO_TRACING ? { tracer: hooks.tracer } : {}),
   });
   const controller = manager.addController(new Controller({
     name: 'agentrun', reconcile: reconciler.reconcile, workers: config.workers, log,
@@ -258,6 +263,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
       // Only once no controller runs may a standby take over.
       await elector?.release();
       await server?.close();
+      await hooks.tracer?.shutdown().catch((err: unknown) => { log.warn({ err }, 'flushing traces failed'); });
     },
   };
 }

@@ -154,6 +154,8 @@ build_cni
 build_crictl
 K8S_VERSION="$K8S_VERSION" BIN_DIR="$BIN_DIR" bash "$SCRIPT_DIR/images.sh"
 build_kubernetes kube-scheduler kubelet
+# Jaeger v2, the trace backend of test/integration/tracing.test.ts (its own versioned cache).
+[[ "$NODE_ONLY" == false ]] && bash "$SCRIPT_DIR/jaeger.sh"
 # A stable pointer the rest of the tooling reads, so it never has to know the versions.
 ln -sfn "$BIN_DIR" "$CACHE_ROOT/bin/current"
 log "done in $(( $(date +%s) - start ))s: $BIN_DIR ($(du -sh "$BIN_DIR" | cut -f1))"

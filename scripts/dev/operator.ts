@@ -17,6 +17,9 @@ export interface OperatorSupervisorOptions {
   readonly logFile: string;
   /** One line for the console. */
   readonly say: (line: string) => void;
+  /** More flags and environment (e.g. --tracing=true and OTEL_EXPORTER_OTLP_ENDPOINT). */
+  readonly extraArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 interface Exit { readonly code: number | null; readonly signal: NodeJS.Signals | null }
@@ -70,8 +73,8 @@ export class OperatorSupervisor {
     // operator first (SIGTERM, so it drains) and the control plane last.
     const child = spawn(process.execPath, [
       join(repoRoot, 'src', 'main.ts'), '--kubeconfig', kubeconfig, '--namespaces', namespace,
-      '--metrics-port', String(metricsPort), '--log-level', 'info',
-    ], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: operatorEnv() });
+      '--metrics-port', String(metricsPort), '--log-level', 'info', ...(this.options.extraArgs ?? []),
+    ], { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...operatorEnv(), ...this.options.env } });
     this.child = child;
     this.startedAt = Date.now();
     this.log.write(`${JSON.stringify({ msg: 'dev: operator process started', pid: child.pid, time: new Date().toISOString() })}\n`);

@@ -33,6 +33,7 @@ import { chooseNodeMode, type NodeMode } from '../../test/harness/real-node.ts';
 import { DEMO_SHELL_COMMAND, demoAgent } from './demo-agent.ts';
 import { withModelBaseURL } from './manifests.ts';
 import { OperatorSupervisor } from './operator.ts';
+import { startJaeger, type Jaeger } from '../../test/harness/jaeger.ts';
 import { RunProgress } from './run-progress.ts';
 
 export interface DevOptions {
@@ -42,6 +43,8 @@ export interface DevOptions {
   readonly namespace: string;
   /** Apply deploy/examples/demo.yaml once the stack is up. */
   readonly demo: boolean;
+  /** Run Jaeger v2 and export run traces to it. */
+  readonly tracing?: boolean;
   /** Used instead of the stand-in when set. */
   readonly anthropicApiKey: string | undefined;
   readonly out: (line: string) => void;
@@ -73,6 +76,7 @@ class Stack {
   nodeMode: NodeMode | undefined;
   model: MockModelServer | undefined;
   operator: OperatorSupervisor | undefined;
+  jaeger: Jaeger | undefined;
   progress: RunProgress | undefined;
   installer: ReturnType<typeof spawn> | undefined;
   /** Set once no other dev stack uses the state dir: only then may shutdown() clean it. */
@@ -183,7 +187,12 @@ async function start(options: DevOptions, stack: Stack, stop: StopRequest): Prom
 
   const metricsPort = await freePort();
   const operatorLog = join(logs, 'operator.log');
-  stack.operator = new OperatorSupervisor({ kubeconfig: admin, namespace, metricsPort, logFile: operatorLog, say: (line) => { out(`[dev] ${line}`); } });
+  if (options.tracing) {
+    stack.jaeger = await startJaeger();
+    out(`[dev] tracing: Jaeger v2 (memory storage) takes OTLP at ${stack.jaeger.otlpUrl}; traces at ${stack.jaeger.queryUrl}/api/v3/traces/<status.trace.traceId> (UI ${stack.jaeger.queryUrl}: a placeholder page when Jaeger is built from the module proxy)`);
+  }
+  const tracing = stack.jaeger ? { extraArgs: ['--tracing=true'], env: { OTEL_EXPORTER_OTLP_ENDPOINT: stack.jaeger.otlpUrl } } : {};
+  stack.operator = new OperatorSupervisor({ kubeconfig: admin, namespace, metricsPort, logFile: operatorLog, say: (line) => { out(`[dev] ${line}`); }, ...tracing });
   const t1 = Date.now();
   const pid = await stack.operator.start();
   out(`[dev] operator: pid ${pid}, reconciling namespace ${namespace} (ready in ${seconds(Date.now() - t1)}; log ${rel(operatorLog)}; metrics http://127.0.0.1:${metricsPort}/metrics)`);
@@ -309,6 +318,7 @@ async function shutdown(options: DevOptions, stack: Stack): Promise<void> {
   };
   stack.progress?.stop();
   if (stack.operator) await step('operator', () => stack.operator?.stop() ?? Promise.resolve());
+  if (stack.jaeger) await step('jaeger', () => stack.jaeger?.stop() ?? Promise.resolve());
   if (stack.emulator) await step('node emulator', () => stack.emulator?.stop() ?? Promise.resolve());
   if (stack.model) await step('model stand-in', () => stack.model?.close() ?? Promise.resolve());
   if (stack.cluster || existsSync(stack.clusterDir)) {
@@ -327,6 +337,7 @@ async function shutdown(options: DevOptions, stack: Stack): Promise<void> {
 async function forceKill(stack: Stack): Promise<void> {
   stack.installer?.kill('SIGKILL');
   stack.operator?.kill();
+  void stack.jaeger?.stop().catch(() => undefined);
   for (const pid of Object.values(stack.cluster?.pids ?? {})) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }

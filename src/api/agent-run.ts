@@ -228,6 +228,14 @@ export const ignoredDecision = z.object({
   at: RFC3339,
 });
 
+/** The run's trace (OpenTelemetry), recorded by the operator when the run starts with tracing on. */
+export const runTrace = z.object({
+  traceId: z.string().regex(/^[0-9a-f]{32}$/).describe('The trace every span of the run belongs to.'),
+  spanId: z.string().regex(/^[0-9a-f]{16}$/).describe('The run\'s root span (invoke_agent).'),
+  parentSpanId: z.string().regex(/^[0-9a-f]{16}$/).optional().describe('The caller\'s span, from the traceparent annotation.'),
+  sampled: z.boolean().describe('Whether the run\'s spans are exported.'),
+}).describe('Written by the operator only; step span ids derive from the run UID, step id and attempt (docs/tracing.md).');
+
 export const agentRunStatus = z.object({
   phase: z.enum(RUN_PHASES).optional(),
   conditions: z.array(condition).max(16).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
@@ -244,6 +252,7 @@ export const agentRunStatus = z.object({
   ignoredDecisions: z.array(ignoredDecision).max(64).optional().describe('Decision annotations that changed nothing, and why.'),
   result: z.string().max(4096).optional().describe('The final answer, truncated; the whole of it is in the journal.'),
   message: z.string().max(1024).optional().describe('What is happening, or what is wrong and what to do.'),
+  trace: runTrace.optional(),
 });
 export type AgentRunStatus = z.infer<typeof agentRunStatus>;
 

@@ -64,6 +64,7 @@ export const EventOnlyReason = {
   Rejected: 'Rejected', // a waiting step was rejected, by whom
   ApprovalTimedOut: 'ApprovalTimedOut', // nobody decided within limits.approvalTimeout
   DecisionIgnored: 'DecisionIgnored', // an approve/reject annotation that changes nothing, and why
+  InvalidTraceparent: 'InvalidTraceparent', // with --tracing: the traceparent annotation is not W3C; the run traces on its own
 } as const;
 
 /** Every reason an Event of the operator may carry. */

@@ -22,10 +22,12 @@ import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOu
 import { describeApiError, isConflict, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
+import type { RunTracer } from '../observability/tracing/index.ts';
 import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint, crashPointArmed } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
 import { ToolOutputReads } from './tool-output-reads.ts';
+import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
 
 export interface ReconcilerDeps {
   readonly caches: Caches;
@@ -48,6 +50,8 @@ export interface ReconcilerDeps {
   readonly stepEvents?: boolean;
   readonly onStatusWritten?: (bytes: number) => void;
   readonly onEffect?: (effect: Effect) => void;
+  /** Exports the run's spans after each status write (observability/tracing); none when off. */
+  readonly tracer?: RunTracer;
 }
 
 /** What writing the status came to. */
@@ -106,7 +110,10 @@ export class AgentRunReconciler {
     const gathered = performance.now();
     const decision = decide(observed);
     const decided = performance.now();
-    await this.execute(raw, run, decision.status, decision.effects, log);
+    const status = tracedStatus(this.d.tracer, this.d.events, run, decision.status, log);
+    const stored = await this.execute(raw, run, status, decision.effects, log);
+    // Spans come from what is stored: a refused write ends nothing.
+    if (stored) this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
     log.debug({ gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered), executeMs: Math.round(performance.now() - decided), effects: decision.effects.length }, 'reconciled');
     if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod')) this.d.podMemory.forgetRun(run.metadata.uid);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
@@ -128,6 +135,7 @@ export class AgentRunReconciler {
     this.uidsByKey.delete(key);
     if (!uid) return;
     this.recovered.delete(uid);
+    this.d.tracer?.forget(uid);
     this.accessVerdicts.delete(uid);
     this.rejectedWrites.delete(uid);
     this.rejectedPods.delete(uid);
@@ -238,8 +246,8 @@ export class AgentRunReconciler {
 
   // ---- execute ----
 
-  /** Carries out a decision in the durable order of core/execution-plan.ts. */
-  private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<void> {
+  /** Carries out a decision in the durable order of core/execution-plan.ts; false when the status write was refused. */
+  private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<boolean> {
     const owner: RunOwner = run.metadata;
     const plan = planExecution(effects);
     let current = raw;
@@ -259,7 +267,7 @@ export class AgentRunReconciler {
       if (!(error instanceof WriteRejectedError)) throw error;
       // Never retried: the next decision ends the run with what the apiserver said.
       this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
-      return;
+      return false;
     }
     const displaced = plan.journal.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
     if (displaced) {
@@ -273,7 +281,7 @@ export class AgentRunReconciler {
     if (plan.journal.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 
     // Pods and model calls start while status catches up: the journal entry is the durable record.
-    const starting = this.perform(plan.start, run, () => current, log);
+    const starting = this.perform(plan.start, run, status, () => current, log);
     if (plan.start.length > 0 && crashPointArmed(CrashPoint.afterStartBeforeStatus)) {
       await starting;
       crashPoint(CrashPoint.afterStartBeforeStatus);
@@ -284,7 +292,7 @@ export class AgentRunReconciler {
     } finally {
       await starting;
     }
-    if (written.state === 'refused') return; // the next decision ends the run with the apiserver's reason
+    if (written.state === 'refused') return false; // the next decision ends the run with the apiserver's reason
     if (written.state === 'written') current = written.run;
     if (plan.start.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
@@ -295,7 +303,7 @@ export class AgentRunReconciler {
       this.d.events.emit(owner, effect.eventType, effect.reason, effect.message)
         .catch((error: unknown) => { log.warn({ effect: 'event', reason: effect.reason, err: describeApiError(error) }, 'effect failed'); });
     }
-    const settleFailures = await this.perform(plan.settle.filter((e) => e.type !== 'event'), run, () => current, log);
+    const settleFailures = await this.perform(plan.settle.filter((e) => e.type !== 'event'), run, status, () => current, log);
     // Forget model calls and tool outputs whose outcome is now recorded in status.
     for (const step of status.steps ?? []) {
       if (!isStepDone(step)) continue;
@@ -306,6 +314,7 @@ export class AgentRunReconciler {
     const failures = [...await starting, ...settleFailures];
     for (const f of failures) log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeApiError(f.error) }, 'effect failed');
     if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+    return true;
   }
 
   /**
@@ -335,7 +344,7 @@ export class AgentRunReconciler {
   }
 
   /** Performs side effects concurrently; returns the ones that failed (never throws). */
-  private async perform(effects: readonly Effect[], run: ParsedRun, current: () => AgentRunObject, log: Logger): Promise<{ effect: Effect; error: unknown }[]> {
+  private async perform(effects: readonly Effect[], run: ParsedRun, status: AgentRunStatus, current: () => AgentRunObject, log: Logger): Promise<{ effect: Effect; error: unknown }[]> {
     const owner: RunOwner = run.metadata;
     const key = `${owner.namespace}/${owner.name}`;
     const results = await Promise.allSettled(effects.map(async (effect) => {
@@ -345,7 +354,7 @@ export class AgentRunReconciler {
         case 'createPod': {
           let created;
           try {
-            created = await this.d.pods.create(effect.pod);
+            created = await this.d.pods.create(withTraceparent(effect.pod, this.d.tracer?.podTraceparent(owner.uid, status, effect.stepId)));
           } catch (error) {
             const rejected = writeRejection(error);
             if (!rejected) throw error;

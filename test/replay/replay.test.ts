@@ -724,7 +724,7 @@ describe('the invariant check itself', () => {
     const out = tampered((h) => {
       const r = h.records.findLast((x) => x.status?.steps?.[0]?.phase === 'Succeeded');
       const step = r?.status?.steps?.[0];
-      if (step) h.records.push({ ...structuredClone(r), status: { ...structuredClone(r.status), steps: [{ ...step, phase: 'Running' }] } } as HistoryRecord);
+      if (step) h.records.push({ ...structuredClone(r), status: { ...structuredClone(r.status), steps: [{ ...step, phase: 'Running' }] } });
     });
     expect(out).toEqual(expect.arrayContaining([expect.stringContaining('step 1 moved Succeeded → Running')]));
   });
