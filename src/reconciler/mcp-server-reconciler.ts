@@ -122,6 +122,8 @@ export class MCPServerReconciler {
       connection: connectMCP(namespace, spec, this.d.secrets, {
         onToolsChanged: () => { watch.changed = true; this.d.enqueue(key); },
         onClose: () => { if (this.watches.get(key) === watch) { this.watches.delete(key); this.d.enqueue(key); } },
+        // The server's stream broke (it restarted or went away): list again on a new session, or say it is down.
+        onError: () => { if (this.watches.get(key) === watch) { this.close(key); this.d.enqueue(key); } },
       }),
     };
     watch.connection.catch(() => undefined);

@@ -114,13 +114,14 @@ export class MCPCalls {
     const open = this.sessions.get(key);
     if (open?.fingerprint === fingerprint) return await open.connection;
     if (open) this.drop(key);
-    const connection = connectMCP(namespace, spec, this.secrets, { onClose: () => { if (this.sessions.get(key) === session) this.sessions.delete(key); } });
+    const connection = connectMCP(namespace, spec, this.secrets, {
+      onClose: () => { if (this.sessions.get(key) === session) this.sessions.delete(key); },
+      // A broken stream fails the calls on it now (ConnectionClosed) rather than at their timeout.
+      onError: () => { if (this.sessions.get(key) === session) this.drop(key); },
+    });
     const session: Session = { fingerprint, connection };
     this.sessions.set(key, session);
-    connection.then((c) => {
-      // A broken stream fails the calls on it now rather than at their timeout.
-      c.client.onerror = () => { if (this.sessions.get(key) === session) this.drop(key); };
-    }, () => { if (this.sessions.get(key) === session) this.sessions.delete(key); });
+    connection.catch(() => { if (this.sessions.get(key) === session) this.sessions.delete(key); });
     return await connection;
   }
 

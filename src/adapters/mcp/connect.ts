@@ -47,7 +47,7 @@ export async function headersOf(namespace: string, spec: MCPServerSpec, secrets:
  * the session and carries only small notifications.
  */
 export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets: SecretReader,
-  options: { onToolsChanged?: () => void; onClose?: () => void } = {}): Promise<MCPConnection> {
+  options: { onToolsChanged?: () => void; onClose?: () => void; onError?: () => void } = {}): Promise<MCPConnection> {
   const headers = await headersOf(namespace, spec, secrets);
   const bounded = boundedFetch(MAX_MCP_RESPONSE_BYTES);
   const transport = new StreamableHTTPClientTransport(new URL(spec.url), {
@@ -67,6 +67,8 @@ export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets
     await client.close().catch(() => undefined);
     throw new MCPConnectError(`connecting to ${spec.url} failed: ${describeMCPError(error)}`);
   }
+  // Set after connect: errors during it are the connect's own.
+  if (options.onError) client.onerror = options.onError;
   return { client, transport, protocolVersion: transport.protocolVersion };
 }
 
