@@ -3,17 +3,13 @@
  * order that makes the run durable (finalizer, journal, status, then side effects).
  */
 import { agentRun, type AgentRun, type AgentRunStatus } from '../api/agent-run.ts';
-import type { AgentToolSpec } from '../api/agent-tool.ts';
-import { agentToolSpec } from '../api/agent-tool.ts';
+import { agentToolSpec, type AgentToolSpec } from '../api/agent-tool.ts';
 import { creatorOf } from '../api/creator.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
 import { accessRequirements } from '../core/access.ts';
 import type { JournalRead, ResolvedTool } from '../core/journal.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
-import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields } from './reconciler-helpers.ts';
-import type { MCPCalls } from '../adapters/mcp/calls.ts';
-import { mcpServersOf } from './mcp-observations.ts';
 import { canonicalJson } from '../core/canonical.ts';
 import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
@@ -26,7 +22,10 @@ import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
-import { ToolOutputReads } from './tool-output-reads.ts';
+import { ToolOutputReads, podLogReader } from './tool-output-reads.ts';
+import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields } from './reconciler-helpers.ts';
+import type { MCPCalls } from '../adapters/mcp/calls.ts';
+import { mcpServerSpecOf, mcpServersOf } from './mcp-observations.ts';
 
 export interface ReconcilerDeps {
   readonly caches: Caches;
@@ -63,7 +62,7 @@ export class AgentRunReconciler {
   private readonly uidsByKey = new Map<string, string>();
   /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
   private readonly accessVerdicts = new Map<string, { readonly fingerprint: string; readonly verdict: AccessObservation }>();
-  /** Writes of a run the apiserver refused (413/422), by run uid: decide() ends the run. */
+  /** Refused writes of a run (413/422), by run uid: decide() ends the run. */
   private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
   /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
   private readonly rejectedPods = new Map<string, Map<string, string>>();
@@ -71,14 +70,7 @@ export class AgentRunReconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
-    this.outputs = new ToolOutputReads(async (namespace, pod, limitBytes) => {
-      try {
-        const { text, truncated } = await this.d.pods.readLog(namespace, pod, 'tool', limitBytes);
-        return { ok: true, text, truncated };
-      } catch (error) {
-        return { ok: false, error: describeApiError(error) };
-      }
-    });
+    this.outputs = new ToolOutputReads(podLogReader(deps.pods));
   }
 
   /** The controller's reconcile function. */
@@ -215,8 +207,7 @@ export class AgentRunReconciler {
       journal,
       pods,
       modelCalls: this.d.modelCalls.observe(uid),
-      mcpCalls: this.d.mcpCalls.observe(uid),
-      mcpServers,
+      mcpCalls: this.d.mcpCalls.observe(uid), mcpServers,
       toolOutputs,
       statusByteBudget: this.d.statusByteBudget,
       requireApproverIdentity: this.d.requireApproverIdentity,
@@ -340,8 +331,7 @@ export class AgentRunReconciler {
         case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
         case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
         case 'startMCPCall': this.d.mcpCalls.start({ ...effect, runUid: owner.uid, namespace: owner.namespace,
-          spec: () => mcpServersOf(this.d.caches, owner.namespace, { tools: [{ mcpServerRef: { name: effect.server } }] }).get(effect.server)?.spec,
-          onDone: () => { this.d.enqueue(key); } }); return;
+          spec: () => mcpServerSpecOf(this.d.caches, owner.namespace, effect.server), onDone: () => { this.d.enqueue(key); } }); return;
         case 'removeFinalizer': {
           const resourceVersion = await this.d.runs.removeFinalizer(current, FINALIZER);
           // Remember the patched run: a reconcile before the informer sees the patch must not remove the finalizer again.

@@ -1,5 +1,5 @@
 /** What the AgentRun reconciler observes of the MCPServers a run references (from the informer cache). */
-import { discoveredTool, mcpServerSpec } from '../api/mcp-server.ts';
+import { discoveredTool, mcpServerSpec, type MCPServerSpec } from '../api/mcp-server.ts';
 import type { MCPServerObservation } from '../core/observed.ts';
 import type { Caches } from '../ports.ts';
 
@@ -17,4 +17,9 @@ export function mcpServersOf(caches: Caches, namespace: string, spec: { tools?: 
     out.set(name, { spec: parsed.data, tools });
   }
   return out;
+}
+
+/** The spec of one MCPServer as cached now, when it exists and is valid (read when a call starts). */
+export function mcpServerSpecOf(caches: Caches, namespace: string, name: string): MCPServerSpec | undefined {
+  return mcpServersOf(caches, namespace, { tools: [{ mcpServerRef: { name } }] }).get(name)?.spec;
 }
