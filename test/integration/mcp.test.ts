@@ -10,18 +10,39 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { createRun, finished, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../support/agent-env.ts';
 import { clients, cluster, eventually, kubectl } from '../support/kube.ts';
-import { userKubeconfig } from '../support/control-plane.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { startEverythingServer, type EverythingServer } from '../support/mcp-server.ts';
 import { stepOf, toolResultsSent } from '../support/tool-scenarios.ts';
+import { metricSum, parseMetrics, scrape } from '../support/ship.ts';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { freePort, repoRoot, userKubeconfig } from '../support/control-plane.ts';
+import { OperatorProcess } from '../support/operator-process.ts';
+
+/** Runs bin/kubectl-agentrun as the admin, without colours; resolves to its stdout. */
+async function plugin(args: readonly string[]): Promise<string> {
+  const env = { ...process.env, KUBECONFIG: cluster().kubeconfig, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, NO_COLOR: '1' };
+  return await new Promise((resolve, reject) => {
+    execFile(join(repoRoot, 'bin', 'kubectl-agentrun'), [...args], { env }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`kubectl agentrun ${args.join(' ')}: ${error.message}\n${stderr}`)); else resolve(stdout);
+    });
+  });
+}
 
 let env: AgentEnv;
 let everything: EverythingServer;
+/** The operator, with /metrics on a known port (the environment's own is not started). */
+let operator: OperatorProcess;
+let metricsPort: number;
 beforeAll(async () => {
   everything = await startEverythingServer();
-  env = await startAgentEnv('mcp');
+  env = await startAgentEnv('mcp', { startOperator: false });
+  metricsPort = await freePort();
+  operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [env.namespace], extraArgs: ['--metrics-port', String(metricsPort)] });
+  await operator.start();
 });
 afterAll(async () => {
+  await operator.stop();
   await env.close();
   await everything.stop();
 });
@@ -76,6 +97,14 @@ describe('MCP servers as tools (real server-everything)', () => {
     expect(first.tools?.[0]?.input_schema.properties).toHaveProperty('message');
     expect(toolResultsSent(env.model, KEY, 1)).toEqual([{ tool_use_id: stepOf(run, 2).toolUseId, content: 'Echo: hello from the run' }]);
     expect(env.pods.names().filter((n) => n.startsWith(name))).toEqual([]);
+
+    // kubectl agentrun describe and transcript show the MCP step with its server and tool.
+    const describe = await plugin(['describe', name, '-n', env.namespace]);
+    expect(describe).toMatch(/2\s+Tool\s+ev_echo\s+Succeeded\/Completed\s+1\s+mcp:everything/);
+    expect(await plugin(['transcript', name, '-n', env.namespace])).toContain('Tool result · ev_echo · MCP server everything · step 2');
+    // The call's latency is in /metrics, by server and outcome.
+    const metrics = parseMetrics((await scrape(metricsPort)).body);
+    expect(metricSum(metrics, 'agentrun_mcp_call_duration_seconds_count', { server: `${env.namespace}/everything`, outcome: 'result' })).toBeGreaterThanOrEqual(1);
   });
 
   it('kill the operator mid-call: a tool not idempotent is reported interrupted, an idempotent one is called again', async () => {
@@ -88,8 +117,8 @@ describe('MCP servers as tools (real server-everything)', () => {
       await createRun(env.namespace, name, await runSpec(KEY, [{ name: 'ev', mcpServerRef: { name: server }, allow: ['trigger-long-running-operation'] }]));
     }
     for (const [name] of runs) await waitForStep(name, 2, 'Running');
-    await env.operator.kill();
-    await env.operator.start();
+    await operator.kill();
+    await operator.start();
 
     const plain = await waitForRun(env.namespace, runs[0][0], 'plain run to finish', finished, 90_000);
     expect(plain.status?.phase).toBe('Succeeded');
