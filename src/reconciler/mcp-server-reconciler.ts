@@ -86,7 +86,7 @@ export class MCPServerReconciler {
       this.close(key);
       const secret = error instanceof MCPConnectError && error.message.startsWith('header ');
       const reason = secret ? MCPReason.SecretUnavailable : error instanceof MCPConnectError ? MCPReason.ConnectFailed : MCPReason.ListToolsFailed;
-      const what = describeMCPError(error);
+      const what = error instanceof MCPConnectError ? describeMCPError(error) : `${spec.url}: ${describeMCPError(error)}`;
       const fix = secret ? 'create the Secret (and list it in the chart value mcpServerSecrets)'
         : 'check that the server runs and spec.url is its Streamable HTTP endpoint (path included, e.g. /mcp)';
       next = { ...current, observedGeneration: obj.metadata.generation ?? 0,
