@@ -2,7 +2,7 @@
 import { stringify } from 'yaml';
 import { approvalPolicyManifests } from '../src/api/approval.ts';
 import { journalPolicyManifests } from '../src/api/agent-run-journal.ts';
-import { agentRunCrd, agentRunJournalCrd, agentToolCrd, modelEndpointCrd } from '../src/api/crd.ts';
+import { agentRunCrd, agentRunJournalCrd, agentToolCrd, mcpServerCrd, modelEndpointCrd } from '../src/api/crd.ts';
 import { creatorPolicyManifests } from '../src/api/creator.ts';
 import { chartFiles } from './chart-files.ts';
 import { apiMarkdown } from './generate-api-docs.ts';
@@ -16,6 +16,7 @@ export function generatedFiles(): Record<string, string> {
     'crds/agentrun.dev_agenttools.yaml': yaml(agentToolCrd()),
     'crds/agentrun.dev_agentrunjournals.yaml': yaml(agentRunJournalCrd()),
     'crds/agentrun.dev_modelendpoints.yaml': yaml(modelEndpointCrd()),
+    'crds/agentrun.dev_mcpservers.yaml': yaml(mcpServerCrd()),
     'crds/agentrun.dev_approval-policies.yaml': HEADER + approvalPolicyManifests().map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n'),
     'crds/agentrun.dev_creator-policies.yaml': HEADER + creatorPolicyManifests().map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n'),
     'crds/agentrun.dev_journal-policies.yaml': HEADER + journalPolicyManifests().map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n'),

@@ -26,6 +26,8 @@ import { KubeRunWriter } from './adapters/kube/runs.ts';
 import { KubeSecretReader } from './adapters/kube/secrets.ts';
 import { AnthropicModelClient } from './adapters/model/anthropic.ts';
 import { ModelCalls } from './adapters/model/calls.ts';
+import { MCPCalls } from './adapters/mcp/calls.ts';
+import { addMCPServerController } from './reconciler/mcp-server-controller.ts';
 import type { AgentRunObject, Caches } from './ports.ts';
 import { AgentRunReconciler } from './reconciler/agent-run-reconciler.ts';
 import { NO_TRACING, type RunTracer } from './observability/tracing/index.ts';
@@ -95,6 +97,8 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   const modelCalls = new ModelCalls(new AnthropicModelClient({ timeoutMs: config.modelTimeoutMs, maxResponseBytes: config.maxModelResponseBytes }), (outcome, ms) => {
     metrics.modelCallDuration.observe({ outcome }, ms / 1000);
   }, { maxConcurrent: config.maxConcurrentModelCalls });
+  const secrets = new KubeSecretReader(core);
+  const mcpCalls = new MCPCalls(secrets, (server, outcome, ms) => { metrics.mcpCallDuration.observe({ server, outcome }, ms / 1000); });
   const electorRef: { current?: LeaderElector } = {};
   const reconciling = (): boolean => electorRef.current === undefined ? manager.hasStartedControllers() : electorRef.current.isLeader();
   const statuses = new RunStatusObserver(metrics, log, reconciling);
@@ -134,6 +138,15 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
       for (const inf of runInformers) for (const run of inf.list(obj.metadata?.namespace)) enqueue(objectKey(run));
     },
   })));
+  const mcp = addMCPServerController({
+    manager, kc, log, namespaces, customPath, customList, custom, secrets, workers: config.workers,
+    // An MCPServer listing its tools can unblock runs waiting for it.
+    onChange: (namespace) => { for (const inf of runInformers) for (const run of inf.list(namespace)) enqueue(objectKey(run)); },
+    onReconcileDone: (durationMs, outcome) => {
+      metrics.reconcileDuration.observe({ controller: 'mcpserver', outcome }, durationMs / 1000);
+      if (outcome === 'error' || outcome === 'terminal') metrics.reconcileErrors.inc({ controller: 'mcpserver', outcome });
+    },
+  });
   const podSelector = `${Label.managedBy}=${MANAGED_BY},${Label.component}=tool`;
   namespaces.forEach((ns) => manager.addInformer(new Informer<k8s.V1Pod>({
     kc, log, name: `pods${ns ? `/${ns}` : ''}`, path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods', labelSelector: podSelector,
@@ -154,6 +167,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     run: (namespace, name) => find(runInformers, namespace, name) as AgentRunObject | undefined,
     agentTool: (namespace, name) => find(toolInformers, namespace, name) as AgentTool | undefined,
     modelEndpoint: (namespace, name) => find(endpointInformers, namespace, name) as ModelEndpoint | undefined,
+    mcpServer: (namespace, name) => mcp.get(namespace, name),
     podsOf: () => [],
   };
 
@@ -163,10 +177,11 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     journal: new KubeJournalStore(custom),
     pods: new KubePodClient(core),
     events: new KubeEventSink(core),
-    secrets: new KubeSecretReader(core),
+    secrets,
     access: new KubeAccessReviewer(kc.makeApiClient(k8s.AuthorizationV1Api)),
     requireCreatorIdentity: config.requireCreatorIdentity,
     modelCalls,
+    mcpCalls,
     podMemory,
     clock: { now: () => Date.now() },
     log,
@@ -260,6 +275,8 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
       stopping = true;
       modelCalls.abortAll();
       await manager.stop();
+      mcp.reconciler.closeAll();
+      await mcpCalls.close();
       // Only once no controller runs may a standby take over.
       await elector?.release();
       await server?.close();

@@ -22,6 +22,8 @@ export interface Caches {
   podsOf(run: RunOwner): V1Pod[];
   agentTool(namespace: string, name: string): AgentTool | undefined;
   modelEndpoint(namespace: string, name: string): ModelEndpoint | undefined;
+  /** An MCPServer as cached (spec not yet validated); absent in fakes that use none. */
+  mcpServer?(namespace: string, name: string): { spec: unknown; status?: { discoveredTools?: unknown } } | undefined;
 }
 
 export interface AccessReviewer {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { API_VERSION } from './group.ts';
 import { TOOL_NAME_PATTERN, toolBehaviourFields, toolContainer } from './agent-tool.ts';
+import { mcpToolFields, mcpToolRules } from './mcp-tool-ref.ts';
 import { RFC3339, condition, duration, objectName, parseDurationMs, resourceRequirements } from './primitives.ts';
 import { withRules, type TransitionRule } from './rules.ts';
 
@@ -20,14 +21,15 @@ const toolName = withRules(
 export const runTool = withRules(z.object({
   name: toolName,
   toolRef: z.object({ name: objectName('Name of an AgentTool in the run\'s namespace.') }).optional()
-    .describe('Use a reusable AgentTool. Mutually exclusive with container.'),
+    .describe('Use a reusable AgentTool. Set exactly one of toolRef, container and mcpServerRef.'),
   ...toolBehaviourFields,
-  container: toolContainer.optional().describe('Define the tool inline. Mutually exclusive with toolRef.'),
+  container: toolContainer.optional().describe('Define the tool inline. Set exactly one of toolRef, container and mcpServerRef.'),
+  ...mcpToolFields,
 }), [
   {
-    cel: 'has(self.toolRef) != has(self.container)',
-    message: 'set exactly one of toolRef (use an AgentTool) or container (define the tool inline)',
-    check: (t) => (t.toolRef !== undefined) !== (t.container !== undefined),
+    cel: '(has(self.toolRef) ? 1 : 0) + (has(self.container) ? 1 : 0) + (has(self.mcpServerRef) ? 1 : 0) == 1',
+    message: 'set exactly one of toolRef (use an AgentTool), container (define the tool inline) or mcpServerRef (use an MCPServer\'s tools)',
+    check: (t) => [t.toolRef, t.container, t.mcpServerRef].filter((v) => v !== undefined).length === 1,
   },
   {
     cel: '!has(self.toolRef) || !(has(self.description) || has(self.inputSchema) || has(self.timeout) || has(self.idempotent) || has(self.retries))',
@@ -35,6 +37,7 @@ export const runTool = withRules(z.object({
     check: (t) => t.toolRef === undefined
       || [t.description, t.inputSchema, t.timeout, t.idempotent, t.retries].every((v) => v === undefined),
   },
+  ...mcpToolRules,
 ]);
 export type RunTool = z.infer<typeof runTool>;
 
@@ -180,6 +183,7 @@ export const stepRecord = z.object({
   turn: count.describe('Model turn the step belongs to.'),
   phase: z.enum(STEP_PHASES),
   tool: z.string().max(64).optional().describe('Tool name, for tool steps.'),
+  mcpServer: z.string().max(253).optional().describe('The MCPServer called, for MCP tool steps (no pod).'),
   toolUseId: z.string().max(128).optional(),
   attempt: z.int().min(1).default(1),
   podName: z.string().max(253).optional(),

@@ -19,6 +19,7 @@ export const Reason = {
   ModelRetrying: 'ModelRetrying', // the model API failed transiently; the next attempt is scheduled
   WaitingForAgentTool: 'WaitingForAgentTool', // a toolRef names an AgentTool that does not exist yet
   WaitingForModelEndpoint: 'WaitingForModelEndpoint', // spec.model.endpointRef names a ModelEndpoint that does not exist yet
+  WaitingForMCPServer: 'WaitingForMCPServer', // an mcpServerRef names an MCPServer that does not exist or has not listed its tools yet
   Suspended: 'Suspended', // spec.suspend is set; nothing new starts
   ApprovalRequired: 'ApprovalRequired', // a step waits for a human decision (AwaitingApproval=True)
   NoApprovalPending: 'NoApprovalPending', // no step waits for a decision (AwaitingApproval=False)
@@ -85,6 +86,10 @@ export const StepOutcome = {
   Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
   Rejected: 'Rejected', // a human rejected the call (or no one decided in time); the model was told
   PodRejected: 'PodRejected', // the apiserver refused to create the tool's pod (413/422); the model was told
+  Interrupted: 'Interrupted', // an MCP call was in flight when the operator stopped; not idempotent, so not repeated
+  MCPProtocolError: 'MCPProtocolError', // the MCP server answered the call with a JSON-RPC error (not a tool result)
+  MCPUnreachable: 'MCPUnreachable', // the MCP server could not be reached, or the connection broke during the call
+  ToolUnavailable: 'ToolUnavailable', // the MCP server no longer offers the tool the run resolved at its start
 } as const;
 export type StepOutcome = (typeof StepOutcome)[keyof typeof StepOutcome];
 

@@ -8,6 +8,7 @@ import { agentRunSpec, agentRunStatus, specTransitionRules } from './agent-run.t
 import { agentToolSpec } from './agent-tool.ts';
 import { JOURNAL_KIND, JOURNAL_PLURAL, agentRunJournalSpec } from './agent-run-journal.ts';
 import { MODEL_ENDPOINT_KIND, MODEL_ENDPOINT_PLURAL, modelEndpointSpec } from './model-endpoint.ts';
+import { MCP_SERVER_KIND, MCP_SERVER_PLURAL, mcpServerSpec, mcpServerStatus } from './mcp-server.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -170,6 +171,25 @@ export function modelEndpointCrd(): JsonSchema {
       { name: 'URL', type: 'string', jsonPath: '.spec.baseURL', description: 'Where the API is.' },
       { name: 'Models', type: 'string', jsonPath: '.spec.models', description: 'Models runs may use.' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+    ],
+  });
+}
+
+/** The MCPServer CRD: an MCP server admins configure; runs use its tools by mcpServerRef. */
+export function mcpServerCrd(): JsonSchema {
+  return crd({
+    kind: MCP_SERVER_KIND,
+    plural: MCP_SERVER_PLURAL,
+    shortNames: ['mcp'],
+    description: 'MCPServer is a Model Context Protocol server (Streamable HTTP) admins configure for a namespace; the operator lists its tools into status and runs call them durably. Runs reference it by name; their creators need the verb use on it.',
+    spec: openApi(mcpServerSpec),
+    status: openApi(mcpServerStatus),
+    columns: [
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Connected and tools listed.' },
+      { name: 'Tools', type: 'integer', jsonPath: '.status.toolCount', description: 'Tools the server lists.' },
+      { name: 'URL', type: 'string', jsonPath: '.spec.url', description: 'The Streamable HTTP endpoint.' },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+      { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why it is (not) ready.', priority: 1 },
     ],
   });
 }

@@ -8,6 +8,7 @@
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import { MODEL_ENDPOINT_PLURAL, USE_VERB } from '../api/model-endpoint.ts';
 import { GROUP } from '../api/group.ts';
+import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
 import type { ResolvedTool } from './journal.ts';
 
 /** One permission the creator needs, on one named object of the run's namespace. */
@@ -27,8 +28,12 @@ export function accessRequirements(spec: AgentRunSpec, tools: readonly ResolvedT
   add({ verb: USE_VERB, group: GROUP, resource: MODEL_ENDPOINT_PLURAL, name: spec.model.endpointRef.name, why: 'spec.model.endpointRef' });
   const sa = spec.toolPodDefaults?.serviceAccountName;
   if (sa !== undefined) add({ verb: USE_VERB, group: '', resource: 'serviceaccounts', name: sa, why: 'spec.toolPodDefaults.serviceAccountName' });
+  for (const tool of spec.tools ?? []) {
+    // The MCPServer's header Secret is sent only for creators who may use the server.
+    if (tool.mcpServerRef) add({ verb: USE_VERB, group: GROUP, resource: MCP_SERVER_PLURAL, name: tool.mcpServerRef.name, why: `tools[${tool.name}].mcpServerRef` });
+  }
   for (const tool of tools) {
-    for (const env of tool.container.env ?? []) {
+    for (const env of tool.container?.env ?? []) {
       const from = (env as { valueFrom?: { secretKeyRef?: { name: string }; configMapKeyRef?: { name: string } } }).valueFrom;
       if (from?.secretKeyRef) add({ verb: 'get', group: '', resource: 'secrets', name: from.secretKeyRef.name, why: `tool ${tool.name} (env ${env.name})` });
       if (from?.configMapKeyRef) add({ verb: 'get', group: '', resource: 'configmaps', name: from.configMapKeyRef.name, why: `tool ${tool.name} (env ${env.name})` });

@@ -27,6 +27,7 @@ import { extensionsOf, requestApproval } from './gates.ts';
 import { afterFinish, finalizeDeletion, finish, start } from './lifecycle.ts';
 import { progressModelStep, startModelCall } from './model-steps.ts';
 import { progressToolSteps } from './tool-steps.ts';
+import { waitForMCPServers } from './mcp-wait.ts';
 
 export { OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from './tool-steps.ts';
 
@@ -124,7 +125,12 @@ function resolveRunTools(d: Draft): boolean {
     d.status.toolsJournal ??= { name, digest: d.o.toolSnapshot.digest };
     return true;
   }
-  const resolution = resolveTools(d.spec, d.o.agentTools);
+  const resolution = resolveTools(d.spec, d.o.agentTools, d.o.mcpServers);
+  if (!resolution.ok && resolution.problem !== undefined) {
+    finish(d, 'Failed', Reason.InvalidToolDefinition, `${resolution.problem} The model was not called.`);
+    return false;
+  }
+  if (!resolution.ok && resolution.missing.length === 0) return waitForMCPServers(d, resolution.waiting ?? []);
   if (!resolution.ok) {
     const names = resolution.missing.join(', ');
     const message = `Waiting for AgentTool ${names} in namespace ${d.o.run.metadata.namespace}: create it, or fix the toolRef.`;

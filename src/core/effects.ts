@@ -20,6 +20,9 @@ export type Effect =
   | { readonly type: 'deleteEndedPods'; readonly labelSelector: string }
   | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
   | { readonly type: 'cancelModelCall'; readonly stepId: number }
+  /** Call `tool` (its name on the server) on the MCPServer `server`: the step is Running in status first. */
+  | { readonly type: 'startMCPCall'; readonly stepId: number; readonly attempt: number; readonly server: string; readonly tool: string;
+    readonly input: unknown; readonly timeoutMs: number; readonly maxOutputBytes: number }
   | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason; readonly message: string }
   | { readonly type: 'removeFinalizer' }
   | { readonly type: 'deleteRun' };

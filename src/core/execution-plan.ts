@@ -33,6 +33,7 @@ const PHASE_OF: { readonly [T in Effect['type']]: 'finalizer' | 'journal' | 'sta
   releasePod: 'settle',
   deleteEndedPods: 'settle',
   cancelModelCall: 'settle',
+  startMCPCall: 'settle',
   event: 'settle',
   removeFinalizer: 'settle',
   deleteRun: 'settle',

@@ -48,7 +48,9 @@ export const resolvedTool = z.object({
       limits: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
       requests: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
     }).optional(),
-  }),
+  }).optional().describe('The pod that runs a call; absent for MCP tools.'),
+  /** An MCP tool: called on the MCPServer `server` as `tool` (its name there), not in a pod. */
+  mcp: z.object({ server: z.string(), tool: z.string() }).optional(),
   timeoutSeconds: z.number(),
   requiresApproval: z.boolean(),
   idempotent: z.boolean(),
@@ -57,6 +59,10 @@ export const resolvedTool = z.object({
   source: z.string().optional(),
 });
 export type ResolvedTool = z.infer<typeof resolvedTool>;
+/** A tool that runs in a pod. */
+export type PodTool = ResolvedTool & { container: NonNullable<ResolvedTool['container']> };
+/** A tool called on an MCP server. */
+export type MCPTool = ResolvedTool & { mcp: NonNullable<ResolvedTool['mcp']> };
 
 export const journalEntry = z.discriminatedUnion('kind', [
   z.object({
@@ -79,6 +85,8 @@ export const journalEntry = z.discriminatedUnion('kind', [
     exitCode: z.number().optional(),
     truncated: z.boolean().default(false),
     podName: z.string().optional(),
+    /** For an MCP call: the server and the tool's name there. */
+    mcp: z.object({ server: z.string(), tool: z.string() }).optional(),
   }),
   z.object({
     kind: z.literal('Tools'),

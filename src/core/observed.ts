@@ -6,6 +6,7 @@ import type { AgentRun } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import type { Reason } from '../api/conditions.ts';
 import type { ModelEndpointSpec } from '../api/model-endpoint.ts';
+import type { DiscoveredTool, MCPServerSpec } from '../api/mcp-server.ts';
 import type { AccessRequirement } from './access.ts';
 import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
 
@@ -62,6 +63,30 @@ export type ModelCallObservation =
   | { readonly state: 'succeeded'; readonly attempt: number; readonly response: ModelResponse }
   | { readonly state: 'failed'; readonly attempt: number; readonly failure: ModelFailure };
 
+/** How one MCP call ended, as the adapter classified it (text already cut to maxToolOutputBytes). */
+export interface MCPCallResult {
+  /**
+   * result: a tool result; tool-error: a result with isError; unknown-tool: the server does not
+   * have the tool; protocol-error: a JSON-RPC error; timeout: the tool's timeout passed;
+   * not-sent: the call never reached the server (no connection, no MCPServer, no Secret);
+   * transport-error: the connection broke after the call was sent.
+   */
+  readonly kind: 'result' | 'tool-error' | 'unknown-tool' | 'protocol-error' | 'timeout' | 'not-sent' | 'transport-error';
+  readonly text: string;
+  readonly truncated: boolean;
+}
+
+export type MCPCallObservation =
+  | { readonly state: 'in-flight'; readonly attempt: number }
+  | { readonly state: 'done'; readonly attempt: number; readonly result: MCPCallResult };
+
+/** An MCPServer a run references: what the operator discovered, and the admin's decisions. */
+export interface MCPServerObservation {
+  readonly spec: MCPServerSpec;
+  /** Tools from the last tools/list; undefined until the server was listed once. */
+  readonly tools: readonly DiscoveredTool[] | undefined;
+}
+
 export type ToolOutputObservation =
   | { readonly ok: true; readonly text: string; readonly truncated: boolean }
   | { readonly ok: false; readonly error: string };
@@ -89,6 +114,10 @@ export interface Observed {
   readonly pods: ReadonlyMap<string, PodObservation>;
   /** This process's model calls by step id. Empty after a restart. */
   readonly modelCalls: ReadonlyMap<number, ModelCallObservation>;
+  /** This process's MCP calls by step id. Empty after a restart. */
+  readonly mcpCalls?: ReadonlyMap<number, MCPCallObservation>;
+  /** MCPServers named by the run's mcpServerRefs (undefined: not found). */
+  readonly mcpServers?: ReadonlyMap<string, MCPServerObservation | undefined>;
   /** Output of finished tool pods whose result is not journaled yet, by step id. */
   readonly toolOutputs: ReadonlyMap<number, ToolOutputObservation>;
   /** Upper bound for the serialized status, in bytes. */

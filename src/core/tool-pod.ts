@@ -7,7 +7,7 @@ import type { V1Pod, V1EnvVar, V1ResourceRequirements } from '@kubernetes/client
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import { API_VERSION } from '../api/group.ts';
 import { Label, MANAGED_BY, TOOL_POD_FINALIZER } from '../api/conditions.ts';
-import type { ResolvedTool } from './journal.ts';
+import type { PodTool } from './journal.ts';
 import { runLabelValue } from './naming.ts';
 
 export const INPUT_ANNOTATION = 'agentrun.dev/input';
@@ -20,7 +20,7 @@ export interface ToolPodRequest {
   readonly stepId: number;
   readonly attempt: number;
   readonly podName: string;
-  readonly tool: ResolvedTool;
+  readonly tool: PodTool;
   readonly input: unknown;
 }
 

@@ -11,6 +11,7 @@ import { buildToolPod } from './tool-pod.ts';
 import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, type Draft } from './draft.ts';
 import { requestApproval } from './gates.ts';
 import { settlePod } from './lifecycle.ts';
+import { isMCPTool, progressMCPCall, startMCPCall } from './mcp-steps.ts';
 
 /** How long a finished pod's output may stay unreadable before the step gives up on it. */
 export const RESULT_CAPTURE_GRACE_MS = 120_000;
@@ -71,22 +72,26 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
   }
   moveStep(step, 'Running');
   step.startedAt = now(d);
-  createPodFor(d, step, tool);
+  if (isMCPTool(tool)) startMCPCall(d, step, tool);
+  else createPodFor(d, step, tool);
   return true;
 }
 
 export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): void {
   const { name, namespace, uid } = d.o.run.metadata;
+  if (!tool.container) return; // an MCP tool: never a pod
   step.podName = toolPodName(name, step.id, step.attempt);
   d.effects.push({
     type: 'createPod',
     stepId: step.id,
-    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt, podName: step.podName, tool, input: toolInputOf(d, step) }),
+    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt, podName: step.podName,
+      tool: { ...tool, container: tool.container }, input: toolInputOf(d, step) }),
   });
 }
 
 export function progressRunningTool(d: Draft, step: StepRecord): void {
   const tool = d.tools.find((t) => t.name === step.tool);
+  if (tool && isMCPTool(tool)) { progressMCPCall(d, step, tool); return; }
   const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
   if (!tool) return; // cannot happen: unknown tools never get a pod
   if (!pod) {
@@ -137,7 +142,7 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
   const detail = waiting ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : '';
   if (waiting && IMAGE_PULL_REASONS.has(waiting.reason)) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.ImagePullFailed,
-      output: `Error: the tool's image "${tool.container.image}" could not be pulled (${detail}); the tool did not run.` });
+      output: `Error: the tool's image "${tool.container?.image ?? ''}" could not be pulled (${detail}); the tool did not run.` });
     return true;
   }
   if (waiting && CONFIG_REASONS.has(waiting.reason)) {
@@ -231,12 +236,14 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
     : { isError: true, outcome: StepOutcome.ToolError, exitCode, truncated, output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
 }
 
-export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean }): void {
+export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'>
+  & { exitCode?: number | undefined; truncated?: boolean; mcp?: ToolResultEntry['mcp'] }): void {
   const build = (output: string, truncated: boolean): ToolResultEntry => ({
     kind: 'ToolResult', stepId: step.id, tool: step.tool ?? '', toolUseId: step.toolUseId ?? '', attempt: step.attempt,
     output, isError: r.isError, outcome: r.outcome, truncated,
     ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
     ...(step.podName ? { podName: step.podName } : {}),
+    ...(r.mcp ? { mcp: r.mcp } : {}),
   });
   // maxToolOutputBytes counts raw bytes; the entry is JSON, where a control character takes 6.
   const fitted = fitToolOutput(r.output, (output) => build(output, true));

@@ -3,20 +3,36 @@ import type { AgentRunSpec } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { parseDurationMs } from '../api/primitives.ts';
 import type { ResolvedTool } from './journal.ts';
+import { resolveMCPEntry } from './mcp-tools.ts';
+import type { MCPServerObservation } from './observed.ts';
 
 const DEFAULT_TIMEOUT = '10m';
 const DEFAULT_RETRIES = 2;
 
 export type ToolResolution =
   | { ok: true; tools: ResolvedTool[] }
-  | { ok: false; missing: string[] };
+  /** `missing`: AgentTools not found; `waiting`: MCPServers not found or not listed yet; `problem`: unusable as written. */
+  | { ok: false; missing: string[]; waiting?: string[]; problem?: string };
 
-/** Resolves every tool; `agentTools` maps AgentTool names to their spec (undefined: not found). */
-export function resolveTools(spec: AgentRunSpec, agentTools: ReadonlyMap<string, AgentToolSpec | undefined>): ToolResolution {
+/**
+ * Resolves every tool; `agentTools` maps AgentTool names to their spec, `mcpServers` MCPServer
+ * names to what was discovered (undefined: not found).
+ */
+export function resolveTools(spec: AgentRunSpec, agentTools: ReadonlyMap<string, AgentToolSpec | undefined>,
+  mcpServers: ReadonlyMap<string, MCPServerObservation | undefined> = new Map()): ToolResolution {
   const missing: string[] = [];
+  const waiting: string[] = [];
   const tools: ResolvedTool[] = [];
   const approvalFor = new Set(spec.approvals?.requiredFor ?? []);
   for (const tool of spec.tools ?? []) {
+    if (tool.mcpServerRef) {
+      const runApproval = tool.requiresApproval === true || approvalFor.has('*') || approvalFor.has(tool.name);
+      const r = resolveMCPEntry(tool, mcpServers.get(tool.mcpServerRef.name), runApproval);
+      if (r.ok) tools.push(...r.tools);
+      else if ('waiting' in r) waiting.push(r.waiting);
+      else return { ok: false, missing: [], problem: r.problem };
+      continue;
+    }
     const source = tool.toolRef ? agentTools.get(tool.toolRef.name) : undefined;
     if (tool.toolRef && !source) { missing.push(tool.toolRef.name); continue; }
     const def = source ?? tool;
@@ -35,5 +51,12 @@ export function resolveTools(spec: AgentRunSpec, agentTools: ReadonlyMap<string,
       ...(tool.toolRef ? { source: tool.toolRef.name } : {}),
     });
   }
-  return missing.length > 0 ? { ok: false, missing } : { ok: true, tools };
+  if (missing.length > 0 || waiting.length > 0) return { ok: false, missing, ...(waiting.length > 0 ? { waiting } : {}) };
+  const names = tools.map((t) => t.name);
+  const clash = names.find((n, i) => names.indexOf(n) !== i);
+  if (clash !== undefined) {
+    return { ok: false, missing: [], problem: `two tools of the run are called ${clash} (an MCPServer's tools and another entry): `
+      + 'give the mcpServerRef entry a prefix, or leave the tool out with allow.' };
+  }
+  return { ok: true, tools };
 }

@@ -24,6 +24,8 @@ export class OperatorMetrics {
   readonly steps: Counter<'kind' | 'phase' | 'outcome'>;
   readonly modelCallDuration: Histogram<'outcome'>;
   readonly modelCallRetries: Counter<'error_class'>;
+  /** MCP tool calls by server (namespace/name) and outcome: result, tool-error, timeout, transport-error... */
+  readonly mcpCallDuration: Histogram<'server' | 'outcome'>;
   readonly modelCallsInFlight: Gauge;
   readonly tokens: Counter<'type'>;
   readonly approvalWait: Histogram<'decision'>;
@@ -61,6 +63,11 @@ export class OperatorMetrics {
     this.modelCallRetries = new Counter({
       name: `${PREFIX}model_call_retries_total`, help: 'Transient model call failures that were scheduled for a retry, by error class (rate_limit, overloaded, ...).',
       labelNames: ['error_class'], registers,
+    });
+    this.mcpCallDuration = new Histogram({
+      name: `${PREFIX}mcp_call_duration_seconds`,
+      help: 'Latency of one MCP tool call, by MCPServer (namespace/name) and outcome (result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error).',
+      labelNames: ['server', 'outcome'], buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600], registers,
     });
     this.modelCallsInFlight = new Gauge({ name: `${PREFIX}model_calls_in_flight`, help: 'Model calls running now.', registers });
     this.tokens = new Counter({

@@ -3,13 +3,11 @@
  * order that makes the run durable (finalizer, journal, status, then side effects).
  */
 import { agentRun, type AgentRun, type AgentRunStatus } from '../api/agent-run.ts';
-import type { AgentToolSpec } from '../api/agent-tool.ts';
-import { agentToolSpec } from '../api/agent-tool.ts';
+import { agentToolSpec, type AgentToolSpec } from '../api/agent-tool.ts';
 import { creatorOf } from '../api/creator.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
 import { accessRequirements } from '../core/access.ts';
 import type { JournalRead, ResolvedTool } from '../core/journal.ts';
-import { resolveTools } from '../core/tools.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -19,15 +17,18 @@ import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
 import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
-import { describeApiError, isConflict, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
+import { describeApiError, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { RunTracer } from '../observability/tracing/index.ts';
 import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
 import { CrashPoint, crashPoint, crashPointArmed } from './crash-points.ts';
 import type { PodMemory } from './pod-memory.ts';
-import { ToolOutputReads } from './tool-output-reads.ts';
+import { ToolOutputReads, podLogReader } from './tool-output-reads.ts';
 import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
+import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields } from './reconciler-helpers.ts';
+import type { MCPCalls } from '../adapters/mcp/calls.ts';
+import { mcpServerSpecOf, mcpServersOf } from './mcp-observations.ts';
 
 export interface ReconcilerDeps {
   readonly caches: Caches;
@@ -40,6 +41,7 @@ export interface ReconcilerDeps {
   /** Check the recorded creator's RBAC for everything a run uses (default true). */
   readonly requireCreatorIdentity?: boolean;
   readonly modelCalls: ModelCalls;
+  readonly mcpCalls: MCPCalls;
   readonly podMemory: PodMemory;
   readonly clock: Clock;
   readonly log: Logger;
@@ -68,7 +70,7 @@ export class AgentRunReconciler {
   private readonly uidsByKey = new Map<string, string>();
   /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
   private readonly accessVerdicts = new Map<string, { readonly fingerprint: string; readonly verdict: AccessObservation }>();
-  /** Writes of a run the apiserver refused (413/422), by run uid: decide() ends the run. */
+  /** Refused writes of a run (413/422), by run uid: decide() ends the run. */
   private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
   /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
   private readonly rejectedPods = new Map<string, Map<string, string>>();
@@ -76,14 +78,7 @@ export class AgentRunReconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
-    this.outputs = new ToolOutputReads(async (namespace, pod, limitBytes) => {
-      try {
-        const { text, truncated } = await this.d.pods.readLog(namespace, pod, 'tool', limitBytes);
-        return { ok: true, text, truncated };
-      } catch (error) {
-        return { ok: false, error: describeApiError(error) };
-      }
-    });
+    this.outputs = new ToolOutputReads(podLogReader(deps.pods));
   }
 
   /** The controller's reconcile function. */
@@ -140,6 +135,7 @@ export class AgentRunReconciler {
     this.rejectedWrites.delete(uid);
     this.rejectedPods.delete(uid);
     this.d.modelCalls.forget(uid);
+    this.d.mcpCalls.forget(uid);
     this.outputs.forget(uid);
     this.d.podMemory.forgetRun(uid);
     this.d.journal.forget(uid);
@@ -192,7 +188,8 @@ export class AgentRunReconciler {
 
     const endpoint = this.d.caches.modelEndpoint(namespace, run.spec.model.endpointRef.name);
     const endpointSpec = endpoint ? modelEndpointSpec.safeParse(endpoint.spec) : undefined;
-    const access = finished ? undefined : await this.accessOf(run, toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools));
+    const mcpServers = mcpServersOf(this.d.caches, namespace, run.spec);
+    const access = finished ? undefined : await this.accessOf(run, toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools, mcpServers));
 
     const pods = this.d.podMemory.ofRun(uid);
     const toolOutputs = new Map<number, ToolOutputObservation>();
@@ -222,6 +219,7 @@ export class AgentRunReconciler {
       journal,
       pods,
       modelCalls: this.d.modelCalls.observe(uid),
+      mcpCalls: this.d.mcpCalls.observe(uid), mcpServers,
       toolOutputs,
       statusByteBudget: this.d.statusByteBudget,
       requireApproverIdentity: this.d.requireApproverIdentity,
@@ -308,6 +306,7 @@ export class AgentRunReconciler {
     for (const step of status.steps ?? []) {
       if (!isStepDone(step)) continue;
       if (step.kind === 'Model') this.d.modelCalls.forget(owner.uid, step.id);
+      else if (step.mcpServer) this.d.mcpCalls.forget(owner.uid, step.id);
       else if (step.podName) this.outputs.forget(owner.uid, step.podName);
     }
 
@@ -385,6 +384,8 @@ export class AgentRunReconciler {
           return;
         case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
         case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
+        case 'startMCPCall': this.d.mcpCalls.start({ ...effect, runUid: owner.uid, namespace: owner.namespace,
+          spec: () => mcpServerSpecOf(this.d.caches, owner.namespace, effect.server), onDone: () => { this.d.enqueue(key); } }); return;
         case 'removeFinalizer': {
           const before = current();
           const resourceVersion = await this.d.runs.removeFinalizer(before, FINALIZER);
@@ -445,43 +446,4 @@ export class AgentRunReconciler {
       onDone: () => { this.d.enqueue(key); },
     });
   }
-}
-
-/** The step (and attempt) an effect belongs to, for its log lines. */
-function stepFields(effect: Effect): { step?: number; attempt?: number; pod?: string } {
-  switch (effect.type) {
-    case 'createPod': return { step: effect.stepId, pod: effect.pod.metadata?.name ?? '' };
-    case 'startModelCall': return { step: effect.stepId, attempt: effect.attempt };
-    case 'cancelModelCall': return { step: effect.stepId };
-    case 'writeJournal': return effect.stepId !== undefined ? { step: effect.stepId } : {};
-    case 'deletePod': case 'releasePod': return { pod: effect.name };
-    case 'deleteEndedPods': return {};
-    case 'addFinalizer': case 'removeFinalizer': case 'deleteRun': case 'event': return {};
-  }
-}
-
-function rethrowConflict(error: unknown): never {
-  if (isConflict(error)) throw new ConflictError('the run changed since it was read', { retryAfterMs: 0, cause: error });
-  throw error;
-}
-
-/** resourceVersions are opaque, but etcd revisions are monotonic integers (Argo relies on the same). */
-function newer(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b) return false;
-  try { return BigInt(a) > BigInt(b); } catch { return false; }
-}
-
-function childLog(log: Logger, fields: object): Logger {
-  return {
-    debug: (f, m) => { log.debug({ ...fields, ...f }, m); },
-    info: (f, m) => { log.info({ ...fields, ...f }, m); },
-    warn: (f, m) => { log.warn({ ...fields, ...f }, m); },
-    error: (f, m) => { log.error({ ...fields, ...f }, m); },
-  };
-}
-
-/** The run's tools when every toolRef resolves, else none yet (access is checked again once they do). */
-function resolvedOrNone(spec: AgentRun['spec'], agentTools: ReadonlyMap<string, AgentToolSpec | undefined>): readonly ResolvedTool[] {
-  const resolution = resolveTools(spec, agentTools);
-  return resolution.ok ? resolution.tools : [];
 }

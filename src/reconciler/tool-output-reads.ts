@@ -10,6 +10,8 @@
  * them, so its burst cannot make every other run's reads wait. Further reads wait in arrival order.
  */
 import type { ToolOutputObservation } from '../core/observed.ts';
+import type { PodClient } from '../ports.ts';
+import { describeApiError } from '../adapters/kube/errors.ts';
 
 interface Read { done?: ToolOutputObservation }
 interface Waiting { namespace: string; pod: string; limitBytes: number; onDone: () => void }
@@ -93,4 +95,16 @@ export class ToolOutputReads {
 
   /** Reads in flight or done and not yet forgotten (for tests and metrics). */
   get size(): number { return this.reads.size; }
+}
+
+/** Reads a tool pod's log (container `tool`) as an observation: the text, or what went wrong. */
+export function podLogReader(pods: Pick<PodClient, 'readLog'>): (namespace: string, pod: string, limitBytes: number) => Promise<ToolOutputObservation> {
+  return async (namespace, pod, limitBytes) => {
+    try {
+      const { text, truncated } = await pods.readLog(namespace, pod, 'tool', limitBytes);
+      return { ok: true, text, truncated };
+    } catch (error) {
+      return { ok: false, error: describeApiError(error) };
+    }
+  };
 }

@@ -273,6 +273,7 @@ export function advance(o: Observed, decision: Decision, tick: Tick = {}): Obser
   const journal = new Map(o.journal);
   let toolSnapshot = o.toolSnapshot;
   const calls = new Map(o.modelCalls);
+  const mcpCalls = new Map(o.mcpCalls ?? []);
   const pods = new Map(o.pods);
   for (const e of decision.effects) {
     switch (e.type) {
@@ -284,6 +285,7 @@ export function advance(o: Observed, decision: Decision, tick: Tick = {}): Obser
         break;
       case 'startModelCall': calls.set(e.stepId, { state: 'in-flight', attempt: e.attempt }); break;
       case 'cancelModelCall': calls.delete(e.stepId); break;
+      case 'startMCPCall': mcpCalls.set(e.stepId, { state: 'in-flight', attempt: e.attempt }); break;
       case 'createPod': {
         const name = e.pod.metadata?.name ?? '';
         if (!pods.get(name)?.exists) pods.set(name, pod.pending(name));
@@ -326,6 +328,7 @@ export function advance(o: Observed, decision: Decision, tick: Tick = {}): Obser
     ...(toolSnapshot ? { toolSnapshot } : {}),
     journal,
     modelCalls: tick.modelCalls ? new Map(Object.entries(tick.modelCalls).map(([k, v]) => [Number(k), v])) : calls,
+    ...(o.mcpCalls || mcpCalls.size > 0 ? { mcpCalls } : {}),
     pods: tick.pods ? new Map(tick.pods.map((p) => [p.name, p])) : pods,
     toolOutputs: new Map(Object.entries(tick.toolOutputs ?? {}).map(([k, v]) => [Number(k), v])),
   };

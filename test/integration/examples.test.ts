@@ -26,7 +26,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
 import { approveKey } from '../../src/api/approval.ts';
-import { baseURLOnlyDiff, withModelBaseURL } from '../../scripts/dev/manifests.ts';
+import { baseURLOnlyDiff, parseManifest, withModelBaseURL } from '../../scripts/dev/manifests.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { stringify } from 'yaml';
+import { startEverythingServer } from '../harness/mcp-server.ts';
 import { demoAgent } from '../../scripts/dev/demo-agent.ts';
 import { repoRoot, userKubeconfig } from '../harness/control-plane.ts';
 import { clients, cluster, createNamespace, journalEntryOf, kubectl } from '../harness/kube.ts';
@@ -252,6 +255,32 @@ describe('deploy/examples', () => {
     expect(run.status?.result).toMatch(/^It is \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ on \S+ .*, \d+ CPUs\. The machine reports: .*up.*\.$/);
   });
 
+  it('mcp-everything.yaml: the run calls get-sum on the real server-everything, with no pod', async () => {
+    // The MCPServer's spec.url points at the server this test starts on 127.0.0.1: the one change
+    // besides the ModelEndpoint's baseURL (checked below).
+    const server = await startEverythingServer();
+    try {
+      model.script('Add 17 and 25', [
+        { content: [toolUse('mcp_get-sum', { a: 17, b: 25 })] },
+        (req) => ({ content: [text(`17 + 25: ${req.toolResults[0]?.text.trim() ?? '?'}`)] }),
+      ]);
+      covered.add('mcp-everything.yaml');
+      const original = await readFile(join(EXAMPLES, 'mcp-everything.yaml'), 'utf8');
+      const patched = withMCPServerURL(withModelBaseURL(original, model.url), server.url);
+      expect(urlsOnlyDiff(original, patched)).toEqual([]);
+      await kubectl(['apply', '-n', ns, '-f', '-'], { input: patched });
+      const run = await done('mcp-sum');
+      succeeded(run);
+      expect(run.status?.result).toBe('17 + 25: The sum of 17 and 25 is 42.');
+      expect(run.status?.steps?.find((s) => s.kind === 'Tool')).toMatchObject({ tool: 'mcp_get-sum', mcpServer: 'everything', outcome: 'Completed' });
+      expect(await runPods(ns, 'mcp-sum')).toEqual([]);
+      const first = model.requests('Add 17 and 25')[0]?.body as { tools?: { name: string }[] };
+      expect(first.tools?.map((t) => t.name)).toEqual(['mcp_get-sum', 'mcp_echo']);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('every example file was applied and run by this test', async () => {
     const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yaml')).sort();
     expect([...covered].sort()).toEqual(files);
@@ -267,3 +296,24 @@ function toolOutcome(body: Readonly<Record<string, unknown>>, tool: string): str
 }
 
 
+/** The manifest with every MCPServer's spec.url set to `url`. */
+function withMCPServerURL(text: string, url: string): string {
+  return parseManifest(text).map((doc) => {
+    if (doc.kind !== 'MCPServer') return stringify(doc, { lineWidth: 0 });
+    const copy = structuredClone(doc) as { spec: Record<string, unknown> };
+    copy.spec.url = url;
+    return stringify(copy, { lineWidth: 0 });
+  }).join('---\n');
+}
+
+/** What differs between two manifests other than ModelEndpoint spec.baseURL and MCPServer spec.url. */
+function urlsOnlyDiff(original: string, patched: string): string[] {
+  const strip = (text: string) => parseManifest(text).map((doc) => {
+    const copy = structuredClone(doc) as { kind?: unknown; spec?: Record<string, unknown> };
+    if (copy.kind === 'ModelEndpoint') delete copy.spec?.baseURL;
+    if (copy.kind === 'MCPServer') delete copy.spec?.url;
+    return copy;
+  });
+  const [a, b] = [strip(original), strip(patched)];
+  return a.length === b.length && isDeepStrictEqual(a, b) ? [] : ['the manifest changed beyond ModelEndpoint spec.baseURL and MCPServer spec.url'];
+}

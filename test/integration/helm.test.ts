@@ -280,12 +280,13 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
   listNamespacedPod: ['', 'pods', ['list', 'watch']],
   listPodForAllNamespaces: ['', 'pods', ['list', 'watch']],
   readNamespacedSecret: ['', 'secrets', ['get']],
-  replaceNamespacedCustomObjectStatus: ['agentrun.dev', 'agentruns/status', ['update']],
+  // Run status, and MCPServer status (discovered tools): the plural is an argument, both are granted.
+  replaceNamespacedCustomObjectStatus: ['agentrun.dev', 'agentruns/status+mcpservers/status', ['update']],
   patchNamespacedCustomObject: ['agentrun.dev', 'agentruns', ['patch']],
   deleteNamespacedCustomObject: ['agentrun.dev', 'agentruns', ['delete']],
   // The informers list and watch both kinds (the plural is an argument: both are granted).
-  listNamespacedCustomObject: ['agentrun.dev', 'agentruns+agenttools+modelendpoints', ['list', 'watch']],
-  listClusterCustomObject: ['agentrun.dev', 'agentruns+agenttools+modelendpoints', ['list', 'watch']],
+  listNamespacedCustomObject: ['agentrun.dev', 'agentruns+agenttools+modelendpoints+mcpservers', ['list', 'watch']],
+  listClusterCustomObject: ['agentrun.dev', 'agentruns+agenttools+modelendpoints+mcpservers', ['list', 'watch']],
   // Leader election: a separate Role in the release namespace.
   readNamespacedLease: ['coordination.k8s.io', 'leases', ['get']],
   createNamespacedLease: ['coordination.k8s.io', 'leases', ['create']],
@@ -293,7 +294,7 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
 };
 /** Granted without a call in the code, on purpose (see the chart's _helpers.tpl). */
 const EXTRA_GRANTS = new Set([
-  'agentrun.dev agentruns get', 'agentrun.dev agenttools get', 'agentrun.dev modelendpoints get',
+  'agentrun.dev agentruns get', 'agentrun.dev agenttools get', 'agentrun.dev modelendpoints get', 'agentrun.dev mcpservers get',
   // OwnerReferencesPermissionEnforcement: blockOwnerDeletion on tool pods.
   'agentrun.dev agentruns/finalizers update',
   // Checked by the admission policy agentrun-journal, not called: it marks the operator.
@@ -302,7 +303,7 @@ const EXTRA_GRANTS = new Set([
 
 describe('the chart\'s RBAC and the code', () => {
   it('grants exactly the API calls the operator makes', async () => {
-    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', ...['access', 'errors', 'events', 'journal', 'kubeconfig', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
+    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', ...['access', 'errors', 'events', 'journal', 'kubeconfig', 'mcp-servers', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
     const { readdir } = await import('node:fs/promises');
     const adapters = (await readdir(join(repoRoot, 'src/adapters/kube'))).map((f) => `src/adapters/kube/${f}`);
     expect(adapters.filter((f) => !sources.includes(f)), 'a new adapter file: add it to this test').toEqual([]);

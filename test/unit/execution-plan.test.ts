@@ -22,8 +22,8 @@ describe('the durable order (what the reconciler and the replay simulation both 
     expect(plan.settle.map((e) => e.type)).toEqual(['event', 'releasePod']);
   });
 
-  it('never lets what destroys evidence or announces state run before status', () => {
-    for (const type of ['deletePod', 'releasePod', 'deleteEndedPods', 'cancelModelCall', 'event', 'removeFinalizer', 'deleteRun'] as const) {
+  it('never lets what destroys evidence, announces state or must have its intent recorded (MCP calls) run before status', () => {
+    for (const type of ['deletePod', 'releasePod', 'deleteEndedPods', 'cancelModelCall', 'startMCPCall', 'event', 'removeFinalizer', 'deleteRun'] as const) {
       expect(phaseOf(type), type).toBe('settle');
     }
     expect(phaseOf('writeJournal')).toBe('journal');

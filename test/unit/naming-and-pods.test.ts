@@ -73,8 +73,9 @@ describe('names', () => {
 
 describe('buildToolPod', () => {
   const runSpec = spec({ toolPodDefaults: { serviceAccountName: 'tools', nodeSelector: { pool: 'agents' } } });
-  const [webFetch, shell] = resolvedTools(runSpec);
-  if (!webFetch || !shell) throw new Error('the base spec has two tools');
+  const [first, second] = resolvedTools(runSpec);
+  if (!first?.container || !second?.container) throw new Error('the base spec has two pod tools');
+  const webFetch = { ...first, container: first.container }, shell = { ...second, container: second.container };
   const request = (patch: Partial<ToolPodRequest> = {}): ToolPodRequest => ({
     run: { name: 'research', namespace: 'agents', uid: RUN_UID, spec: runSpec },
     stepId: 4, attempt: 2, podName: 'research-s4-a2', tool: webFetch, input: { url: 'https://kubernetes.io' },

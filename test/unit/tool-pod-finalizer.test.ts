@@ -15,8 +15,9 @@ describe('tool pod finalizer', () => {
   it('is on every tool pod', () => {
     const s = spec();
     const [tool] = resolvedTools(s);
-    if (!tool) throw new Error('the base spec has tools');
-    const manifest = buildToolPod({ run: { name: 'r', namespace: 'n', uid: 'u', spec: s }, stepId: 2, attempt: 1, podName: 'r-s2-a1', tool, input: {} });
+    if (!tool?.container) throw new Error('the base spec has pod tools');
+    const manifest = buildToolPod({ run: { name: 'r', namespace: 'n', uid: 'u', spec: s }, stepId: 2, attempt: 1, podName: 'r-s2-a1',
+      tool: { ...tool, container: tool.container }, input: {} });
     expect(manifest.metadata?.finalizers).toEqual([TOOL_POD_FINALIZER]);
   });
 

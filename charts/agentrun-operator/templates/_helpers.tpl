@@ -53,12 +53,12 @@ list and the code in step):
 - agentruns: list/watch (informer), get, patch (finalizer), delete (ttlSecondsAfterFinished);
   agentruns/status update (compare-and-swap status write); agentruns/finalizers update (owner
   references with blockOwnerDeletion on journal ConfigMaps and tool pods);
-- agenttools: get/list/watch;
+- agenttools, modelendpoints, mcpservers: get/list/watch; mcpservers/status update (discovered tools);
 - pods: list/watch (informer), get, create, delete, patch (releasing the tool-pod finalizer);
   pods/log get (tool output);
 - configmaps: get, create (the journal; they are deleted by the garbage collector, never by us);
 - events: create;
-- secrets: get, only the names in modelApiKeySecrets.
+- secrets: get, only the names in modelApiKeySecrets and mcpServerSecrets.
 */}}
 {{- define "agentrun-operator.rules" -}}
 - apiGroups: ["agentrun.dev"]
@@ -71,8 +71,11 @@ list and the code in step):
   resources: ["agentruns/finalizers"]
   verbs: ["update"]
 - apiGroups: ["agentrun.dev"]
-  resources: ["agenttools", "modelendpoints"]
+  resources: ["agenttools", "modelendpoints", "mcpservers"]
   verbs: ["get", "list", "watch"]
+- apiGroups: ["agentrun.dev"]
+  resources: ["mcpservers/status"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch", "create", "delete", "deletecollection", "patch"]
@@ -90,7 +93,7 @@ list and the code in step):
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-{{- with .Values.modelApiKeySecrets }}
+{{- with concat (.Values.modelApiKeySecrets | default list) (.Values.mcpServerSecrets | default list) | uniq }}
 - apiGroups: [""]
   resources: ["secrets"]
   resourceNames: {{ toJson . }}

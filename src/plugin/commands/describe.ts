@@ -92,7 +92,8 @@ function stepRow(run: Run, st: StepRecord, annotated: AnnotatedDecision | undefi
     st.tool ?? '',
     phase,
     String(st.attempt),
-    st.podName ?? '',
+    // An MCP step has no pod: the cell names the MCPServer it called instead.
+    st.podName ?? (st.mcpServer !== undefined ? `mcp:${st.mcpServer}` : ''),
     st.usage === undefined ? '' : String(st.usage.totalTokens),
     st.startedAt === undefined ? '' : elapsed(st.startedAt, st.finishedAt, now) + (st.finishedAt === undefined && !DONE.has(st.phase) ? '+' : ''),
     approvalCell(st, annotated),

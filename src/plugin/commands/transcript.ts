@@ -151,12 +151,15 @@ function printBlock(out: Output, b: WireBlock, stepOfToolUse: ReadonlyMap<string
 
 function printToolStep(out: Output, step: StepRecord, entry: JournalEntry | undefined, awaitingSince: string | undefined): void {
   const { style, width } = out;
-  const meta = ['Tool result', step.tool ?? '?', `step ${step.id}`];
+  const meta = ['Tool result', step.tool ?? '?', ...(step.mcpServer !== undefined ? [`MCP server ${step.mcpServer}`] : []), `step ${step.id}`];
   if (entry?.kind !== 'ToolResult') {
     out.print(heading(meta.join(' · '), width, style));
     let note: string;
     if (step.phase === 'AwaitingApproval') note = `(awaiting approval${awaitingSince !== undefined ? ` for ${age(awaitingSince)}` : ''})`;
-    else if (step.phase === 'Running') note = `(running${step.podName ? ` in pod ${step.podName}` : ''}, attempt ${step.attempt})`;
+    else if (step.phase === 'Running') {
+      const where = step.podName ? ` in pod ${step.podName}` : step.mcpServer ? ` on MCP server ${step.mcpServer}` : '';
+      note = `(running${where}, attempt ${step.attempt})`;
+    }
     else if (step.phase === 'Pending') note = '(not started yet)';
     else note = `(${step.phase}${step.outcome ? `/${step.outcome}` : ''}; no journal entry${step.message ? `: ${step.message}` : ''})`;
     for (const line of wrap(note, width)) out.print(style.dim(line));

@@ -1,0 +1,170 @@
+/**
+ * Reconciles one MCPServer: keeps a session open to it (the leader only: controllers run only
+ * while leading), lists its tools with tools/list on spec.refreshInterval and whenever the server
+ * sends notifications/tools/list_changed, and writes status: the Ready condition with a reason and
+ * a message that says what to fix, serverInfo and the bounded discoveredTools. Runs read that
+ * status (through the informer) when they resolve their tools at start.
+ */
+import { mcpServerSpec, MCPReason, type MCPServerSpec, type MCPServerStatus } from '../api/mcp-server.ts';
+import type { Condition } from '../api/primitives.ts';
+import { parseDurationMs } from '../api/primitives.ts';
+import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
+import { canonicalJson } from '../core/canonical.ts';
+import { boundDiscovery, type ListedTool } from '../core/mcp-discovery.ts';
+import { MCPConnectError, connectMCP, describeMCPError, type MCPConnection } from '../adapters/mcp/connect.ts';
+import type { MCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
+import { isConflict, isNotFound } from '../adapters/kube/errors.ts';
+import type { Clock, SecretReader } from '../ports.ts';
+
+/** An MCPServer as the informer caches it. */
+export interface MCPServerObject {
+  metadata: { name: string; namespace: string; generation?: number; resourceVersion?: string };
+  spec: unknown;
+  status?: MCPServerStatus;
+}
+
+export interface MCPServerReconcilerDeps {
+  readonly get: (namespace: string, name: string) => MCPServerObject | undefined;
+  readonly status: MCPServerStatusWriter;
+  readonly secrets: SecretReader;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly enqueue: (key: string) => void;
+}
+
+/** Pages of tools/list read at most (each may hold many tools; the status keeps a bounded number). */
+const MAX_LIST_PAGES = 20;
+/** How soon a server that could not be reached is tried again (at most; its refreshInterval if shorter). */
+export const MCP_RETRY_MS = 15_000;
+
+interface Watch { fingerprint: string; connection: Promise<MCPConnection>; listedAt: number; changed: boolean }
+
+export class MCPServerReconciler {
+  private readonly d: MCPServerReconcilerDeps;
+  private readonly watches = new Map<string, Watch>();
+  constructor(deps: MCPServerReconcilerDeps) { this.d = deps; }
+
+  readonly reconcile = async (key: string): Promise<ReconcileResult> => {
+    const { namespace, name } = parseKey(key);
+    const obj = this.d.get(namespace, name);
+    if (!obj) { this.close(key); return; }
+    const parsed = mcpServerSpec.safeParse(obj.spec);
+    if (!parsed.success) throw new TerminalError(`MCPServer ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`);
+    const spec = parsed.data;
+    const refreshMs = parseDurationMs(spec.refreshInterval);
+    const now = this.d.clock.now();
+    const watch = this.watch(key, namespace, spec);
+    const current = obj.status ?? {};
+    const upToDate = current.observedGeneration === obj.metadata.generation && ready(current) !== undefined;
+    if (upToDate && !watch.changed && now - watch.listedAt < refreshMs) return { requeueAfterMs: watch.listedAt + refreshMs - now };
+
+    let next: MCPServerStatus;
+    let requeueAfterMs = refreshMs;
+    try {
+      const connection = await watch.connection;
+      watch.changed = false;
+      const listed = await listTools(connection, parseDurationMs(spec.timeouts.connect));
+      watch.listedAt = this.d.clock.now();
+      const discovery = boundDiscovery(listed);
+      const info = connection.client.getServerVersion();
+      next = {
+        observedGeneration: obj.metadata.generation ?? 0,
+        serverInfo: {
+          ...(info?.name ? { name: info.name.slice(0, 256) } : {}),
+          ...(info?.version ? { version: info.version.slice(0, 128) } : {}),
+          ...(connection.protocolVersion ? { protocolVersion: connection.protocolVersion.slice(0, 64) } : {}),
+        },
+        toolCount: discovery.total,
+        discoveredTools: discovery.tools,
+        lastRefreshTime: new Date(watch.listedAt).toISOString(),
+        conditions: [condition(current, 'True', MCPReason.Connected,
+          `${discovery.total} tools listed; refreshed every ${spec.refreshInterval} and on notifications/tools/list_changed.`
+          + (discovery.notes.length > 0 ? ` Note: ${discovery.notes.join('; ')}.` : ''), obj.metadata.generation, now)],
+      };
+    } catch (error) {
+      // The session is opened again next time; the tools listed before stay (runs already resolved keep theirs anyway).
+      this.close(key);
+      const secret = error instanceof MCPConnectError && error.message.startsWith('header ');
+      const reason = secret ? MCPReason.SecretUnavailable : error instanceof MCPConnectError ? MCPReason.ConnectFailed : MCPReason.ListToolsFailed;
+      const what = error instanceof MCPConnectError ? describeMCPError(error) : `${spec.url}: ${describeMCPError(error)}`;
+      const fix = secret ? 'create the Secret (and list it in the chart value mcpServerSecrets)'
+        : 'check that the server runs and spec.url is its Streamable HTTP endpoint (path included, e.g. /mcp)';
+      next = { ...current, observedGeneration: obj.metadata.generation ?? 0,
+        conditions: [condition(current, 'False', reason, `${what}. Fix: ${fix}. Retrying.`, obj.metadata.generation, now)] };
+      requeueAfterMs = Math.min(refreshMs, MCP_RETRY_MS);
+      this.d.log.warn({ mcpServer: key, reason, err: what }, 'MCP server not ready');
+    }
+    // A successful refresh is written (lastRefreshTime); a failure repeating itself is not.
+    if (canonicalJson(next) !== canonicalJson(current)) {
+      await this.write(namespace, name, obj.metadata.resourceVersion, next);
+    }
+    return { requeueAfterMs };
+  };
+
+  private async write(namespace: string, name: string, resourceVersion: string | undefined, status: MCPServerStatus): Promise<void> {
+    try {
+      await this.d.status.write(namespace, name, resourceVersion, status);
+    } catch (error) {
+      if (isNotFound(error)) return;
+      if (isConflict(error)) throw new ConflictError('the MCPServer changed since it was read', { retryAfterMs: 200, cause: error });
+      throw error;
+    }
+  }
+
+  /** The session for the server's current spec; a spec change (URL, headers) opens a new one. */
+  private watch(key: string, namespace: string, spec: MCPServerSpec): Watch {
+    const fingerprint = JSON.stringify(spec);
+    const existing = this.watches.get(key);
+    if (existing?.fingerprint === fingerprint) return existing;
+    this.close(key);
+    const watch: Watch = {
+      fingerprint, listedAt: 0, changed: true,
+      connection: connectMCP(namespace, spec, this.d.secrets, {
+        onToolsChanged: () => { watch.changed = true; this.d.enqueue(key); },
+        onClose: () => { if (this.watches.get(key) === watch) { this.watches.delete(key); this.d.enqueue(key); } },
+        // The server's stream broke (it restarted or went away): list again on a new session, or say it is down.
+        onError: () => { if (this.watches.get(key) === watch) { this.close(key); this.d.enqueue(key); } },
+      }),
+    };
+    watch.connection.catch(() => undefined);
+    this.watches.set(key, watch);
+    return watch;
+  }
+
+  private close(key: string): void {
+    const watch = this.watches.get(key);
+    this.watches.delete(key);
+    watch?.connection.then((c) => c.client.close(), () => undefined).catch(() => undefined);
+  }
+
+  /** Closes every session (the operator stops). */
+  closeAll(): void {
+    for (const key of [...this.watches.keys()]) this.close(key);
+  }
+}
+
+async function listTools(connection: MCPConnection, timeoutMs: number): Promise<ListedTool[]> {
+  const out: ListedTool[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
+    const result = await connection.client.listTools(cursor !== undefined ? { cursor } : {}, { timeout: timeoutMs });
+    out.push(...result.tools);
+    cursor = result.nextCursor;
+    if (cursor === undefined) break;
+  }
+  return out;
+}
+
+function ready(status: MCPServerStatus): Condition | undefined {
+  return status.conditions?.find((c) => c.type === 'Ready');
+}
+
+function condition(current: MCPServerStatus, status: Condition['status'], reason: string, message: string,
+  generation: number | undefined, now: number): Condition {
+  const existing = ready(current);
+  return {
+    type: 'Ready', status, reason, message: message.slice(0, 4096),
+    lastTransitionTime: existing && existing.status === status ? existing.lastTransitionTime : new Date(now).toISOString(),
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+}

@@ -1,0 +1,50 @@
+/** Small helpers of the AgentRun reconciler: log fields, conflicts, resourceVersion order, tool resolution. */
+import type { AgentRun } from '../api/agent-run.ts';
+import type { AgentToolSpec } from '../api/agent-tool.ts';
+import { ConflictError, type Logger } from '../controller/index.ts';
+import type { Effect } from '../core/effects.ts';
+import type { ResolvedTool } from '../core/journal.ts';
+import type { MCPServerObservation } from '../core/observed.ts';
+import { resolveTools } from '../core/tools.ts';
+import { isConflict } from '../adapters/kube/errors.ts';
+
+/** The step (and attempt) an effect belongs to, for its log lines. */
+export function stepFields(effect: Effect): { step?: number; attempt?: number; pod?: string } {
+  switch (effect.type) {
+    case 'createPod': return { step: effect.stepId, pod: effect.pod.metadata?.name ?? '' };
+    case 'startModelCall': return { step: effect.stepId, attempt: effect.attempt };
+    case 'cancelModelCall': return { step: effect.stepId };
+    case 'startMCPCall': return { step: effect.stepId, attempt: effect.attempt };
+    case 'writeJournal': return effect.stepId !== undefined ? { step: effect.stepId } : {};
+    case 'deletePod': case 'releasePod': return { pod: effect.name };
+    case 'deleteEndedPods': return {};
+    case 'addFinalizer': case 'removeFinalizer': case 'deleteRun': case 'event': return {};
+  }
+}
+
+export function rethrowConflict(error: unknown): never {
+  if (isConflict(error)) throw new ConflictError('the run changed since it was read', { retryAfterMs: 0, cause: error });
+  throw error;
+}
+
+/** resourceVersions are opaque, but etcd revisions are monotonic integers (Argo relies on the same). */
+export function newer(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return false;
+  try { return BigInt(a) > BigInt(b); } catch { return false; }
+}
+
+export function childLog(log: Logger, fields: object): Logger {
+  return {
+    debug: (f, m) => { log.debug({ ...fields, ...f }, m); },
+    info: (f, m) => { log.info({ ...fields, ...f }, m); },
+    warn: (f, m) => { log.warn({ ...fields, ...f }, m); },
+    error: (f, m) => { log.error({ ...fields, ...f }, m); },
+  };
+}
+
+/** The run's tools when every toolRef resolves, else none yet (access is checked again once they do). */
+export function resolvedOrNone(spec: AgentRun['spec'], agentTools: ReadonlyMap<string, AgentToolSpec | undefined>,
+  mcpServers: ReadonlyMap<string, MCPServerObservation | undefined>): readonly ResolvedTool[] {
+  const resolution = resolveTools(spec, agentTools, mcpServers);
+  return resolution.ok ? resolution.tools : [];
+}

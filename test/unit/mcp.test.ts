@@ -1,0 +1,236 @@
+/**
+ * MCP tools in core: resolution of mcpServerRef entries (allow, prefix, clashes, waiting), the
+ * approval and idempotency decisions (admin override > annotations, a run may only add
+ * approval), the durable-call decisions of decide() (intent before the call, journaled result,
+ * interrupted calls repeated only when idempotent, errors told apart, maxParallelTools), what
+ * the model sees of non-text content, and the bounds on what discovery puts into status.
+ */
+import { describe, expect, it } from 'vitest';
+import { agentRunSpec } from '../../src/api/agent-run.ts';
+import { mcpServerSpec, type DiscoveredTool } from '../../src/api/mcp-server.ts';
+import { accessRequirements } from '../../src/core/access.ts';
+import { decide } from '../../src/core/decide.ts';
+import { boundDiscovery } from '../../src/core/mcp-discovery.ts';
+import { cutToBytes, mcpResultText } from '../../src/core/mcp-content.ts';
+import { approvalFromServer, idempotentFromServer } from '../../src/core/mcp-tools.ts';
+import type { ResolvedTool } from '../../src/core/journal.ts';
+import type { MCPCallObservation, MCPServerObservation, Observed } from '../../src/core/observed.ts';
+import { resolveTools } from '../../src/core/tools.ts';
+import {
+  effectsOf, journaledEntries, journaled, modelEntry, modelStep, observed, response, runningStatus, spec, stepOf, text, toolStep, toolUse,
+} from '../harness/builders.ts';
+
+const ECHO: DiscoveredTool = { name: 'echo', description: 'Echoes back the input string', inputSchema: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true } };
+const DELETE: DiscoveredTool = { name: 'delete-file', inputSchema: { type: 'object' }, annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true } };
+const PLAIN: DiscoveredTool = { name: 'plain', inputSchema: { type: 'object' } };
+
+function server(tools: DiscoveredTool[] | undefined, extra: Record<string, unknown> = {}): MCPServerObservation {
+  return { spec: mcpServerSpec.parse({ url: 'http://127.0.0.1:3001/mcp', ...extra }), tools };
+}
+
+const mcpEntry = (patch: Record<string, unknown> = {}) => ({ name: 'everything', mcpServerRef: { name: 'everything' }, ...patch });
+const mcpSpec = (patch: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => spec({ tools: [mcpEntry(patch)], ...extra });
+const servers = (s: MCPServerObservation | undefined) => new Map([['everything', s]]);
+
+function resolved(patch: Record<string, unknown>, s: MCPServerObservation, extra: Record<string, unknown> = {}): ResolvedTool[] {
+  const r = resolveTools(mcpSpec(patch, extra), new Map(), servers(s));
+  if (!r.ok) throw new Error(JSON.stringify(r));
+  return r.tools;
+}
+
+describe('approval and idempotency of MCP tools', () => {
+  it('destructiveHint needs approval, readOnlyHint does not, no annotations count as destructive (the MCP default)', () => {
+    expect(approvalFromServer(DELETE.annotations, undefined)).toBe(true);
+    expect(approvalFromServer(ECHO.annotations, undefined)).toBe(false);
+    expect(approvalFromServer(undefined, undefined)).toBe(true);
+    expect(approvalFromServer({ readOnlyHint: false, destructiveHint: false }, undefined)).toBe(false);
+  });
+
+  it('the MCPServer\'s per-tool override wins over the hints, both ways', () => {
+    expect(approvalFromServer(DELETE.annotations, { name: 'delete-file', requiresApproval: false })).toBe(false);
+    expect(approvalFromServer(ECHO.annotations, { name: 'echo', requiresApproval: true })).toBe(true);
+  });
+
+  it('idempotentHint counts only when the admin trusts the server\'s hints; the override always wins', () => {
+    const untrusted = mcpServerSpec.parse({ url: 'http://x/mcp' });
+    const trusted = mcpServerSpec.parse({ url: 'http://x/mcp', trustHints: true });
+    expect(idempotentFromServer(untrusted, ECHO.annotations, undefined)).toBe(false);
+    expect(idempotentFromServer(trusted, ECHO.annotations, undefined)).toBe(true);
+    expect(idempotentFromServer(trusted, ECHO.annotations, { name: 'echo', idempotent: false })).toBe(false);
+    expect(idempotentFromServer(untrusted, PLAIN.annotations, { name: 'plain', idempotent: true })).toBe(true);
+  });
+
+  it('a run may add approval (requiresApproval, approvals.requiredFor) but never remove it', () => {
+    const s = server([ECHO, DELETE]);
+    expect(resolved({}, s).map((t) => [t.name, t.requiresApproval])).toEqual([['echo', false], ['delete-file', true]]);
+    expect(resolved({ requiresApproval: true }, s).every((t) => t.requiresApproval)).toBe(true);
+    expect(resolved({}, s, { approvals: { requiredFor: ['everything'] } }).every((t) => t.requiresApproval)).toBe(true);
+    expect(resolved({ requiresApproval: false }, s).find((t) => t.name === 'delete-file')?.requiresApproval).toBe(true);
+  });
+});
+
+describe('resolving mcpServerRef entries', () => {
+  it('takes every tool, or the allowlist, named with the prefix, with the server\'s call timeout', () => {
+    const s = server([ECHO, DELETE], { timeouts: { call: '90s' } });
+    expect(resolved({}, s).map((t) => t.name)).toEqual(['echo', 'delete-file']);
+    const [echo] = resolved({ allow: ['echo'], prefix: 'ev_' }, s);
+    expect(echo).toMatchObject({ name: 'ev_echo', mcp: { server: 'everything', tool: 'echo' }, timeoutSeconds: 90, inputSchema: ECHO.inputSchema,
+      description: ECHO.description, source: 'MCPServer/everything' });
+    expect(echo?.container).toBeUndefined();
+  });
+
+  it('waits for a missing MCPServer and for one that has not listed its tools', () => {
+    expect(resolveTools(mcpSpec(), new Map(), servers(undefined))).toEqual({ ok: false, missing: [], waiting: ['MCPServer everything'] });
+    const r = resolveTools(mcpSpec(), new Map(), servers(server(undefined)));
+    expect(!r.ok && r.waiting?.[0]).toContain('to list its tools');
+  });
+
+  it('refuses an allowlist naming a tool the server does not offer, a name clash, and an unusable tool', () => {
+    const s = server([ECHO]);
+    const missing = resolveTools(mcpSpec({ allow: ['nope'] }), new Map(), servers(s));
+    expect(!missing.ok && missing.problem).toContain('allows nope, which MCPServer everything does not offer (it offers: echo)');
+    const clash = spec({ tools: [mcpEntry(), { name: 'echo', container: { image: 'busybox' } }] });
+    const r = resolveTools(clash, new Map(), servers(s));
+    expect(!r.ok && r.problem).toContain('two tools of the run are called echo');
+    const bad = resolveTools(mcpSpec(), new Map(), servers(server([{ name: 'a.b', problem: 'its name is not valid' }])));
+    expect(!bad.ok && bad.problem).toContain('tool a.b: its name is not valid');
+  });
+
+  it('the run\'s creator must be allowed to use each referenced MCPServer', () => {
+    const reqs = accessRequirements(mcpSpec(), []);
+    expect(reqs).toContainEqual({ verb: 'use', group: 'agentrun.dev', resource: 'mcpservers', name: 'everything', why: 'tools[everything].mcpServerRef' });
+  });
+
+  it('admission: an entry uses exactly one of toolRef, container and mcpServerRef; allow and prefix only with mcpServerRef', () => {
+    const base = { model: { name: 'm', endpointRef: { name: 'e' } }, prompt: 'p' };
+    const parse = (tool: Record<string, unknown>) => agentRunSpec.safeParse({ ...base, tools: [tool] });
+    expect(parse(mcpEntry()).success).toBe(true);
+    expect(parse({ ...mcpEntry(), container: { image: 'busybox' } }).error?.issues[0]?.message).toContain('set exactly one of toolRef');
+    expect(parse({ name: 'x', container: { image: 'busybox' }, prefix: 'p_' }).error?.issues[0]?.message).toContain('allow and prefix only apply');
+    expect(parse({ ...mcpEntry(), description: 'x' }).error?.issues[0]?.message).toContain('takes description, inputSchema, timeout and idempotent from the MCPServer');
+  });
+});
+
+// ---- decide() with MCP tool steps ----
+
+const ECHO_INPUT = { message: 'hello' };
+const TOOLS = resolved({}, server([ECHO, DELETE]));
+const ECHO_TOOL = TOOLS[0];
+if (!ECHO_TOOL) throw new Error('echo resolves');
+const IDEMPOTENT_ECHO: ResolvedTool = { ...ECHO_TOOL, idempotent: true };
+const turn1 = modelEntry(1, 1, response('tool_use', [text('calling'), toolUse('toolu_1', 'echo', ECHO_INPUT)]));
+
+function mcpObserved(step: ReturnType<typeof toolStep>, calls: Record<number, MCPCallObservation> = {}, tools: ResolvedTool[] = TOOLS,
+  extra: Partial<Observed> = {}): Observed {
+  const o = observed({ spec: { tools: [mcpEntry()] }, status: runningStatus([journaled(modelStep(1, 1), turn1), step]), journal: [turn1], toolSnapshot: tools });
+  return { ...o, mcpServers: servers(server([ECHO, DELETE])), mcpCalls: new Map(Object.entries(calls).map(([k, v]) => [Number(k), v])), ...extra };
+}
+
+describe('decide() and MCP calls', () => {
+  it('records the intent (Running, server named) and asks for the call in the same decision; no pod', () => {
+    const d = decide(mcpObserved(toolStep(2, 1, 'echo', 'toolu_1')));
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', mcpServer: 'everything', attempt: 1 });
+    expect(effectsOf(d, 'startMCPCall')).toEqual([{ type: 'startMCPCall', stepId: 2, attempt: 1, server: 'everything', tool: 'echo',
+      input: ECHO_INPUT, timeoutMs: 60_000, maxOutputBytes: 65_536 }]);
+    expect(effectsOf(d, 'createPod')).toEqual([]);
+  });
+
+  it('waits while the call is in flight, then journals its result (with the server) before status says it is done', () => {
+    const running = toolStep(2, 1, 'echo', 'toolu_1', { phase: 'Running', mcpServer: 'everything', startedAt: '2030-01-01T00:00:00.000Z' });
+    const waiting = decide(mcpObserved(running, { 2: { state: 'in-flight', attempt: 1 } }));
+    expect(stepOf(waiting, 2).phase).toBe('Running');
+    expect(waiting.effects.filter((e) => e.type === 'startMCPCall' || e.type === 'writeJournal')).toEqual([]);
+
+    const done = decide(mcpObserved(running, { 2: { state: 'done', attempt: 1, result: { kind: 'result', text: 'Echo: hello', truncated: false } } }));
+    expect(stepOf(done, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed' });
+    expect(journaledEntries(done)).toContainEqual(expect.objectContaining({ kind: 'ToolResult', stepId: 2, output: 'Echo: hello', isError: false,
+      mcp: { server: 'everything', tool: 'echo' } }));
+  });
+
+  it('tells a tool error (isError) from a protocol error, a vanished tool and a timeout', () => {
+    const running = toolStep(2, 1, 'echo', 'toolu_1', { phase: 'Running', mcpServer: 'everything' });
+    const outcome = (kind: 'tool-error' | 'protocol-error' | 'unknown-tool' | 'timeout', t = 'boom') => {
+      const d = decide(mcpObserved(running, { 2: { state: 'done', attempt: 1, result: { kind, text: t, truncated: false } } }));
+      const entry = journaledEntries(d).find((e) => e.kind === 'ToolResult');
+      return [stepOf(d, 2).outcome, entry?.kind === 'ToolResult' ? entry.isError : undefined, entry?.kind === 'ToolResult' ? entry.output : ''];
+    };
+    expect(outcome('tool-error')).toEqual(['ToolError', true, 'boom']);
+    expect(outcome('protocol-error')[0]).toBe('MCPProtocolError');
+    expect(outcome('unknown-tool', 'Tool echo not found')).toEqual(['ToolUnavailable', true, expect.stringContaining('no longer offers the tool echo')]);
+    expect(outcome('timeout')).toEqual(['TimedOut', true, expect.stringContaining('did not finish within its timeout (60s)')]);
+  });
+
+  it('after a crash mid-call (Running, no call here): a tool not idempotent is reported Interrupted, never called again', () => {
+    const d = decide(mcpObserved(toolStep(2, 1, 'echo', 'toolu_1', { phase: 'Running', mcpServer: 'everything' })));
+    expect(effectsOf(d, 'startMCPCall')).toEqual([]);
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Failed', outcome: 'Interrupted', attempt: 1 });
+    const entry = journaledEntries(d).find((e) => e.kind === 'ToolResult');
+    expect(entry?.kind === 'ToolResult' && entry.isError).toBe(true);
+    expect(entry?.kind === 'ToolResult' ? entry.output : '').toContain('was interrupted');
+  });
+
+  it('after a crash mid-call an idempotent tool is called again as the next attempt, until its retries are used up', () => {
+    const d = decide(mcpObserved(toolStep(2, 1, 'echo', 'toolu_1', { phase: 'Running', mcpServer: 'everything' }), {}, [IDEMPOTENT_ECHO]));
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 2 });
+    expect(effectsOf(d, 'startMCPCall').map((e) => e.attempt)).toEqual([2]);
+    const last = decide(mcpObserved(toolStep(2, 1, 'echo', 'toolu_1', { phase: 'Running', attempt: 3 }), {}, [IDEMPOTENT_ECHO]));
+    expect(stepOf(last, 2).outcome).toBe('Interrupted');
+  });
+
+  it('a call that never reached the server is retried later whatever the tool; a broken one only when idempotent', () => {
+    const running = toolStep(2, 1, 'echo', 'toolu_1', { phase: 'Running', mcpServer: 'everything' });
+    const notSent = decide(mcpObserved(running, { 2: { state: 'done', attempt: 1, result: { kind: 'not-sent', text: 'ECONNREFUSED', truncated: false } } }));
+    expect(stepOf(notSent, 2)).toMatchObject({ phase: 'Running', attempt: 2, retry: { errorClass: 'MCPNotSent' } });
+    expect(effectsOf(notSent, 'startMCPCall')).toEqual([]);
+    const broken = decide(mcpObserved(running, { 2: { state: 'done', attempt: 1, result: { kind: 'transport-error', text: 'closed', truncated: false } } }));
+    expect(stepOf(broken, 2)).toMatchObject({ phase: 'Failed', outcome: 'MCPUnreachable' });
+  });
+
+  it('honours limits.maxParallelTools', () => {
+    const uses = [toolUse('t1', 'echo', ECHO_INPUT), toolUse('t2', 'echo', ECHO_INPUT), toolUse('t3', 'echo', ECHO_INPUT)];
+    const entry = modelEntry(1, 1, response('tool_use', uses));
+    const steps = ['t1', 't2', 't3'].map((id, i) => toolStep(i + 2, 1, 'echo', id));
+    const o = observed({ spec: { tools: [mcpEntry()], limits: { maxParallelTools: 2 } }, status: runningStatus([journaled(modelStep(1, 1), entry), ...steps]),
+      journal: [entry], toolSnapshot: TOOLS });
+    const d = decide({ ...o, mcpCalls: new Map() });
+    expect(effectsOf(d, 'startMCPCall').map((e) => e.stepId)).toEqual([2, 3]);
+    expect(stepOf(d, 4).phase).toBe('Pending');
+  });
+});
+
+describe('what the model sees of a call\'s result', () => {
+  it('passes text, summarises images and binary resources with a note, keeps resource text and links', () => {
+    const r = mcpResultText({ content: [
+      { type: 'text', text: 'Here:' },
+      { type: 'image', mimeType: 'image/png', data: 'AAAA' },
+      { type: 'resource', resource: { uri: 'file:///a.txt', text: 'hello' } },
+      { type: 'resource', resource: { uri: 'file:///b.gz', mimeType: 'application/gzip', blob: 'AAAAAAAA' } },
+      { type: 'resource_link', uri: 'file:///c', name: 'c' },
+    ] }, 10_000);
+    expect(r.text).toBe('Here:\n[image content (image/png, 3 bytes) was returned by the tool; this operator passes only text to the model, so it was left out]\n'
+      + '[resource file:///a.txt]\nhello\n[resource file:///b.gz (application/gzip, 6 bytes) was returned by the tool; binary content is not passed to the model, so it was left out]\n'
+      + '[resource link: file:///c (c)]');
+  });
+
+  it('uses structuredContent when there is no content, and cuts at maxToolOutputBytes in UTF-8 bytes, saying so', () => {
+    expect(mcpResultText({ content: [], structuredContent: { t: 1 } }, 100).text).toBe('{"t":1}');
+    const cut = cutToBytes('ééééé', 5);
+    expect(cut).toEqual({ text: 'éé\n[output truncated to the first 5 bytes]', truncated: true });
+  });
+});
+
+describe('discovered tools in MCPServer status', () => {
+  it('bounds descriptions, keeps unusable tools with a problem, and caps the count', () => {
+    const listed = Array.from({ length: 130 }, (_, i) => ({ name: `t${i}`, inputSchema: { type: 'object' } }));
+    const d = boundDiscovery([{ name: 'bad name', inputSchema: { type: 'object' } }, { name: 'long', description: 'x'.repeat(5000), inputSchema: { type: 'object' } },
+      { name: 'noschema', inputSchema: { type: 'string' } }, ...listed]);
+    expect(d.total).toBe(133);
+    expect(d.tools).toHaveLength(128);
+    expect(d.tools[0]?.problem).toContain('its name is not 1-64 letters');
+    expect(d.tools[1]?.description).toMatch(/ \[description truncated\]$/);
+    expect(d.tools[1]?.description?.length).toBeLessThan(2100);
+    expect(d.tools[2]?.problem).toContain('not a JSON object schema');
+    expect(d.notes.join('; ')).toContain('the server lists 133 tools; only the first 128 are kept');
+  });
+});
