@@ -1,13 +1,11 @@
 /**
  * Reconciles one AgentRun: gather what is observable → decide() → execute the effects in the
- * order that makes the run durable (finalizer, journal, status, then side effects).
+ * durable order of core/execution-plan.ts (finalizer, journal, starts ‖ status, the rest).
  */
 import { agentRun, type AgentRun, type AgentRunStatus } from '../api/agent-run.ts';
 import { agentToolSpec, type AgentToolSpec } from '../api/agent-tool.ts';
-import { creatorOf } from '../api/creator.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
-import { accessRequirements } from '../core/access.ts';
-import type { JournalRead, ResolvedTool } from '../core/journal.ts';
+import type { JournalRead } from '../core/journal.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -16,45 +14,21 @@ import type { Effect } from '../core/effects.ts';
 import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
-import type { AccessObservation, JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
+import type { JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
+import { CreatorAccess } from './creator-access.ts';
+import { endpointCredentials } from './model-credentials.ts';
 import { describeApiError, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
-import type { RunTracer } from '../observability/tracing/index.ts';
-import type { AccessReviewer, AgentRunObject, Caches, Clock, EventSink, JournalStore, PodClient, RunOwner, RunWriter, SecretReader } from '../ports.ts';
+import type { AgentRunObject, RunOwner } from '../ports.ts';
 import { CrashPoint, crashPoint, crashPointArmed } from './crash-points.ts';
-import type { PodMemory } from './pod-memory.ts';
 import { ToolOutputReads, podLogReader } from './tool-output-reads.ts';
 import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
-import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields } from './reconciler-helpers.ts';
-import type { MCPCalls } from '../adapters/mcp/calls.ts';
+import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields, writeStatusEvenIfRefused } from './reconciler-helpers.ts';
 import { mcpServerSpecOf, mcpServersOf } from './mcp-observations.ts';
+import type { ReconcilerDeps } from './reconciler-deps.ts';
 
-export interface ReconcilerDeps {
-  readonly caches: Caches;
-  readonly runs: RunWriter;
-  readonly journal: JournalStore;
-  readonly pods: PodClient;
-  readonly events: EventSink;
-  readonly secrets: SecretReader;
-  readonly access: AccessReviewer;
-  /** Check the recorded creator's RBAC for everything a run uses (default true). */
-  readonly requireCreatorIdentity?: boolean;
-  readonly modelCalls: ModelCalls;
-  readonly mcpCalls: MCPCalls;
-  readonly podMemory: PodMemory;
-  readonly clock: Clock;
-  readonly log: Logger;
-  /** Enqueues a run again (model call finished). */
-  readonly enqueue: (key: string) => void;
-  readonly statusByteBudget: number;
-  readonly requireApproverIdentity: boolean;
-  readonly stepEvents?: boolean;
-  readonly onStatusWritten?: (bytes: number) => void;
-  readonly onEffect?: (effect: Effect) => void;
-  /** Exports the run's spans after each status write (observability/tracing); none when off. */
-  readonly tracer?: RunTracer;
-}
+export type { ReconcilerDeps } from './reconciler-deps.ts';
 
 /** What writing the status came to. */
 type StatusWrite = { state: 'written'; run: AgentRunObject } | { state: 'unchanged' } | { state: 'refused' };
@@ -69,7 +43,7 @@ export class AgentRunReconciler {
   private readonly recovered = new Set<string>();
   private readonly uidsByKey = new Map<string, string>();
   /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
-  private readonly accessVerdicts = new Map<string, { readonly fingerprint: string; readonly verdict: AccessObservation }>();
+  private readonly access: CreatorAccess;
   /** Refused writes of a run (413/422), by run uid: decide() ends the run. */
   private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
   /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
@@ -79,6 +53,7 @@ export class AgentRunReconciler {
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
     this.outputs = new ToolOutputReads(podLogReader(deps.pods));
+    this.access = new CreatorAccess(deps.access, deps.requireCreatorIdentity !== false);
   }
 
   /** The controller's reconcile function. */
@@ -131,7 +106,7 @@ export class AgentRunReconciler {
     if (!uid) return;
     this.recovered.delete(uid);
     this.d.tracer?.forget(uid);
-    this.accessVerdicts.delete(uid);
+    this.access.forget(uid);
     this.rejectedWrites.delete(uid);
     this.rejectedPods.delete(uid);
     this.d.modelCalls.forget(uid);
@@ -189,7 +164,7 @@ export class AgentRunReconciler {
     const endpoint = this.d.caches.modelEndpoint(namespace, run.spec.model.endpointRef.name);
     const endpointSpec = endpoint ? modelEndpointSpec.safeParse(endpoint.spec) : undefined;
     const mcpServers = mcpServersOf(this.d.caches, namespace, run.spec);
-    const access = finished ? undefined : await this.accessOf(run, toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools, mcpServers));
+    const access = finished ? undefined : await this.access.of(run, toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools, mcpServers));
 
     const pods = this.d.podMemory.ofRun(uid);
     const toolOutputs = new Map<number, ToolOutputObservation>();
@@ -226,23 +201,6 @@ export class AgentRunReconciler {
       stepEvents: this.d.stepEvents ?? false,
     };
   }
-
-  /** Whether the run's creator may use what the run references; asked once per run and set of references. */
-  private async accessOf(run: ParsedRun, tools: readonly ResolvedTool[]): Promise<AccessObservation | undefined> {
-    if (this.d.requireCreatorIdentity === false) return undefined;
-    const creator = creatorOf(run.metadata.annotations);
-    if (!creator) return { state: 'unknown-creator' };
-    const requirements = accessRequirements(run.spec, tools);
-    const fingerprint = JSON.stringify([creator, requirements]);
-    const known = this.accessVerdicts.get(run.metadata.uid);
-    if (known?.fingerprint === fingerprint) return known.verdict;
-    const denied = await this.d.access.denied(run.metadata.namespace, creator.user, creator.groups, requirements);
-    const verdict: AccessObservation = denied.length === 0 ? { state: 'allowed' } : { state: 'denied', user: creator.user, denied };
-    this.accessVerdicts.set(run.metadata.uid, { fingerprint, verdict });
-    return verdict;
-  }
-
-  // ---- execute ----
 
   /** Carries out a decision in the durable order of core/execution-plan.ts; false when the status write was refused. */
   private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<boolean> {
@@ -328,7 +286,7 @@ export class AgentRunReconciler {
     if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
     let resourceVersion: string;
     try {
-      resourceVersion = await this.writeStatus(current, status, log);
+      resourceVersion = await writeStatusEvenIfRefused(this.d.runs, current, status, this.rejectedWrites.has(owner.uid), log);
     } catch (error) {
       if (isNotFound(error)) return { state: 'unchanged' };
       const rejected = writeRejection(error);
@@ -412,37 +370,10 @@ export class AgentRunReconciler {
     this.d.enqueue(key);
   }
 
-  /**
-   * Writes the status; when the run has already been failed for a refused write and the failed
-   * status is refused too, writes it without its step records (the journal keeps every step) so
-   * that the run still ends instead of looping.
-   */
-  private async writeStatus(run: AgentRunObject, status: AgentRunStatus, log: Logger): Promise<string> {
-    try {
-      return await this.d.runs.writeStatus(run, status);
-    } catch (error) {
-      const rejected = writeRejection(error);
-      if (!rejected || !this.rejectedWrites.has(run.metadata.uid) || !isFinished(status)) throw error;
-      log.warn({ status: rejected.status, err: rejected.message }, 'failed status refused; writing it without step records');
-      return await this.d.runs.writeStatus(run, { ...status, steps: [] });
-    }
-  }
-
   private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {
-    const { namespace } = run.metadata;
-    const endpointName = run.spec.model.endpointRef.name;
     this.d.modelCalls.start({
       runUid: run.metadata.uid, stepId, attempt, request,
-      // Read when the call starts: an admin who rotates the endpoint's key or URL is heard at the next call.
-      credentials: async () => {
-        const found = modelEndpointSpec.safeParse(this.d.caches.modelEndpoint(namespace, endpointName)?.spec);
-        if (!found.success) throw new Error(`ModelEndpoint ${namespace}/${endpointName} does not exist or is invalid: ask an admin to create it`);
-        const secretRef = found.data.apiKeySecretRef;
-        return {
-          apiKey: secretRef ? await this.d.secrets.read(namespace, secretRef.name, secretRef.key) : undefined,
-          baseURL: found.data.baseURL,
-        };
-      },
+      credentials: endpointCredentials(this.d.caches, this.d.secrets, run.metadata.namespace, run.spec.model.endpointRef.name),
       onDone: () => { this.d.enqueue(key); },
     });
   }

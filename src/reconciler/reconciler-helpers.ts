@@ -1,12 +1,14 @@
-/** Small helpers of the AgentRun reconciler: log fields, conflicts, resourceVersion order, tool resolution. */
-import type { AgentRun } from '../api/agent-run.ts';
+/** Small helpers of the AgentRun reconciler: log fields, conflicts, resourceVersion order, tool resolution, a last-resort status write. */
+import type { AgentRun, AgentRunStatus } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { ConflictError, type Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
 import type { ResolvedTool } from '../core/journal.ts';
 import type { MCPServerObservation } from '../core/observed.ts';
 import { resolveTools } from '../core/tools.ts';
-import { isConflict } from '../adapters/kube/errors.ts';
+import { isConflict, writeRejection } from '../adapters/kube/errors.ts';
+import { isFinished } from '../core/machine.ts';
+import type { AgentRunObject, RunWriter } from '../ports.ts';
 
 /** The step (and attempt) an effect belongs to, for its log lines. */
 export function stepFields(effect: Effect): { step?: number; attempt?: number; pod?: string } {
@@ -47,4 +49,22 @@ export function resolvedOrNone(spec: AgentRun['spec'], agentTools: ReadonlyMap<s
   mcpServers: ReadonlyMap<string, MCPServerObservation | undefined>): readonly ResolvedTool[] {
   const resolution = resolveTools(spec, agentTools, mcpServers);
   return resolution.ok ? resolution.tools : [];
+}
+
+/**
+ * Writes the status; when the run has already been failed for a refused write and the failed
+ * status is refused too, writes it without its step records (the journal keeps every step) so
+ * that the run still ends instead of looping.
+ */
+export async function writeStatusEvenIfRefused(
+  runs: RunWriter, run: AgentRunObject, status: AgentRunStatus, refusedBefore: boolean, log: Logger,
+): Promise<string> {
+  try {
+    return await runs.writeStatus(run, status);
+  } catch (error) {
+    const rejected = writeRejection(error);
+    if (!rejected || !refusedBefore || !isFinished(status)) throw error;
+    log.warn({ status: rejected.status, err: rejected.message }, 'failed status refused; writing it without step records');
+    return await runs.writeStatus(run, { ...status, steps: [] });
+  }
 }
