@@ -152,7 +152,7 @@ describe('kubectl agentrun ui', () => {
     // The whole input (from the journal, verified), the tool's description, who asked and since when.
     await expect.poll(() => item.getByTestId('full-input').textContent()).toBe(JSON.stringify({ command: `echo ${HOSTILE}` }));
     expect(await item.getByTestId('tool-description').textContent()).toBe(`Tool: Runs a command ${HOSTILE}`);
-    expect(await item.textContent()).toContain('Asked by the run of');
+    expect(await item.getByTestId('asked-by').textContent()).toBe('admin'); // created-by, recorded by the apiserver
     expect(await item.textContent()).toMatch(/waiting since \d{4}-\d\d-\d\dT/);
     await approverPage.screenshot({ path: join(SHOTS, 'approvals-inbox.png') });
 
@@ -213,6 +213,18 @@ describe('kubectl agentrun ui', () => {
     await page.getByTestId('filter-phase').selectOption('Succeeded');
     await expect.poll(() => page.locator(`[data-testid=run-row][data-run="${env.namespace}/hostile"]`).count()).toBe(1);
     await page.getByTestId('filter-phase').selectOption('');
+    // Keyboard: j/k move the selection, Enter opens the selected run.
+    await gatedRun('second-row', { command: 'echo hi' });
+    const rows = page.locator('[data-testid=run-row]');
+    await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(2);
+    await page.locator('main').focus();
+    await page.keyboard.press('j');
+    expect(await rows.nth(1).getAttribute('class')).toContain('selected');
+    await page.keyboard.press('k');
+    expect(await rows.nth(0).getAttribute('class')).toContain('selected');
+    const first = await rows.nth(0).getAttribute('data-run') ?? '';
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('run-title').textContent()).toContain(first);
   });
 
   it('refuses requests without the token, with a wrong Host, and cross-origin ones from another local page', async () => {

@@ -92,8 +92,8 @@ export function renderApprovals(main) {
       el(
         'p',
         {},
-        'Asked by the run of ',
-        el('strong', {}, p.run.createdBy || 'an unrecorded creator'),
+        'Run created by ',
+        el('strong', { 'data-testid': 'asked-by' }, p.run.createdBy || 'an unrecorded user'),
         ` · waiting since ${p.since} (${age(p.since, now)})`,
         p.decided
           ? el('span', { class: 'warn' }, ' · a decision is set; the operator has not acted on it yet')
@@ -124,6 +124,7 @@ export function renderApprovals(main) {
       .catch((error) => {
         desc.textContent = `Whole input not readable: ${error.message}`;
         desc.className = 'error';
+        input.textContent = `${p.preview}\n(only the preview is known)`;
       });
     return card;
   });
