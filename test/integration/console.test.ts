@@ -198,6 +198,7 @@ describe('kubectl agentrun ui', () => {
     expect(all).toContain(HOSTILE); // the prompt
     expect(all).toContain(`I will run it. ${HOSTILE}`); // model output
     expect(await page.getByTestId('tool-output').first().textContent()).toBe(HOSTILE); // tool output
+    expect(JSON.parse(await page.getByTestId('tool-input').first().textContent() ?? '')).toEqual({ command: HOSTILE });
     expect(all).toContain(`approved by ${people.names.approver}: ${HOSTILE}`); // the approver's comment
     expect(await page.locator('main img, main script, main b').count()).toBe(0);
     expect(await page.locator('main').textContent()).not.toContain('[object');

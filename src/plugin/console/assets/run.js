@@ -210,6 +210,13 @@ function transcript(d) {
   if (d.spec.systemPrompt)
     out.push(el('div', { class: 'turn' }, el('h3', {}, 'System prompt'), el('pre', {}, d.spec.systemPrompt)));
   out.push(el('div', { class: 'turn' }, el('h3', {}, 'Task'), el('pre', {}, d.spec.prompt)));
+  // A tool step's input is the model's tool_use block with the step's id.
+  const inputs = new Map();
+  for (const { entry } of d.steps) {
+    if (entry && entry.kind === 'ModelResponse') {
+      for (const b of entry.response.content) if (b.type === 'tool_use') inputs.set(b.id, b.input ?? {});
+    }
+  }
   for (const { step, entry } of d.steps) {
     if (step.kind === 'Model') {
       const blocks =
@@ -243,6 +250,10 @@ function transcript(d) {
           'div',
           { class: `turn tool${isErr ? ' err' : ''}`, 'data-testid': 'transcript-step', 'data-step': step.id },
           el('h3', {}, meta.join('')),
+          inputs.has(step.toolUseId)
+            ? el('details', {}, el('summary', {}, 'Input'),
+              el('pre', { 'data-testid': 'tool-input' }, JSON.stringify(inputs.get(step.toolUseId), null, 2)))
+            : null,
           entry && entry.kind === 'ToolResult'
             ? el('pre', { 'data-testid': 'tool-output' }, entry.output)
             : el('p', { class: 'muted' }, `(${step.phase}; no output journaled yet)`),
