@@ -150,8 +150,9 @@ describe('kubectl agentrun ui', () => {
     console.log(`[console] inbox latency: ${latency} ms after the apiserver watch, ${shown - since} ms after pendingApprovals[].since`);
 
     // The whole input (from the journal, verified), the tool's description, who asked and since when.
-    await expect.poll(() => item.getByTestId('full-input').textContent()).toBe(JSON.stringify({ command: `echo ${HOSTILE}` }));
-    expect(await item.getByTestId('tool-description').textContent()).toBe(`Tool: Runs a command ${HOSTILE}`);
+    // (The description arrives with the whole input, read from the journal after the item shows.)
+    await expect.poll(() => item.getByTestId('tool-description').textContent()).toBe(`Tool: Runs a command ${HOSTILE}`);
+    expect(await item.getByTestId('full-input').textContent()).toBe(JSON.stringify({ command: `echo ${HOSTILE}` }));
     expect(await item.getByTestId('asked-by').textContent()).toBe('admin'); // created-by, recorded by the apiserver
     expect(await item.textContent()).toMatch(/waiting since \d{4}-\d\d-\d\dT/);
     await approverPage.screenshot({ path: join(SHOTS, 'approvals-inbox.png') });
@@ -202,6 +203,8 @@ describe('kubectl agentrun ui', () => {
     expect(all).toContain(`approved by ${people.names.approver}: ${HOSTILE}`); // the approver's comment
     expect(await page.locator('main img, main script, main b').count()).toBe(0);
     expect(await page.locator('main').textContent()).not.toContain('[object');
+    // The approver persona may not list Events: the page says so in the apiserver's words.
+    expect(await page.getByTestId('events-error').textContent()).toContain('cannot list resource "events"');
     expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
     // The timeline draws every step the run recorded.
     expect(await page.getByTestId('timeline-step').count()).toBe((await getRun(env.namespace, 'hostile')).status?.steps?.length);

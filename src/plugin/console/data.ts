@@ -101,6 +101,8 @@ export interface RunDetail {
   };
   readonly steps: readonly StepView[];
   readonly events: readonly { type: string; reason: string; message: string; time: string; from: string }[];
+  /** Why the Events could not be read (RBAC: listing Events is a separate right), if they could not. */
+  readonly eventsError: string | null;
   /** Problems met while reading (an unreadable journal entry, Events not readable): shown, never hidden. */
   readonly warnings: readonly string[];
 }
@@ -113,9 +115,10 @@ export async function runDetail(kube: Kube, namespace: string, name: string): Pr
   const run = await kube.getRun(name, namespace);
   const warnings: string[] = [];
   const warn = (m: string): void => { warnings.push(m); };
+  let eventsError: string | null = null;
   const [journaled, events, tools] = await Promise.all([
     readJournal(kube, run, warn),
-    kube.runEvents(run).catch((error: unknown) => { warn(`Events not shown: ${describeError(error)}`); return []; }),
+    kube.runEvents(run).catch((error: unknown) => { eventsError = describeError(error); return []; }),
     toolDescriptions(kube, run, warn),
   ]);
   const s = run.status ?? {};
@@ -137,6 +140,7 @@ export async function runDetail(kube: Kube, namespace: string, name: string): Pr
       type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '',
       time: new Date(eventTime(e)).toISOString(), from: e.source?.component || e.reportingComponent || '',
     })),
+    eventsError,
     warnings,
   };
 }

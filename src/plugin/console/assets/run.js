@@ -53,10 +53,12 @@ export async function renderRun(main, namespace, name) {
       'section',
       {},
       el('h2', {}, 'Events'),
-      table(
-        ['TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'],
-        d.events.map((e) => [e.type, e.reason, age(e.time), e.from, e.message]),
-      ),
+      d.eventsError !== null
+        ? el('p', { class: 'warn', 'data-testid': 'events-error' }, `Not readable: ${d.eventsError}`)
+        : table(
+          ['TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'],
+          d.events.map((e) => [e.type, e.reason, age(e.time), e.from, e.message]),
+        ),
     ),
   );
 }
