@@ -17,7 +17,7 @@ import { approveKey, decidedByKey } from '../../src/api/approval.ts';
 import {
   createRun, finished, getRun, MOCK_ENDPOINT, recordingTool, startAgentEnv, waitForRun, type AgentEnv,
 } from '../support/agent-env.ts';
-import { repoRoot } from '../support/control-plane.ts';
+import { freePort, repoRoot } from '../support/control-plane.ts';
 import { clients, kubectl } from '../support/kube.ts';
 import { text, toolUse } from '../support/mock-model-server.ts';
 import { personas, type Personas } from '../support/personas.ts';
@@ -31,8 +31,8 @@ const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=1<
 interface Ui { readonly child: ChildProcess; readonly url: string; readonly port: number; readonly stderr: () => string }
 
 /** Starts `kubectl agentrun ui --no-open` as a persona and reads the URL it prints. */
-async function startUi(kubeconfig: string, namespace: string): Promise<Ui> {
-  const child = spawn(BIN, ['ui', '--no-open', '-n', namespace], {
+async function startUi(kubeconfig: string, namespace: string, flags: readonly string[] = []): Promise<Ui> {
+  const child = spawn(BIN, ['ui', '--no-open', '-n', namespace, ...flags], {
     env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,7 +86,11 @@ beforeAll(async () => {
   env = await startAgentEnv('console');
   people = await personas(env.namespace, 'console');
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
-  [approverUi, editorUi] = await Promise.all([startUi(people.approver, env.namespace), startUi(people.editor, env.namespace)]);
+  const editorPort = await freePort();
+  [approverUi, editorUi] = await Promise.all([
+    startUi(people.approver, env.namespace), startUi(people.editor, env.namespace, ['--port', String(editorPort)]),
+  ]);
+  expect(editorUi.port).toBe(editorPort);
   approverPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   editorPage = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   await approverPage.goto(approverUi.url);
@@ -229,6 +233,12 @@ describe('kubectl agentrun ui', () => {
     const first = await rows.nth(0).getAttribute('data-run') ?? '';
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByTestId('run-title').textContent()).toContain(first);
+  });
+
+  it('--port must be a port; one in use is a clear error', async () => {
+    await expect(startUi(people.approver, env.namespace, ['--port', '99999']))
+      .rejects.toThrow('error: --port must be a port number (0-65535; 0 picks a free one), not "99999" (see kubectl agentrun ui --help)');
+    await expect(startUi(people.approver, env.namespace, ['--port', String(approverUi.port)])).rejects.toThrow('EADDRINUSE');
   });
 
   it('refuses requests without the token, with a wrong Host, and cross-origin ones from another local page', async () => {

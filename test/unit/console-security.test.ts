@@ -3,14 +3,21 @@
  * list (no cluster: every request here is refused or answered before any API call). Each test
  * fails if its protection is removed from security.ts or server.ts.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Kube } from '../../src/plugin/kube.ts';
 import {
   cookieName, cookieValue, hostAllowed, newToken, originAllowed, refuse, tokenMatches,
 } from '../../src/plugin/console/security.ts';
 import { startConsole, type RunningConsole, type RunSource } from '../../src/plugin/console/server.ts';
 import { parseDecision } from '../../src/plugin/console/decide.ts';
+
+// The real timingSafeEqual, watched: the token comparison must go through it.
+vi.mock('node:crypto', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:crypto')>();
+  return { ...real, timingSafeEqual: vi.fn(real.timingSafeEqual) };
+});
 
 const source: RunSource = {
   scope: { allNamespaces: true, namespaces: [], notes: [] },
@@ -58,6 +65,12 @@ describe('console security checks', () => {
     expect(tokenMatches(a.slice(0, 10), a)).toBe(false);
     expect(tokenMatches(undefined, a)).toBe(false);
     expect(tokenMatches('', a)).toBe(false);
+    // Every comparison, right length or not, is crypto.timingSafeEqual's.
+    const compare = vi.mocked(timingSafeEqual);
+    compare.mockClear();
+    tokenMatches(a, a);
+    tokenMatches(a.slice(1), a);
+    expect(compare).toHaveBeenCalledTimes(2);
   });
 
   it('only the bound address is a valid Host and Origin', () => {
