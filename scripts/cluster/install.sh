@@ -128,7 +128,7 @@ install_host_packages() {
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   if [[ ${#missing[@]} -eq 0 ]]; then log "runc, busybox-static, gcc, curl, buildah, debootstrap, chromium: installed"; return; fi
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "cluster:install: a real node needs ${missing[*]}: install them (Debian: apt-get install -y --no-install-recommends ${missing[*]})" >&2
+    echo "cluster:install: the real node and the tests need ${missing[*]}: install them (Debian: apt-get install -y --no-install-recommends ${missing[*]})" >&2
     exit 1
   fi
   log "apt-get install ${missing[*]}"
