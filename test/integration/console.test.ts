@@ -16,11 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveKey, decidedByKey } from '../../src/api/approval.ts';
 import {
   createRun, finished, getRun, MOCK_ENDPOINT, recordingTool, startAgentEnv, waitForRun, type AgentEnv,
-} from '../support/agent-env.ts';
-import { freePort, repoRoot } from '../support/control-plane.ts';
-import { clients, kubectl } from '../support/kube.ts';
-import { text, toolUse } from '../support/mock-model-server.ts';
-import { personas, type Personas } from '../support/personas.ts';
+} from '../harness/agent-env.ts';
+import { freePort, repoRoot } from '../harness/control-plane.ts';
+import { clients, kubectl } from '../harness/kube.ts';
+import { text, toolUse } from '../harness/mock-model-server.ts';
+import { personas, type Personas } from '../harness/personas.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const BIN = join(repoRoot, 'bin', 'kubectl-agentrun');
