@@ -23,6 +23,7 @@ export const COMMAND_OPTIONS = {
   transcript: { output: { type: 'string', short: 'o' } },
   logs: { attempt: { type: 'string' } },
   ui: { port: { type: 'string' }, 'no-open': { type: 'boolean' } },
+  version: {},
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;

@@ -20,6 +20,7 @@ const RUNNERS: Record<CommandName, () => Promise<Runner>> = {
   transcript: async () => (await import('./commands/transcript.ts')).transcript,
   logs: async () => (await import('./commands/logs.ts')).logs,
   ui: async () => (await import('./commands/ui.ts')).ui,
+  version: async () => (await import('./commands/version.ts')).version,
 };
 
 export interface Process {

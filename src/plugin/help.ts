@@ -20,6 +20,7 @@ Commands:
   transcript NAME            the conversation, rebuilt from the run's journal
   logs NAME STEP             the log of a tool step's pod (the journaled output if the pod is gone)
   ui                         a local web console: live runs, run pages, an approvals inbox, as you
+  version                    this plugin's version, commit and Node.js
 
 ${GLOBAL_FLAGS}
 
@@ -132,6 +133,14 @@ Usage:
 Flags:
       --port N               the local port (default: a free one)
       --no-open              print the URL only; do not open a browser
+
+${GLOBAL_FLAGS}
+`,
+  version: `Print this plugin's version, the commit it was built from and the Node.js it runs on
+(in the single executable, Node.js is inside it).
+
+Usage:
+  kubectl agentrun version
 
 ${GLOBAL_FLAGS}
 `,

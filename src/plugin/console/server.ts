@@ -3,12 +3,12 @@
  * API request it makes is the kubeconfig user's (kube.ts), so RBAC and the admission policies
  * decide, and the apiserver records who approved. Every request passes security.ts first.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError, httpStatus } from '../api-errors.ts';
 import { PluginError } from '../errors.ts';
 import type { Kube } from '../kube.ts';
+import { readAsset } from './assets.ts';
 import { pendingDetails, runDetail } from './data.ts';
 import { BodyError, decide, parseDecision } from './decide.ts';
 import { SECURITY_HEADERS, hostAllowed, newToken, refuse, sessionCookie, tokenMatches } from './security.ts';
@@ -56,7 +56,7 @@ export interface RunningConsole {
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
   const token = options.token ?? newToken();
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, {
-    body: readFileSync(new URL(`./assets/${a.file}`, import.meta.url)), type: a.type,
+    body: readAsset(a.file), type: a.type,
   }]));
   const watcher = options.source ?? new RunWatcher(options.kube);
   const streams = new Set<ServerResponse>();
