@@ -31,7 +31,7 @@ let people: Personas;
 
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), 'agentrun-plugin-binary-'));
-  // As CI and users run it: its own process (postject needs ~1 GiB, more than a test worker should hold).
+  // As users run it, in its own process: the build peaks at ~1.1 GiB RSS, kept out of the test worker.
   const dist = join(out, 'dist');
   await run(process.execPath, [join(repoRoot, 'scripts', 'build-plugin.ts'), '--out-dir', dist, '--release-url', 'https://example.test/releases'],
     { cwd: repoRoot, maxBuffer: 16 << 20 });
