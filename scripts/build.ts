@@ -6,6 +6,7 @@
  * (idle RSS 149 → 120 MiB, bench/results/rss-latest.json); it needs no node_modules.
  */
 import { execFileSync } from 'node:child_process';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -30,4 +31,7 @@ export async function bundleOperator(outfile: string): Promise<void> {
 if (import.meta.main) {
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   await bundleOperator(join(root, 'dist', 'main.js'));
+  // The console's page is static files the plugin serves; tsc does not copy them.
+  const assets = join('plugin', 'console', 'assets');
+  cpSync(join(root, 'src', assets), join(root, 'dist', assets), { recursive: true });
 }

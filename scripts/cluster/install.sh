@@ -124,9 +124,11 @@ install_host_packages() {
   # The operator image test builds the Dockerfile with buildah on a debootstrap base stand-in.
   command -v buildah >/dev/null || missing+=(buildah)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
-  if [[ ${#missing[@]} -eq 0 ]]; then log "runc, busybox-static, gcc, curl, buildah, debootstrap: installed"; return; fi
+  # The console's browser tests drive Debian's Chromium with playwright-core (no browser download).
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  if [[ ${#missing[@]} -eq 0 ]]; then log "runc, busybox-static, gcc, curl, buildah, debootstrap, chromium: installed"; return; fi
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "cluster:install: a real node needs ${missing[*]}: install them (Debian: apt-get install -y --no-install-recommends ${missing[*]})" >&2
+    echo "cluster:install: the real node and the tests need ${missing[*]}: install them (Debian: apt-get install -y --no-install-recommends ${missing[*]})" >&2
     exit 1
   fi
   log "apt-get install ${missing[*]}"

@@ -22,6 +22,8 @@ export const COMMAND_OPTIONS = {
   reject: { reason: { type: 'string' } },
   transcript: { output: { type: 'string', short: 'o' } },
   logs: { attempt: { type: 'string' } },
+  ui: { port: { type: 'string' }, 'no-open': { type: 'boolean' } },
+  version: {},
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;

@@ -19,6 +19,8 @@ const RUNNERS: Record<CommandName, () => Promise<Runner>> = {
   reject: async () => (await import('./commands/reject.ts')).reject,
   transcript: async () => (await import('./commands/transcript.ts')).transcript,
   logs: async () => (await import('./commands/logs.ts')).logs,
+  ui: async () => (await import('./commands/ui.ts')).ui,
+  version: async () => (await import('./commands/version.ts')).version,
 };
 
 export interface Process {

@@ -19,6 +19,8 @@ Commands:
   reject NAME STEP --reason  reject a pending tool call
   transcript NAME            the conversation, rebuilt from the run's journal
   logs NAME STEP             the log of a tool step's pod (the journaled output if the pod is gone)
+  ui                         a local web console: live runs, run pages, an approvals inbox, as you
+  version                    this plugin's version, commit and Node.js
 
 ${GLOBAL_FLAGS}
 
@@ -116,6 +118,29 @@ Usage:
 
 Flags:
       --attempt N            the attempt whose pod to read (default: the step's current attempt)
+
+${GLOBAL_FLAGS}
+`,
+  ui: `Start a local web console on 127.0.0.1: the runs you may list (live), each run's timeline,
+transcript, Events and tool steps, and an inbox of the steps awaiting approval, with Approve and
+Reject. Every request it makes is yours (this kubeconfig's user): RBAC and the approval admission
+policies decide, and the apiserver records who approved. It prints a URL with a one-session token
+(and opens the browser on it unless --no-open); Ctrl-C stops it.
+
+Usage:
+  kubectl agentrun ui [--port N] [--no-open]
+
+Flags:
+      --port N               the local port (default: a free one)
+      --no-open              print the URL only; do not open a browser
+
+${GLOBAL_FLAGS}
+`,
+  version: `Print this plugin's version, the commit it was built from and the Node.js it runs on
+(in the single executable, Node.js is inside it).
+
+Usage:
+  kubectl agentrun version
 
 ${GLOBAL_FLAGS}
 `,

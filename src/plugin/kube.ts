@@ -25,11 +25,14 @@ export class Kube {
   /** The apiserver's URL, for messages. */
   readonly server: string;
   readonly flags: GlobalFlags;
+  /** The loaded kubeconfig, for watches (the console); requests still go out as its user. */
+  readonly config: KubeConfig;
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
 
   private constructor(kc: KubeConfig, flags: GlobalFlags) {
     this.flags = flags;
+    this.config = kc;
     const context = kc.getContextObject(kc.getCurrentContext());
     this.namespace = flags.namespace ?? (context?.namespace || 'default');
     const cluster = kc.getCurrentCluster();
@@ -56,6 +59,11 @@ export class Kube {
       kc.setCurrentContext(flags.context);
     }
     return new Kube(kc, flags);
+  }
+
+  /** The same user and cluster, working in `namespace` (the console decides on runs of any namespace). */
+  inNamespace(namespace: string): Kube {
+    return namespace === this.namespace ? this : new Kube(this.config, { ...this.flags, namespace });
   }
 
   /** One run; a missing run is an error that says where it was looked for. */
@@ -130,7 +138,8 @@ export function eventTime(e: CoreV1Event): number {
   return t === undefined ? 0 : new Date(t).getTime();
 }
 
-function toRun(raw: unknown): Run {
+/** Parses an AgentRun read from the apiserver (get, list or watch); a run it cannot understand is a PluginError. */
+export function toRun(raw: unknown): Run {
   const parsed = agentRun.safeParse(raw);
   const meta = (raw as { metadata?: { name?: string; namespace?: string } } | null)?.metadata;
   const label = `${meta?.namespace ?? '?'}/${meta?.name ?? '?'}`;

@@ -1,4 +1,7 @@
-/** Entry point of the `kubectl-agentrun` executable (bin/kubectl-agentrun imports this). */
+/**
+ * Entry point of the `kubectl-agentrun` executable (bin/kubectl-agentrun imports this; the single
+ * executable, scripts/build-plugin.ts, bundles it as CommonJS, hence no top-level await).
+ */
 import { runPlugin } from './cli.ts';
 
 // `kubectl agentrun transcript x | head` closes the pipe early: that is not an error.
@@ -7,6 +10,6 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-process.exitCode = await runPlugin({
+void runPlugin({
   argv: process.argv.slice(2), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env,
-});
+}).then((code) => { process.exitCode = code; });

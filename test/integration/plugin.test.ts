@@ -270,7 +270,7 @@ describe('kubectl agentrun', () => {
       expect((await ok([command, '--help'])).stdout, command).toContain(flag);
     }
     expect((await ok(['help', 'describe'])).stdout).toContain('kubectl agentrun describe NAME');
-    expect(await fails(['frobnicate'])).toBe('error: unknown command "frobnicate" (one of list, describe, approve, reject, transcript, logs) (see kubectl agentrun --help)');
+    expect(await fails(['frobnicate'])).toBe('error: unknown command "frobnicate" (one of list, describe, approve, reject, transcript, logs, ui, version) (see kubectl agentrun --help)');
     expect(await fails(['list', '--yes'])).toBe('error: unknown flag --yes (see kubectl agentrun list --help)');
     expect(await fails(['describe'])).toBe('error: missing NAME (see kubectl agentrun describe --help)');
     expect(await fails(['logs', 'x', 'three'])).toContain('"three" is not a step number');
