@@ -4,7 +4,6 @@
  * (personas.ts), and a real Chromium (Debian's, driven by playwright-core) clicks through it.
  * Without /usr/bin/chromium these tests fail: install it (`apt-get install -y --no-install-recommends chromium`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
@@ -21,6 +20,7 @@ import { freePort, repoRoot } from '../harness/control-plane.ts';
 import { clients, kubectl } from '../harness/kube.ts';
 import { text, toolUse } from '../harness/mock-model-server.ts';
 import { personas, type Personas } from '../harness/personas.ts';
+import { startConsole, type ConsoleProcess } from '../harness/console-process.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const BIN = join(repoRoot, 'bin', 'kubectl-agentrun');
@@ -28,26 +28,13 @@ const SHOTS = join(repoRoot, '.agentrun', 'console');
 /** Markup a tenant might write anywhere: it must show as these characters, never run. */
 const HOSTILE = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script><b>bold</b>`;
 
-interface Ui { readonly child: ChildProcess; readonly url: string; readonly port: number; readonly stderr: () => string }
+type Ui = ConsoleProcess;
 
 /** Starts `kubectl agentrun ui --no-open` as a persona and reads the URL it prints. */
 async function startUi(kubeconfig: string, namespace: string, flags: readonly string[] = []): Promise<Ui> {
-  const child = spawn(BIN, ['ui', '--no-open', '-n', namespace, ...flags], {
+  return startConsole(BIN, ['ui', '--no-open', '-n', namespace, ...flags], {
     env: { ...process.env, KUBECONFIG: kubeconfig, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '', stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`kubectl agentrun ui printed no URL in 30s; stderr: ${stderr}`)); }, 30_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const m = /kubectl agentrun ui: (http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+)/.exec(stdout);
-      if (m?.[1]) { clearTimeout(timer); resolve(m[1]); }
-    });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`kubectl agentrun ui exited ${String(code)}: ${stderr}`)); });
-  });
-  return { child, url, port: Number(new URL(url).port), stderr: () => stderr };
 }
 
 /** Ctrl-C: the console must stop, cleanly. */

@@ -4,7 +4,7 @@
  * `node` anywhere on it — against the real test cluster and operator (mock model), as personas
  * with ordinary RBAC. If the executable cannot be built, these tests fail.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -17,6 +17,7 @@ import { createRun, finished, MOCK_ENDPOINT, recordingTool, startAgentEnv, waitF
 import { binary, repoRoot } from '../harness/control-plane.ts';
 import { text, toolUse } from '../harness/mock-model-server.ts';
 import { personas, type Personas } from '../harness/personas.ts';
+import { startConsole, type ConsoleProcess } from '../harness/console-process.ts';
 
 const run = promisify(execFile);
 const ASSETS = join(repoRoot, 'src', 'plugin', 'console', 'assets');
@@ -174,29 +175,13 @@ describe('the single executable', () => {
   });
 });
 
-interface Ui { readonly child: ChildProcess; readonly url: string }
-
 /** Starts `kubectl agentrun ui --no-open` (through kubectl) and reads the URL it prints. */
-async function startUi(kubeconfig: string): Promise<Ui> {
-  const child = spawn(join(pathDir, 'kubectl'), ['agentrun', 'ui', '--no-open', '-n', env.namespace], {
-    env: userEnv(kubeconfig), cwd: out, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '', stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`kubectl agentrun ui printed no URL in 30s; stderr: ${stderr}`)); }, 30_000);
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      const m = /kubectl agentrun ui: (http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+)/.exec(stdout);
-      if (m?.[1]) { clearTimeout(timer); resolve(m[1]); }
-    });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`kubectl agentrun ui exited ${String(code)}: ${stderr}`)); });
-  });
-  return { child, url };
+async function startUi(kubeconfig: string): Promise<ConsoleProcess> {
+  return startConsole(join(pathDir, 'kubectl'), ['agentrun', 'ui', '--no-open', '-n', env.namespace], { env: userEnv(kubeconfig), cwd: out });
 }
 
 /** Ctrl-C, as kubectl passes it on: the console stops cleanly. */
-async function stopUi(ui: Ui): Promise<number | null> {
+async function stopUi(ui: ConsoleProcess): Promise<number | null> {
   if (ui.child.exitCode !== null) return ui.child.exitCode;
   const exited = new Promise<number | null>((resolve) => { ui.child.once('exit', (code) => { resolve(code); }); });
   ui.child.kill('SIGINT');
