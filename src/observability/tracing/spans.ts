@@ -149,14 +149,7 @@ function modelSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined 
   if (failed) attributes['error.type'] = step.retry?.errorClass ?? step.outcome ?? 'Failed';
   if (input.resumed?.has(step.id)) attributes['agentrun.operator_restarted'] = true;
   return {
-    key: `step/${step.id}`,
-    name: `chat ${input.run.model}`,
-    kind: 'client',
-    traceId: input.context.traceId,
-    spanId: stepSpanId(input.run.uid, step.id, step.attempt),
-    parentSpanId: input.context.spanId,
-    startMs: start,
-    endMs: Math.max(start, end),
+    ...stepSpanBase(input, step, `chat ${input.run.model}`, 'client', start, end),
     attributes,
     events: [...retries.values()].sort((a, b) => a.attempt - b.attempt).map((r) => ({
       name: 'retry', timeMs: Math.min(Math.max(r.atMs, start), Math.max(start, end)),
@@ -195,17 +188,22 @@ function toolSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined {
   const failed = step.phase === 'Failed' || result?.isError === true;
   if (failed) attributes['error.type'] = step.outcome ?? 'ToolError';
   return {
-    key: `step/${step.id}`,
-    name: `execute_tool ${step.tool ?? ''}`.trim(),
-    kind: 'internal',
+    ...stepSpanBase(input, step, `execute_tool ${step.tool ?? ''}`.trim(), 'internal', start, end),
+    attributes,
+    events: [],
+    ...(failed ? { error: step.message ?? `the tool step ended ${step.outcome ?? 'in error'}` } : {}),
+  };
+}
+
+/** What every step span has: its key, name and kind, the run's trace, the step's own span id, its times. */
+function stepSpanBase(input: RunSpanInput, step: StepRecord, name: string, kind: SpanData['kind'], start: number, end: number) {
+  return {
+    key: `step/${step.id}`, name, kind,
     traceId: input.context.traceId,
     spanId: stepSpanId(input.run.uid, step.id, step.attempt),
     parentSpanId: input.context.spanId,
     startMs: start,
     endMs: Math.max(start, end),
-    attributes,
-    events: [],
-    ...(failed ? { error: step.message ?? `the tool step ended ${step.outcome ?? 'in error'}` } : {}),
   };
 }
 
