@@ -103,6 +103,18 @@ describe('spans of a run', () => {
     for (const secret of ['gen_ai.tool.call.result', 'gen_ai.tool.call.arguments', 'gen_ai.output.messages', 'approval.comment']) expect(all).not.toContain(secret);
   });
 
+  it('marks an MCP tool step with its method and MCPServer (and no pod)', () => {
+    const tracer = new SinkRunTracer(new Sink(), { content: false });
+    const { podName: _pod, ...mcpTool } = { ...tool2, mcpServer: 'everything' };
+    const status = started(tracer, [model1, mcpTool]);
+    const context = status.trace;
+    if (!context) throw new Error('no trace');
+    const spans = runSpans({ run: { name: 'fix-bug', namespace: 'team-a', uid: UID, model: 'claude-test', maxTokens: 1024 }, status, context, journal, content: false });
+    const attributes = spans.find((s) => s.name === 'execute_tool shell')?.attributes;
+    expect(attributes).toMatchObject({ 'mcp.method.name': 'tools/call', 'agentrun.mcp.server': 'everything', 'gen_ai.tool.call.id': 'toolu_1' });
+    expect(attributes).not.toHaveProperty('k8s.pod.name');
+  });
+
   it('records answers, tool inputs and outputs only when content is on', () => {
     const tracer = new SinkRunTracer(new Sink(), { content: true });
     const status = started(tracer, [model1, tool2]);

@@ -176,6 +176,11 @@ function toolSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined {
   };
   if (step.toolUseId) attributes['gen_ai.tool.call.id'] = step.toolUseId;
   if (step.podName) attributes['k8s.pod.name'] = step.podName;
+  if (step.mcpServer) {
+    // MCP semantic conventions: the JSON-RPC method; the server is the MCPServer object it was called on.
+    attributes['mcp.method.name'] = 'tools/call';
+    attributes['agentrun.mcp.server'] = step.mcpServer;
+  }
   if (step.outcome) attributes['agentrun.step.outcome'] = step.outcome;
   if (result?.exitCode !== undefined) attributes['agentrun.tool.exit_code'] = result.exitCode;
   if (result?.truncated) attributes['agentrun.tool.output_truncated'] = true;
