@@ -182,8 +182,9 @@ export async function runEvents(namespace: string, name: string): Promise<{ type
     .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '' }));
 }
 
-/** The run's tool pods that still exist. */
-export async function livePods(namespace: string): Promise<string[]> {
+/** The tool pods that still exist in a namespace, or of one run. */
+export async function livePods(namespace: string, run?: string): Promise<string[]> {
   const list = await clients().core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=agentrun-operator' });
-  return list.items.map((p) => p.metadata?.name ?? '');
+  // A run's pods are named <run>-s<step>-a<attempt>: another run's pods (still being deleted) do not count.
+  return list.items.map((p) => p.metadata?.name ?? '').filter((n) => run === undefined || n.startsWith(`${run}-s`));
 }

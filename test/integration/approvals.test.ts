@@ -52,7 +52,7 @@ describe('approval gates', () => {
     expect(waiting.status?.waitingFor).toBe('approval: step 2 (shell)');
     expect(waiting.status?.pendingApprovals?.[0]).toMatchObject({ step: 2, kind: 'Tool', tool: 'shell', inputPreview: '{"command":"echo 0"}' });
     expect(waiting.status?.conditions?.find((c) => c.type === 'AwaitingApproval')).toMatchObject({ status: 'True', reason: 'ApprovalRequired' });
-    expect(await livePods(env.namespace)).toEqual([]);
+    expect(await livePods(env.namespace, 'gated')).toEqual([]);
     const required = await eventually('the ApprovalRequired Event', async () => (await runEvents(env.namespace, 'gated')).find((e) => e.reason === 'ApprovalRequired'));
     expect(required.message).toContain(`kubectl annotate agentrun gated -n ${env.namespace} ${approveKey(2)}="<comment>"`);
     const { stdout } = await kubectl(['get', 'agentrun', 'gated', '-n', env.namespace, '--no-headers']);
@@ -139,7 +139,7 @@ describe('approval gates', () => {
     await env.operator.kill();
     await env.operator.start();
     expect((await getRun(env.namespace, 'restart')).status?.pendingApprovals).toHaveLength(1);
-    expect(await livePods(env.namespace)).toEqual([]);
+    expect(await livePods(env.namespace, 'restart')).toEqual([]);
 
     await env.operator.kill();
     await annotate(alice, 'restart', `${approveKey(2)}=approved while you slept`);

@@ -42,7 +42,7 @@ describe('approval can only be added', () => {
     });
     const run = await awaiting('lowered');
     expect(run.status?.phase).toBe('AwaitingApproval');
-    expect(await livePods(env.namespace)).toEqual([]);
+    expect(await livePods(env.namespace, 'lowered')).toEqual([]);
     expect(await executions(env.execLog)).toEqual([]);
     await kubectl(['patch', 'agentrun', 'lowered', '-n', env.namespace, '--type=merge', '-p', '{"spec":{"cancel":true}}']);
   });
@@ -113,7 +113,7 @@ describe('status writers are not approvers', () => {
     expect(refused).toContain('only the agentrun operator writes AgentRun status');
     const after = await getRun(env.namespace, 'status-writer');
     expect(after.status?.pendingApprovals?.map((x) => x.step)).toEqual([2]);
-    expect(await livePods(env.namespace)).toEqual([]);
+    expect(await livePods(env.namespace, 'status-writer')).toEqual([]);
     await kubectl(['patch', 'agentrun', 'status-writer', '-n', env.namespace, '--type=merge', '-p', '{"spec":{"cancel":true}}']);
   });
 });
