@@ -20,7 +20,7 @@
  * per tool step; the tool records its start and end through an HTTP recorder on the node IP).
  */
 import { agentSpec, createRuns, measuredSteps, readExecLog, scriptAgent, startBenchEnv, waitFinished, workTool } from '../test/harness/fleet.ts';
-import { summarize, type Summary } from '../test/harness/measure.ts';
+import { intFlag, summarize, type Summary } from '../test/harness/measure.ts';
 import { ms, type Scenario } from './lib/scenario.ts';
 import { chooseNodeMode, type NodeMode } from '../test/harness/real-node.ts';
 
@@ -29,11 +29,14 @@ interface Measured {
   kubelet: number[]; toolProcess: number[]; modelGaps: number[]; runStart: number[]; runDurations: number[]; toolStep: number[];
 }
 
-export const overhead: Scenario = async ({ quick, log }) => {
+export const overhead: Scenario = async ({ quick, flags, log }) => {
+  // A model that answers at once puts the previous step's status write on the next step's path
+  // (one worker per run); --model-latency-ms shows what a real model's latency hides.
+  const latencyMs = intFlag(flags, 'model-latency-ms', 0);
   const runs = quick ? 2 : 10;
   const turns = quick ? 2 : 5;
-  const emu = await measure('emulator', runs, turns, log);
-  const real = chooseNodeMode().mode === 'real' ? await measure('real', quick ? 2 : 5, quick ? 2 : 3, log) : undefined;
+  const emu = await measure('emulator', runs, turns, latencyMs, log);
+  const real = chooseNodeMode().mode === 'real' ? await measure('real', quick ? 2 : 5, quick ? 2 : 3, latencyMs, log) : undefined;
   const m = summarize(emu.modelTotal);
   const t = summarize(emu.toolTotal);
   const row = (label: string, s: Summary): [string, string] => [label, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, max ${ms(s.max)} (n=${s.n})`];
@@ -45,8 +48,8 @@ export const overhead: Scenario = async ({ quick, log }) => {
   ] : [['REAL NODE', 'not measured: needs root on Linux (AGENTRUN_NODE=emulator or no root)']];
   return {
     scenario: 'overhead',
-    title: 'Orchestration overhead per step (zero-latency mock model, one run at a time)',
-    params: { runs, turnsPerRun: turns, toolsPerTurn: 1, modelLatencyMs: 0, workers: 8, logLevel: 'info', realNode: real !== undefined },
+    title: `Orchestration overhead per step (${latencyMs === 0 ? 'zero-latency' : `${latencyMs} ms`} mock model, one run at a time)`,
+    params: { runs, turnsPerRun: turns, toolsPerTurn: 1, modelLatencyMs: latencyMs, workers: 8, logLevel: 'info', realNode: real !== undefined },
     table: [
       row('Model step overhead (answer → its tool pod created; last step: answer → run Succeeded)', m),
       row('Tool step overhead (pod terminated → next request at the model)', t),
@@ -70,8 +73,8 @@ export const overhead: Scenario = async ({ quick, log }) => {
   };
 };
 
-async function measure(node: NodeMode, runs: number, turns: number, log?: (s: string) => void): Promise<Measured> {
-  const env = await startBenchEnv({ label: `overhead-${node}`, modelLatencyMs: 0, log, node });
+async function measure(node: NodeMode, runs: number, turns: number, latencyMs: number, log?: (s: string) => void): Promise<Measured> {
+  const env = await startBenchEnv({ label: `overhead-${node}`, modelLatencyMs: latencyMs, log, node });
   try {
     const created = new Map<string, number>();
     for (let i = 0; i < runs; i++) {

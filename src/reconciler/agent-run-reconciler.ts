@@ -21,7 +21,7 @@ import { describeApiError, isNotFound, writeRejection, WriteRejectedError } from
 import { sha256 } from '../adapters/kube/journal.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { AgentRunObject, RunOwner } from '../ports.ts';
-import { CrashPoint, crashPoint, crashPointArmed } from './crash-points.ts';
+import { CrashPoint, crashPoint } from './crash-points.ts';
 import { ToolOutputReads, podLogReader } from './tool-output-reads.ts';
 import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
 import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields, writeStatusEvenIfRefused } from './reconciler-helpers.ts';
@@ -236,18 +236,11 @@ export class AgentRunReconciler {
     if (plan.journal.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
     if (plan.journal.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 
-    // Pods and model calls start while status catches up: the journal entry is the durable record.
-    const starting = this.perform(plan.start, run, status, () => current, log);
-    if (plan.start.length > 0 && crashPointArmed(CrashPoint.afterStartBeforeStatus)) {
-      await starting;
-      crashPoint(CrashPoint.afterStartBeforeStatus);
-    }
-    let written: StatusWrite;
-    try {
-      written = await this.writeStatusIfChanged(current, run, status, log);
-    } finally {
-      await starting;
-    }
+    // Pods and model calls start before status: the journal entry is the durable record. (Not
+    // beside the status write: on a loaded apiserver the two requests slow each other.)
+    const startFailures = await this.perform(plan.start, run, status, () => current, log);
+    if (plan.start.length > 0) crashPoint(CrashPoint.afterStartBeforeStatus);
+    const written = await this.writeStatusIfChanged(current, run, status, log);
     if (written.state === 'refused') return false; // the next decision ends the run with the apiserver's reason
     if (written.state === 'written') current = written.run;
     if (plan.start.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
@@ -268,7 +261,7 @@ export class AgentRunReconciler {
       else if (step.podName) this.outputs.forget(owner.uid, step.podName);
     }
 
-    const failures = [...await starting, ...settleFailures];
+    const failures = [...startFailures, ...settleFailures];
     for (const f of failures) log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeApiError(f.error) }, 'effect failed');
     if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
     return true;

@@ -26,11 +26,6 @@ const [target, nth] = (configured ?? '').split('@');
 const hitsBeforeCrash = Number(nth ?? '1') || 1;
 let hits = 0;
 
-/** Whether AGENTRUN_CRASH_POINT names this point: the caller then waits for what the point is after. */
-export function crashPointArmed(point: CrashPoint): boolean {
-  return target === point;
-}
-
 /** Kills this process here when AGENTRUN_CRASH_POINT names this point (no-op otherwise). */
 export function crashPoint(point: CrashPoint): void {
   if (target !== point) return;
