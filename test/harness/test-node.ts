@@ -90,6 +90,8 @@ export interface LosableNode {
   readonly name: string;
   /** toolPodDefaults that keep the namespace's tool pods on this node (real nodes) until replace(). */
   readonly toolPodDefaults: Record<string, unknown>;
+  /** The real node's group (for stopKubelet/restartKubelet); undefined for an emulator. */
+  readonly group?: string;
   lose(): Promise<void>;
   /** Starts (emulator) or opens (real: labels the cluster's node) another node; returns its name. */
   replace(): Promise<string>;
@@ -122,7 +124,7 @@ export async function losableNode(namespace: string, emulator: NodeEmulator | un
   await label(name, namespace);
   const main = clusterNodes().names[0] ?? '';
   return {
-    name, toolPodDefaults: { nodeSelector: { [POOL_LABEL]: namespace } },
+    name, group, toolPodDefaults: { nodeSelector: { [POOL_LABEL]: namespace } },
     lose: () => stopRealNodes(cluster().stateDir, group),
     replace: async () => { await label(main, namespace); return main; },
     close: async () => {

@@ -17,7 +17,7 @@ import { clients, cluster, eventually, kubectl } from '../harness/kube.ts';
 import { toolUse } from '../harness/mock-model-server.ts';
 import { FINAL_ANSWER, oneToolCall } from '../harness/model-scenarios.ts';
 import { readRealNodes, restartKubelet, startRealNodes, stopKubelet, stopRealNodes } from '../harness/real-node.ts';
-import { clusterNodes } from '../harness/test-node.ts';
+import { clusterNodes, losableNode } from '../harness/test-node.ts';
 import {
   PodHistory, executionsOf, gated, openGate, scenarioFiles, stepOf, toolResultsSent, waitForExecutions, type ReceivedToolResult,
 } from '../harness/tool-scenarios.ts';
@@ -149,24 +149,29 @@ describe('real node', () => {
 
   it('kubelet SIGKILLed while a tool runs, restarted: the container kept running, the tool finishes once', async () => {
     const name = 'kubelet-restart', KEY = '[rn-kubelet-restart]';
-    const files = await scenarioFiles(env.namespace, name);
-    oneToolCall(KEY, env.model, toolUse('work', {}));
-    await createRun(env.namespace, name, runSpec(KEY, [{
-      name: 'work', description: 'Works', container: recordingTool(files.execLog, gated(files.gate, 'echo "finished on $HOSTNAME"')),
-    }]));
-    await waitForExecutions(files.execLog, 1);
-    const node = clusterNodes().names[0] ?? '';
-    await stopKubelet(cluster().stateDir, node, 'SIGKILL');
-    // The tool finishes while its kubelet is dead; the restarted kubelet adopts and reports it.
-    await openGate(files.gate);
-    await new Promise((r) => setTimeout(r, 3_000));
-    await restartKubelet(cluster(), node);
-    const run = await succeededAfterTool(name, 90_000);
-    expect(stepOf(run, 2)).toMatchObject({ outcome: 'Completed', attempt: 1 });
-    expect(onlyResult(KEY).content.trim()).toBe(`finished on ${name}-s2-a1`);
-    expect(await executionsOf(files.execLog)).toHaveLength(1);
-    expect(env.pods.names().filter((n) => n.startsWith(`${name}-s`))).toEqual([`${name}-s2-a1`]);
-  }, 150_000);
+    // A node of its own: restarting the shared node's kubelet disturbed other test files' pods.
+    const node = await losableNode(env.namespace, undefined);
+    try {
+      const files = await scenarioFiles(env.namespace, name);
+      oneToolCall(KEY, env.model, toolUse('work', {}));
+      await createRun(env.namespace, name, runSpec(KEY, [{
+        name: 'work', description: 'Works', container: recordingTool(files.execLog, gated(files.gate, 'echo "finished on $HOSTNAME"')),
+      }], { toolPodDefaults: node.toolPodDefaults }));
+      await waitForExecutions(files.execLog, 1);
+      await stopKubelet(cluster().stateDir, node.name, 'SIGKILL', node.group);
+      // The tool finishes while its kubelet is dead; the restarted kubelet adopts and reports it.
+      await openGate(files.gate);
+      await new Promise((r) => setTimeout(r, 3_000));
+      await restartKubelet(cluster(), node.name, node.group);
+      const run = await succeededAfterTool(name, 90_000);
+      expect(stepOf(run, 2)).toMatchObject({ outcome: 'Completed', attempt: 1 });
+      expect(onlyResult(KEY).content.trim()).toBe(`finished on ${name}-s2-a1`);
+      expect(await executionsOf(files.execLog)).toHaveLength(1);
+      expect(env.pods.names().filter((n) => n.startsWith(`${name}-s`))).toEqual([`${name}-s2-a1`]);
+    } finally {
+      await node.close();
+    }
+  }, 180_000);
 
   it('a group of real nodes, stopped, leaves nothing behind: its link, address, bridge, cgroups, mounts and state', async () => {
     const group = `snap-${randomBytes(2).toString('hex')}`;
