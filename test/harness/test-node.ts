@@ -118,13 +118,18 @@ export async function losableNode(namespace: string, emulator: NodeEmulator | un
     };
   }
   const group = `lose-${namespace}`;
-  const nodes = await startRealNodes(cluster(), { group, namePrefix: group, count: 1 });
+  // Tainted from registration: the label pulls this namespace's pods in, the taint keeps every
+  // other pod out. Without it the scheduler put other tests' pods here, and losing the node lost
+  // them (CI: "pod … was deleted because its node was lost" in a test that lost no node).
+  const taints = [`${POOL_LABEL}=${namespace}:NoSchedule`];
+  const nodes = await startRealNodes(cluster(), { group, namePrefix: group, count: 1, taints });
   const name = nodes.nodes[0]?.name ?? '';
   const label = (node: string, value: string | null) => kubectl(['label', 'node', node, `${POOL_LABEL}=${value ?? ''}`.replace(/=$/, '-'), '--overwrite']);
   await label(name, namespace);
+  const toleration = { key: POOL_LABEL, operator: 'Equal', value: namespace, effect: 'NoSchedule' };
   const main = clusterNodes().names[0] ?? '';
   return {
-    name, group, toolPodDefaults: { nodeSelector: { [POOL_LABEL]: namespace } },
+    name, group, toolPodDefaults: { nodeSelector: { [POOL_LABEL]: namespace }, tolerations: [toleration] },
     lose: () => stopRealNodes(cluster().stateDir, group),
     replace: async () => { await label(main, namespace); return main; },
     close: async () => {

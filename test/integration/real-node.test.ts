@@ -176,7 +176,8 @@ describe('real node', () => {
   it('a group of real nodes, stopped, leaves nothing behind: its link, address, bridge, cgroups, mounts and state', async () => {
     const group = `snap-${randomBytes(2).toString('hex')}`;
     const before = await takeHostSnapshot();
-    const started = await startRealNodes(cluster(), { group, namePrefix: group, count: 1 });
+    // Tainted: only the probe (bound by nodeName) runs here, no other test's pod is lost at teardown.
+    const started = await startRealNodes(cluster(), { group, namePrefix: group, count: 1, taints: [`agentrun.dev/test-pool=${group}:NoSchedule`] });
     const node = started.nodes[0];
     if (!node) throw new Error('no node started');
     // One pod through the whole path: scheduler → kubelet → containerd → runc, CNI bridge and netns.

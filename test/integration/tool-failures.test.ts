@@ -335,6 +335,8 @@ describe.concurrent('tool failures', () => {
       expect(await executionsOf(lost.files.execLog)).toHaveLength(1);
       const deadNode = await clients().core.readNode({ name: node.name });
       expect(deadNode.spec?.taints?.map((t) => `${t.key}:${t.effect}`)).toContain('node.kubernetes.io/unreachable:NoExecute');
+      // Only this scenario's pods were on it: the other scenarios' pods never tolerated its taint.
+      if (node.group) expect(deadNode.spec?.taints?.map((t) => `${t.key}:${t.effect}`)).toContain('agentrun.dev/test-pool:NoSchedule');
 
       // Attempt 2 of the idempotent call waits for a node; a new one comes up and runs it.
       const a2 = `${idem.name}-s2-a2`;

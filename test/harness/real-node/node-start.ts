@@ -41,6 +41,7 @@ export async function startKubeletProcess(node: RealNodeInfo, detached: boolean)
     `--config=${join(d, 'kubelet.yaml')}`, `--kubeconfig=${join(d, 'kubeconfig')}`,
     `--hostname-override=${node.name}`, `--node-ip=${node.ip}`, `--root-dir=${join(d, 'kubelet')}`,
     `--node-labels=agentrun.dev/real-node=true`, '--v=1',
+    ...(node.taints?.length ? [`--register-with-taints=${node.taints.join(',')}`] : []),
   ], join(node.logDir, 'kubelet.log'), detached);
   node.pids.kubelet = launched.child.pid ?? 0;
 }
@@ -67,6 +68,11 @@ export interface StartRealNodesOptions {
   readonly log?: (line: string) => void;
   /** A group of nodes with its own state file, network slot and teardown (default: the cluster's own). */
   readonly group?: string;
+  /**
+   * `key=value:Effect` taints set at registration, so no pod is scheduled before they hold: a
+   * node a test will lose must take only the pods that tolerate it.
+   */
+  readonly taints?: readonly string[];
 }
 
 /**
@@ -75,7 +81,7 @@ export interface StartRealNodesOptions {
  * the log files.
  */
 export async function startRealNodes(cluster: ClusterInfo, options: StartRealNodesOptions = {}): Promise<RealNodesInfo> {
-  const { count = 1, namePrefix = 'node', detached = false, log = () => undefined, group = DEFAULT_GROUP } = options;
+  const { count = 1, namePrefix = 'node', detached = false, log = () => undefined, group = DEFAULT_GROUP, taints } = options;
   if (process.getuid?.() !== 0 || process.platform !== 'linux') {
     throw new RealNodeError('a real node needs root on Linux');
   }
@@ -91,7 +97,8 @@ export async function startRealNodes(cluster: ClusterInfo, options: StartRealNod
       podSubnet: `10.235.${slot * 4 + index}.0/24`, bridge: `arbr${slot}n${index}`,
       dir: join(cluster.stateDir, 'nodes', `s${slot}n${index}`), logDir: join(cluster.stateDir, 'logs', `${namePrefix}-${index}`),
       containerdSocket: join(cluster.stateDir, 'nodes', `s${slot}n${index}`, 'containerd.sock'),
-      cgroupRoot: `/agentrun-${slot}-n${index}`, kubeletPort: 0, pids: { containerd: 0, kubelet: 0 },
+      cgroupRoot: `/agentrun-${slot}-n${index}`, kubeletPort: 0, ...(taints?.length ? { taints } : {}),
+      pids: { containerd: 0, kubelet: 0 },
     });
   }
   const info: RealNodesInfo = { group, slot, link, hostIP: nodes[0]?.ip ?? '', nodes, before, detached };

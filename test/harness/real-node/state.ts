@@ -40,6 +40,8 @@ export interface RealNodeInfo {
   readonly containerdSocket: string;
   readonly cgroupRoot: string;
   readonly kubeletPort: number;
+  /** `key=value:Effect` taints the kubelet registers the Node with (kept across kubelet restarts). */
+  readonly taints?: readonly string[];
   pids: { containerd: number; kubelet: number };
 }
 
