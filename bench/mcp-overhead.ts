@@ -127,10 +127,12 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
   });
   const cuts: TurnCuts = { answerJournal: [], intentAndSend: [], server: [], resultJournal: [], nextCall: [], toolStep: [], turn: [], turnOurs: [], instants: [] };
   const ours: PeerSamples = { gaps: [], perTurn: [] };
+  let sessions = { initialize: Number.NaN, connections: Number.NaN };
   try {
     const journals = await watchJournals(env.kube, env.namespace);
     try {
       await createMCPServer(env, proxy.url);
+      const before = proxy.counts();
       // Run -1 is not counted: it opens the operator's call session (the peers open theirs at start).
       for (let i = -1; i < reps; i++) {
         const name = i < 0 ? 'mcp-warmup' : `mcp-agentrun-${i}`, key = `[${name}]`;
@@ -148,6 +150,8 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
         ours.gaps.push(...r.gaps);
         ours.perTurn.push(r.perTurn);
       }
+      const after = proxy.counts();
+      sessions = { initialize: after.initialize - before.initialize, connections: after.connections - before.connections };
     } finally {
       journals.stop();
     }
@@ -179,6 +183,8 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
         ['Result journaled → next request at the model (J2 → D)', s(cuts.nextCall)],
         ['Whole MCP tool turn: answer → next request (A → D)', s(cuts.turn)],
         ['… of which ours (A → D minus B → C)', s(cuts.turnOurs)],
+        ['Sessions the operator opened for its calls (initialize) / TCP connections, over all its runs',
+          `${sessions.initialize} / ${sessions.connections} for ${(reps + 1) * (TURNS - 1)} calls (the warm-up run included)`],
         ...systemRows,
       ],
       targets: [
@@ -192,7 +198,7 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
         'Between the model step\'s journal entry and the call, the operator writes status (the step Running: the call\'s intent) and waits for it, so that a crash mid-call is reported or retried, never silently repeated (core/execution-plan.ts, phase settle); after the call it journals the result before the next model call starts (status follows off the critical path).',
         'All systems call the same server-everything process through the same pass-through with the official SDK client, one session per process kept open and opened before the first measured turn (the peers at process start; the operator by one uncounted run before the measured ones). Restate runs the MCP call inside its ctx.run for the tool turn; LangGraph in its tools node with the SqliteSaver checkpoint (durability "sync"); the while loop records nothing.',
       ],
-      data: { cuts, systems, calls: proxy.calls.length },
+      data: { cuts, systems, calls: proxy.calls.length, operatorSessions: sessions },
     };
   } finally {
     await env.close();

@@ -20,22 +20,25 @@ export interface MCPProxy {
   /** http://127.0.0.1:PORT/mcp */
   readonly url: string;
   readonly calls: ProxiedCall[];
+  /** How many `initialize` requests (sessions opened) and TCP connections it has seen so far. */
+  counts(): { initialize: number; connections: number };
   close(): Promise<void>;
 }
 
-function callOf(body: Buffer): string | undefined {
+/** A POST's JSON-RPC method, and for a tools/call its `message` argument. */
+function parse(body: Buffer): { method?: string; message?: string } {
   try {
     const msg = JSON.parse(body.toString('utf8')) as { method?: string; params?: { arguments?: { message?: unknown } } };
-    if (msg.method !== 'tools/call') return undefined;
     const message = msg.params?.arguments?.message;
-    return typeof message === 'string' ? message : '';
-  } catch { return undefined; }
+    return { method: msg.method, message: msg.method === 'tools/call' ? (typeof message === 'string' ? message : '') : undefined };
+  } catch { return {}; }
 }
 
 /** Starts the proxy on a free port of 127.0.0.1, forwarding to `target` (same path). */
 export async function startMCPProxy(target: string): Promise<MCPProxy> {
   const upstream = new URL(target);
   const calls: ProxiedCall[] = [];
+  const counts = { initialize: 0, connections: 0 };
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, call: ProxiedCall | undefined) => {
     const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
@@ -52,17 +55,20 @@ export async function startMCPProxy(target: string): Promise<MCPProxy> {
     req.on('data', (c: Buffer) => { chunks.push(c); });
     req.once('end', () => {
       const body = Buffer.concat(chunks);
-      const message = req.method === 'POST' ? callOf(body) : undefined;
+      const { method, message } = req.method === 'POST' ? parse(body) : {};
+      if (method === 'initialize') counts.initialize++;
       const call = message === undefined ? undefined : { message, receivedAt };
       if (call) calls.push(call);
       forward(req, res, body, call);
     });
   });
+  server.on('connection', () => { counts.connections++; });
   const port = await freePort();
   await new Promise<void>((resolve) => { server.listen(port, '127.0.0.1', resolve); });
   return {
     url: `http://127.0.0.1:${port}${upstream.pathname}`,
     calls,
+    counts: () => ({ ...counts }),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => { server.close(() => { resolve(); }); });
