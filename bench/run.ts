@@ -8,7 +8,7 @@
  *   npm run bench -- --quick                       # tiny sizes, to check the harness (numbers not reported)
  *   npm run bench -- --quiet-load 1.5 --quiet-wait 1800   # wait (bounded) for load average < 1.5 before each scenario
  *
- * Scenarios: overhead, api-requests, throughput, rss, resume, crash-tokens, peers, noisy-neighbour.
+ * Scenarios: overhead, api-requests, throughput, rss, resume, crash-tokens, peers, noisy-neighbour, mcp.
  * A scenario that fails is recorded with its error and the others still run.
  */
 import { ForeignCpuSampler, intFlag, log as logger, machineInfo, parseFlags, srcFingerprint, waitForQuiet, writeResult } from '../test/harness/measure.ts';
@@ -26,6 +26,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   'crash-tokens': async () => (await import('./crash-tokens.ts')).crashTokens,
   peers: async () => (await import('./peers-overhead.ts')).peersOverhead,
   'noisy-neighbour': async () => (await import('./noisy-neighbour.ts')).noisyNeighbour,
+  mcp: async () => (await import('./mcp-overhead.ts')).mcpOverhead,
 };
 
 async function main(): Promise<number> {

@@ -1,17 +1,20 @@
 /**
  * What the peer agents share: configuration from the environment, the Anthropic client pointed at
- * the mock, and the tool (sleeps TOOL_MS, returns a deterministic string). The same conversation
- * as an AgentRun: the prompt as the first user message, the tool definitions, tool results back.
+ * the mock, and the tool: `work` (sleeps TOOL_MS, returns a deterministic string) or, with
+ * AGENT_MCP_URL, the MCP server's `echo` (mcp-tool.ts). The same conversation as an AgentRun: the
+ * prompt as the first user message, the tool definitions, tool results back.
  */
 import Anthropic from '@anthropic-ai/sdk';
+import { callMCPTool, ECHO_TOOL } from './mcp-tool.ts';
 
-export interface AgentConfig { baseURL: string; prompt: string; toolMs: number; model: string; maxTurns: number }
+export interface AgentConfig { baseURL: string; prompt: string; toolMs: number; model: string; maxTurns: number; mcpUrl?: string }
 
 export function config(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const baseURL = env.AGENT_BASE_URL;
   const prompt = env.AGENT_PROMPT;
   if (!baseURL || !prompt) throw new Error('AGENT_BASE_URL and AGENT_PROMPT are required');
-  return { baseURL, prompt, toolMs: Number(env.AGENT_TOOL_MS ?? '0'), model: env.AGENT_MODEL ?? 'claude-bench', maxTurns: Number(env.AGENT_MAX_TURNS ?? '50') };
+  const mcpUrl = env.AGENT_MCP_URL || undefined;
+  return { baseURL, prompt, toolMs: Number(env.AGENT_TOOL_MS ?? '0'), model: env.AGENT_MODEL ?? 'claude-bench', maxTurns: Number(env.AGENT_MAX_TURNS ?? '50'), mcpUrl };
 }
 
 /** SDK retries off, as the operator does: a failure is the caller's to handle. */
@@ -25,6 +28,7 @@ export type Block = Record<string, unknown> & { type: string };
 export interface Message { role: 'user' | 'assistant'; content: string | Block[] }
 
 export async function runTool(c: AgentConfig, input: unknown): Promise<string> {
+  if (c.mcpUrl) return await callMCPTool(c.mcpUrl, ECHO_TOOL.name, input);
   if (c.toolMs > 0) await new Promise((r) => setTimeout(r, c.toolMs));
   return `ok ${JSON.stringify(input)}`;
 }
@@ -37,7 +41,7 @@ export async function toolResults(c: AgentConfig, content: readonly Block[]): Pr
 }
 
 export async function callModel(anthropic: Anthropic, c: AgentConfig, messages: readonly Message[]): Promise<{ content: Block[]; stop_reason: string | null }> {
-  const response = await anthropic.messages.create({ model: c.model, max_tokens: 1024, tools: TOOLS, messages: messages as Anthropic.MessageParam[] });
+  const response = await anthropic.messages.create({ model: c.model, max_tokens: 1024, tools: c.mcpUrl ? [ECHO_TOOL] : TOOLS, messages: messages as Anthropic.MessageParam[] });
   return { content: response.content as unknown as Block[], stop_reason: response.stop_reason };
 }
 

@@ -6,10 +6,12 @@
  */
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
+import { closeMCPSessions, openMCPSession } from './mcp-tool.ts';
 import { callModel, client, config, done, finalText, toolResults, type Block, type Message } from './agent-common.ts';
 
 const c = config();
 const anthropic = client(c);
+if (c.mcpUrl) await openMCPSession(c.mcpUrl);
 const db = process.env.AGENT_DB ?? ':memory:';
 const thread = process.env.AGENT_THREAD ?? 'bench';
 
@@ -45,3 +47,4 @@ if (state.next.length === 0 && (saved.messages ?? []).length > 0) {
   const out: S = await graph.invoke(input, cfg);
   done(finalText(lastContent(out)));
 }
+await closeMCPSessions();
