@@ -291,12 +291,27 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
   readNamespacedLease: ['coordination.k8s.io', 'leases', ['get']],
   createNamespacedLease: ['coordination.k8s.io', 'leases', ['create']],
   replaceNamespacedLease: ['coordination.k8s.io', 'leases', ['update']],
+  // Managed MCPServers' owned objects (src/adapters/kube/mcp-managed.ts, reconciler/mcp-server-controller.ts).
+  readNamespacedDeployment: ['apps', 'deployments', ['get']],
+  createNamespacedDeployment: ['apps', 'deployments', ['create']],
+  replaceNamespacedDeployment: ['apps', 'deployments', ['update']],
+  listNamespacedDeployment: ['apps', 'deployments', ['list', 'watch']],
+  listDeploymentForAllNamespaces: ['apps', 'deployments', ['list', 'watch']],
+  readNamespacedService: ['', 'services', ['get']],
+  createNamespacedService: ['', 'services', ['create']],
+  replaceNamespacedService: ['', 'services', ['update']],
+  readNamespacedNetworkPolicy: ['networking.k8s.io', 'networkpolicies', ['get']],
+  createNamespacedNetworkPolicy: ['networking.k8s.io', 'networkpolicies', ['create']],
+  replaceNamespacedNetworkPolicy: ['networking.k8s.io', 'networkpolicies', ['update']],
+  listNamespacedEndpointSlice: ['discovery.k8s.io', 'endpointslices', ['list']],
 };
 /** Granted without a call in the code, on purpose (see the chart's _helpers.tpl). */
 const EXTRA_GRANTS = new Set([
   'agentrun.dev agentruns get', 'agentrun.dev agenttools get', 'agentrun.dev modelendpoints get', 'agentrun.dev mcpservers get',
   // OwnerReferencesPermissionEnforcement: blockOwnerDeletion on tool pods.
   'agentrun.dev agentruns/finalizers update',
+  // The same for the objects a managed MCPServer owns.
+  'agentrun.dev mcpservers/finalizers update',
   // Checked by the admission policy agentrun-journal, not called: it marks the operator.
   'agentrun.dev agentruns/journal write',
 ]);

@@ -64,7 +64,7 @@ export const DEFAULT_GROUP = 'default';
 /** How many clusters with real nodes this machine can hold at once (network slots). */
 export const MAX_SLOTS = 60;
 /** The OCI archives imported into every node's containerd. */
-export const IMAGE_ARCHIVES = ['pause.tar', 'busybox-1.37.tar', 'busybox-1.36.tar', 'curl-8.11.1.tar'];
+export const IMAGE_ARCHIVES = ['pause.tar', 'busybox-1.37.tar', 'busybox-1.36.tar', 'curl-8.11.1.tar', 'mcp-servers-2026.8.31.tar'];
 /** The sandbox image containerd and the kubelet use. */
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10.1';
 /** control-plane.ts's --service-cluster-ip-range; 10.0.0.1:443 is the `kubernetes` Service. */
