@@ -82,9 +82,9 @@ export function buildManagedObjects(owner: ManagedOwner, spec: MCPManagedSpec, p
             ...(spec.command ? { command: spec.command } : {}),
             ...(spec.args ? { args: spec.args } : {}),
             env: [
-              // PORT is what server-everything (and many Node servers) listen on.
-              { name: 'PORT', value: String(spec.port) },
-              ...((spec.env ?? []) as V1EnvVar[]).filter((e) => e.name !== 'PORT'),
+              // PORT is what server-everything (and many Node servers) listen on; the admin's own PORT wins.
+              ...(spec.env?.some((e) => e.name === 'PORT') ? [] : [{ name: 'PORT', value: String(spec.port) }]),
+              ...(spec.env ?? []) as V1EnvVar[],
             ],
             ports: [{ name: 'mcp', containerPort: spec.port, protocol: 'TCP' }],
             resources: (spec.resources ?? DEFAULT_RESOURCES) as V1ResourceRequirements,
