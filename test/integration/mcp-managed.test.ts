@@ -157,6 +157,11 @@ describe('managed MCP servers (real node, image agentrun.dev/mcp-servers)', () =
       return d.spec?.template.spec?.automountServiceAccountToken === false
         && (d.metadata?.generation ?? 0) > (before.metadata?.generation ?? 0) + 1 ? d : undefined;
     }, 30_000);
+    // Only the tenant's edit was put back: what the apiserver defaults is not drift (no update loop).
+    const changes = operator.logs((l) => l.msg === 'managed MCP server object changed').map((l) => String(l.change));
+    expect(changes.filter((c) => c.includes('mcp-everything: reverted'))).toEqual(['Deployment mcp-everything: reverted a change at .spec.template.spec.automountServiceAccountToken']);
+    expect(changes.filter((c) => c.endsWith('mcp-everything: created')).sort())
+      .toEqual(['Deployment mcp-everything: created', 'NetworkPolicy mcp-everything: created', 'Service mcp-everything: created']);
   });
 
   it('an image that cannot be pulled gives Ready=False ImagePullFailed naming the image, promptly', async () => {
