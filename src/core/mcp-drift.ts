@@ -39,7 +39,8 @@ export function driftOf(desired: unknown, actual: unknown, path = '', inResource
     if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return path || '.';
     for (const [key, value] of Object.entries(desired)) {
       if (value === undefined) continue;
-      const d = driftOf(value, (actual as Record<string, unknown>)[key], `${path}.${key}`, inResources || key === 'resources');
+      const inner = (actual as Record<string, unknown>)[key];
+      const d = driftOf(value, inner, `${path}.${key}`, inResources || key === 'resources');
       if (d !== undefined) return d;
     }
     return undefined;

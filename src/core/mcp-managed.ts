@@ -4,7 +4,9 @@
  * NetworkPolicy that admits only the operator's pods. All three carry a controller ownerReference,
  * so deleting the MCPServer deletes them (garbage collection).
  */
-import type { V1Deployment, V1EnvVar, V1NetworkPolicy, V1ResourceRequirements, V1Service } from '@kubernetes/client-node';
+import type {
+  V1Deployment, V1EnvVar, V1NetworkPolicy, V1ResourceRequirements, V1Service,
+} from '@kubernetes/client-node';
 import { API_VERSION } from '../api/group.ts';
 import { Label, MANAGED_BY } from '../api/conditions.ts';
 import { MCP_SERVER_KIND } from '../api/mcp-server.ts';
@@ -54,10 +56,15 @@ export function serviceUrl(owner: ManagedOwner, spec: MCPManagedSpec): string {
 /** The three objects of a managed server. */
 export function buildManagedObjects(owner: ManagedOwner, spec: MCPManagedSpec, peer: OperatorPeer): ManagedObjects {
   const name = managedName(owner.name);
-  const labels = { [Label.managedBy]: MANAGED_BY, [MCP_SERVER_LABEL]: boundedName(owner.name, ''), ...managedSelector(owner) };
+  const labels = {
+    [Label.managedBy]: MANAGED_BY, [MCP_SERVER_LABEL]: boundedName(owner.name, ''), ...managedSelector(owner),
+  };
   const metadata = {
     name, namespace: owner.namespace, labels,
-    ownerReferences: [{ apiVersion: API_VERSION, kind: MCP_SERVER_KIND, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }],
+    ownerReferences: [{
+      apiVersion: API_VERSION, kind: MCP_SERVER_KIND, name: owner.name, uid: owner.uid,
+      controller: true, blockOwnerDeletion: true,
+    }],
   };
   const selector = managedSelector(owner);
   const deployment: V1Deployment = {

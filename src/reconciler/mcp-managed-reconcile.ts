@@ -6,7 +6,9 @@
  */
 import type { MCPManagedSpec } from '../api/mcp-managed.ts';
 import { MCPManagedReason } from '../api/mcp-managed.ts';
-import { buildManagedObjects, managedName, managedSelector, serviceUrl, type ManagedOwner, type OperatorPeer } from '../core/mcp-managed.ts';
+import {
+  buildManagedObjects, managedName, managedSelector, serviceUrl, type ManagedOwner, type OperatorPeer,
+} from '../core/mcp-managed.ts';
 import type { ManagedObjectsClient } from '../adapters/kube/mcp-managed.ts';
 import { describeApiError } from '../adapters/kube/errors.ts';
 
@@ -30,7 +32,9 @@ export type ManagedState =
 /** How soon a server that is deploying is looked at again (its pods are not watched). */
 export const MANAGED_POLL_MS = 2_000;
 
-const IMAGE_PULL = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
+const IMAGE_PULL = new Set([
+  'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable',
+]);
 
 export async function reconcileManaged(client: ManagedObjectsClient, owner: ManagedOwner, spec: MCPManagedSpec,
   settings: ManagedSettings): Promise<ManagedState> {
@@ -39,12 +43,14 @@ export async function reconcileManaged(client: ManagedObjectsClient, owner: Mana
     ensured = await client.ensure(buildManagedObjects(owner, spec, settings.peer));
   } catch (error) {
     return { kind: 'not-ready', reason: MCPManagedReason.ApplyFailed, changes: [],
-      message: `creating or updating the server's Deployment, Service or NetworkPolicy failed: ${describeApiError(error).slice(0, 500)}. `
+      message: 'creating or updating the server\'s Deployment, Service or NetworkPolicy failed: '
+        + `${describeApiError(error).slice(0, 500)}. `
         + 'Fix: check the operator\'s RBAC (chart rbac.yaml) and the namespace\'s quotas and admission policies.' };
   }
   const { deployment, changes } = ensured;
   const generation = deployment.metadata?.generation ?? 0;
-  const available = (deployment.status?.availableReplicas ?? 0) >= 1 && (deployment.status?.observedGeneration ?? 0) >= generation;
+  const available = (deployment.status?.availableReplicas ?? 0) >= 1
+    && (deployment.status?.observedGeneration ?? 0) >= generation;
   if (!available) {
     const selector = Object.entries(managedSelector(owner)).map(([k, v]) => `${k}=${v}`).join(',');
     const problem = await client.podProblem(owner.namespace, selector).catch(() => undefined);

@@ -70,7 +70,9 @@ export class MCPServerReconciler {
           if (managed.reason !== 'Deploying') this.d.log.warn({ mcpServer: key, reason: managed.reason }, managed.message);
           await this.write(namespace, name, obj.metadata.resourceVersion, next);
         }
-        return { requeueAfterMs: MANAGED_POLL_MS };
+        // Deploying is polled (pods are not watched); a failure is looked at less often: the pod
+        // becoming available changes the Deployment, whose informer reconciles at once.
+        return { requeueAfterMs: managed.reason === 'Deploying' ? MANAGED_POLL_MS : MCP_RETRY_MS };
       }
       spec = { ...spec, url: managed.url };
     }

@@ -29,6 +29,8 @@ beforeAll(async () => {
       + `${clusterNodes().why}. Run the tests as root on Linux (AGENTRUN_NODE=real).`);
   }
   env = await startAgentEnv('mcp-managed', { startOperator: false });
+  // Pod Security Admission enforces `restricted` here: a server pod that is not hardened is never created.
+  await kubectl(['label', 'namespace', env.namespace, 'pod-security.kubernetes.io/enforce=restricted']);
   operator = new OperatorProcess({ kubeconfig: cluster().kubeconfig, namespaces: [env.namespace], extraArgs: ['--mcp-operator-namespace', 'agentrun-system'] });
   await operator.start();
   apps = clients().kc.makeApiClient(k8s.AppsV1Api);
@@ -158,10 +160,16 @@ describe('managed MCP servers (real node, image agentrun.dev/mcp-servers)', () =
         && (d.metadata?.generation ?? 0) > (before.metadata?.generation ?? 0) + 1 ? d : undefined;
     }, 30_000);
     // Only the tenant's edit was put back: what the apiserver defaults is not drift (no update loop).
-    const changes = operator.logs((l) => l.msg === 'managed MCP server object changed').map((l) => String(l.change));
-    expect(changes.filter((c) => c.includes('mcp-everything: reverted'))).toEqual(['Deployment mcp-everything: reverted a change at .spec.template.spec.automountServiceAccountToken']);
-    expect(changes.filter((c) => c.endsWith('mcp-everything: created')).sort())
-      .toEqual(['Deployment mcp-everything: created', 'NetworkPolicy mcp-everything: created', 'Service mcp-everything: created']);
+    // The operator logs each change after its reconcile's writes: wait for the line, not just the write.
+    const changed = () => operator.logs((l) => l.msg === 'managed MCP server object changed').map((l) => String(l.change))
+      .filter((c) => c.includes('mcp-everything:'));
+    await eventually('the revert logged', () => Promise.resolve(changed().some((c) => c.includes('reverted')) ? true : undefined), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(changed().sort()).toEqual([
+      'Deployment mcp-everything: created',
+      'Deployment mcp-everything: reverted a change at .spec.template.spec.automountServiceAccountToken',
+      'NetworkPolicy mcp-everything: created', 'Service mcp-everything: created',
+    ]);
   });
 
   it('an image that cannot be pulled gives Ready=False ImagePullFailed naming the image, promptly', async () => {

@@ -39,7 +39,9 @@ export class KubeManagedObjects implements ManagedObjectsClient {
   private readonly net: k8s.NetworkingV1Api;
   private readonly discovery: k8s.DiscoveryV1Api;
 
-  constructor(apis: { apps: k8s.AppsV1Api; core: k8s.CoreV1Api; net: k8s.NetworkingV1Api; discovery: k8s.DiscoveryV1Api }) {
+  constructor(apis: {
+    apps: k8s.AppsV1Api; core: k8s.CoreV1Api; net: k8s.NetworkingV1Api; discovery: k8s.DiscoveryV1Api;
+  }) {
     this.apps = apis.apps; this.core = apis.core; this.net = apis.net; this.discovery = apis.discovery;
   }
 
@@ -78,14 +80,18 @@ export class KubeManagedObjects implements ManagedObjectsClient {
         }
       }
       const unschedulable = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
-      if (unschedulable) return { reason: unschedulable.reason ?? 'Unschedulable', message: unschedulable.message ?? '' };
+      if (unschedulable) {
+        return { reason: unschedulable.reason ?? 'Unschedulable', message: unschedulable.message ?? '' };
+      }
     }
     return undefined;
   }
 
   async readyAddresses(namespace: string, service: string): Promise<string[]> {
-    const slices = await this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` });
-    return slices.items.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses.slice(0, 1)));
+    const labelSelector = `kubernetes.io/service-name=${service}`;
+    const slices = await this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector });
+    return slices.items.flatMap((s) => (s.endpoints ?? [])
+      .filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses.slice(0, 1)));
   }
 }
 
@@ -101,8 +107,11 @@ async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T
     changes.push(`${api.kind} ${name}: created`);
     return await api.create(namespace, desired);
   }
-  const drift = driftOf({ metadata: { labels: desired.metadata?.labels, ownerReferences: desired.metadata?.ownerReferences },
-    spec: (desired as { spec?: unknown }).spec }, actual);
+  const wanted = {
+    metadata: { labels: desired.metadata?.labels, ownerReferences: desired.metadata?.ownerReferences },
+    spec: (desired as { spec?: unknown }).spec,
+  };
+  const drift = driftOf(wanted, actual);
   if (drift === undefined) return actual;
   changes.push(`${api.kind} ${name}: reverted a change at ${drift}`);
   // A whole replace, under the resourceVersion read: a concurrent edit makes this fail and retry.
