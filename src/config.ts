@@ -31,8 +31,13 @@ export const FLAGS = {
   'leader-election-lease-duration': { env: 'AGENTRUN_LEADER_ELECTION_LEASE_DURATION', help: 'How long standbys wait after the last renewal before taking over', default: '15s' },
   'leader-election-renew-deadline': { env: 'AGENTRUN_LEADER_ELECTION_RENEW_DEADLINE', help: 'How long the leader tries to renew before it gives up and exits', default: '10s' },
   'leader-election-retry-period': { env: 'AGENTRUN_LEADER_ELECTION_RETRY_PERIOD', help: 'How often candidates try to acquire and the leader renews', default: '2s' },
+  'mcp-operator-namespace': { env: 'AGENTRUN_MCP_OPERATOR_NAMESPACE', help: 'Namespace of the operator\'s pods, the only peers a managed MCP server\'s NetworkPolicy admits; default: the pod\'s namespace, else default' },
+  'mcp-operator-pod-labels': { env: 'AGENTRUN_MCP_OPERATOR_POD_LABELS', help: 'Labels (k=v,...) of the operator\'s pods, for the same NetworkPolicy', default: 'app.kubernetes.io/name=agentrun-operator' },
+  'mcp-address': { env: 'AGENTRUN_MCP_ADDRESS', help: 'How the operator reaches managed MCP servers: service (the Service\'s DNS name), endpoints (a ready pod address from its EndpointSlices; for clusters without kube-proxy or DNS) or auto (service in a pod, else endpoints)', default: 'auto' },
 } as const satisfies Record<string, FlagSpec>;
 
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 const duration = z.string().regex(new RegExp(DURATION_PATTERN), 'must be a duration such as 30s or 10m').transform(parseDurationMs);
 
 const configSchema = z.object({
@@ -57,6 +62,16 @@ const configSchema = z.object({
   leaderElectionLeaseDurationMs: duration,
   leaderElectionRenewDeadlineMs: duration,
   leaderElectionRetryPeriodMs: duration,
+  mcpOperatorNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name').optional(),
+  mcpOperatorPodLabels: z.string().transform((s, ctx) => {
+    const pairs = s.split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split('='));
+    if (pairs.length === 0 || pairs.some((p) => p.length !== 2 || !LABEL_KEY.test(p[0] ?? '') || !LABEL_VALUE.test(p[1] ?? ''))) {
+      ctx.addIssue({ code: 'custom', message: 'must be one or more key=value labels, comma-separated' });
+      return z.NEVER;
+    }
+    return Object.fromEntries(pairs) as Record<string, string>;
+  }),
+  mcpAddress: z.enum(['auto', 'service', 'endpoints'], { error: 'must be auto, service or endpoints' }),
 }).superRefine((c, ctx) => {
   if (!(c.leaderElectionLeaseDurationMs > c.leaderElectionRenewDeadlineMs)) {
     ctx.addIssue({ code: 'custom', path: ['leaderElectionLeaseDurationMs'], message: 'must be longer than --leader-election-renew-deadline' });
@@ -112,6 +127,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     leaderElectionLeaseDurationMs: pick('leader-election-lease-duration'),
     leaderElectionRenewDeadlineMs: pick('leader-election-renew-deadline'),
     leaderElectionRetryPeriodMs: pick('leader-election-retry-period'),
+    mcpOperatorNamespace: pick('mcp-operator-namespace'),
+    mcpOperatorPodLabels: pick('mcp-operator-pod-labels'),
+    mcpAddress: pick('mcp-address'),
   });
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`).join('\n'));

@@ -28,6 +28,7 @@ import { AnthropicModelClient } from './adapters/model/anthropic.ts';
 import { ModelCalls } from './adapters/model/calls.ts';
 import { MCPCalls } from './adapters/mcp/calls.ts';
 import { addMCPServerController } from './reconciler/mcp-server-controller.ts';
+import type { ManagedSettings } from './reconciler/mcp-managed-reconcile.ts';
 import type { AgentRunObject, Caches } from './ports.ts';
 import { AgentRunReconciler } from './reconciler/agent-run-reconciler.ts';
 import { NO_TRACING, type RunTracer } from './observability/tracing/index.ts';
@@ -72,6 +73,15 @@ export function leaseNamespace(config: Config, readNamespaceFile = () => readFil
     if (ns) return ns;
   } catch { /* not in a pod */ }
   return 'default';
+}
+
+/** Where the operator's pods are (for managed MCP servers' NetworkPolicy) and how it reaches those servers. */
+export function managedMCPSettings(config: Config, readNamespaceFile?: () => string,
+  env: NodeJS.ProcessEnv = process.env): ManagedSettings {
+  const namespace = config.mcpOperatorNamespace ?? leaseNamespace({ ...config, leaderElectionNamespace: undefined }, readNamespaceFile);
+  const inPod = env.KUBERNETES_SERVICE_HOST !== undefined && config.kubeconfig === undefined;
+  const address = config.mcpAddress === 'auto' ? (inPod ? 'service' : 'endpoints') : config.mcpAddress;
+  return { peer: { namespace, podLabels: config.mcpOperatorPodLabels }, address };
 }
 
 /** A unique candidate identity: the pod name (or host name) plus a random suffix, like client-go. */
@@ -140,6 +150,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   })));
   const mcp = addMCPServerController({
     manager, kc, log, namespaces, customPath, customList, custom, secrets, workers: config.workers,
+    managed: managedMCPSettings(config),
     // An MCPServer listing its tools can unblock runs waiting for it.
     onChange: (namespace) => { for (const inf of runInformers) for (const run of inf.list(namespace)) enqueue(objectKey(run)); },
     onReconcileDone: (durationMs, outcome) => {

@@ -155,6 +155,8 @@ build_containerd
 build_cni
 build_crictl
 K8S_VERSION="$K8S_VERSION" BIN_DIR="$BIN_DIR" bash "$SCRIPT_DIR/images.sh"
+# The MCP reference servers' image managed MCPServers run (needs npm ci done: Node 24 comes from it).
+BIN_DIR="$BIN_DIR" bash "$SCRIPT_DIR/mcp-image.sh"
 build_kubernetes kube-scheduler kubelet
 # Jaeger v2, the trace backend of test/integration/tracing.test.ts (its own versioned cache).
 [[ "$NODE_ONLY" == false ]] && bash "$SCRIPT_DIR/jaeger.sh"

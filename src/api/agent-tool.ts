@@ -18,7 +18,8 @@ const keyRef = z.object({
   key: z.string().min(1).max(253).describe('Key inside it.'),
 });
 
-const envVar = withRules(z.object({
+/** An environment variable of a container: a value, or a key of a Secret or ConfigMap. */
+export const envVar = withRules(z.object({
   name: z.string().min(1).max(128).regex(ENV_NAME_PATTERN, { error: 'must be a valid environment variable name (letters, digits, "_"; not starting with a digit)' }),
   value: z.string().max(32768).optional(),
   valueFrom: z.object({

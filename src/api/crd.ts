@@ -187,7 +187,7 @@ export function mcpServerCrd(): JsonSchema {
     columns: [
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Connected and tools listed.' },
       { name: 'Tools', type: 'integer', jsonPath: '.status.toolCount', description: 'Tools the server lists.' },
-      { name: 'URL', type: 'string', jsonPath: '.spec.url', description: 'The Streamable HTTP endpoint.' },
+      { name: 'URL', type: 'string', jsonPath: '.status.url', description: 'Where the operator reaches the server (spec.url, or a managed server\'s address).' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
       { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why it is (not) ready.', priority: 1 },
     ],

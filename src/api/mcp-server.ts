@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { API_VERSION } from './group.ts';
 import { RFC3339, condition, duration, freeFormObject, objectName } from './primitives.ts';
 import { withRules } from './rules.ts';
+import { mcpManagedSpec } from './mcp-managed.ts';
 
 export const MCP_SERVER_KIND = 'MCPServer';
 export const MCP_SERVER_PLURAL = 'mcpservers';
@@ -50,7 +51,9 @@ export type MCPToolOverride = z.infer<typeof toolOverride>;
 
 export const mcpServerSpec = withRules(z.object({
   url: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' })
-    .describe('The server\'s Streamable HTTP endpoint, e.g. http://tools.team-a.svc:3001/mcp.'),
+    .describe('A remote server\'s Streamable HTTP endpoint, e.g. http://tools.team-a.svc:3001/mcp. Exclusive with managed.')
+    .optional(),
+  managed: mcpManagedSpec.optional().describe('The operator runs the server from an image. Exclusive with url.'),
   headers: z.array(header).max(16).optional()
     .describe('Headers sent with every request (tokens), each from a Secret. Never copied into status, Events or logs.'),
   timeouts: z.object({
@@ -62,7 +65,11 @@ export const mcpServerSpec = withRules(z.object({
   trustHints: z.boolean().default(false)
     .describe('Trust the server\'s idempotentHint: an interrupted call of such a tool is made again. Default false.'),
   tools: z.array(toolOverride).max(128).optional().describe('Per-tool decisions of the admin; they win over annotations.'),
-}).describe('MCPServerSpec is a remote MCP server (Streamable HTTP) runs may call tools of.'), [{
+}).describe('MCPServerSpec is an MCP server (Streamable HTTP), remote or managed, runs may call tools of.'), [{
+  cel: 'has(self.url) != has(self.managed)',
+  message: 'set exactly one of url (a remote server) or managed (the operator runs it)',
+  check: (s) => (s.url !== undefined) !== (s.managed !== undefined),
+}, {
   cel: '!has(self.tools) || self.tools.all(t, self.tools.exists_one(u, u.name == t.name))',
   message: 'tools[].name must be unique: one override per tool',
   check: (s) => new Set((s.tools ?? []).map((t) => t.name)).size === (s.tools ?? []).length,
@@ -100,6 +107,8 @@ export const mcpServerStatus = z.object({
   toolCount: z.int().min(0).optional().describe('How many tools the server listed (also those left out of discoveredTools).'),
   discoveredTools: z.array(discoveredTool).max(MCP_LIMITS.maxTools).optional(),
   lastRefreshTime: RFC3339.optional(),
+  url: z.string().max(2048).optional()
+    .describe('Where the operator reaches the server: spec.url, or for a managed one its Service or a ready pod address.'),
 });
 export type MCPServerStatus = z.infer<typeof mcpServerStatus>;
 

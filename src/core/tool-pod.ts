@@ -9,11 +9,10 @@ import { API_VERSION } from '../api/group.ts';
 import { Label, MANAGED_BY, TOOL_POD_FINALIZER } from '../api/conditions.ts';
 import type { PodTool } from './journal.ts';
 import { runLabelValue } from './naming.ts';
+import { DEFAULT_RESOURCES, hardenedContainerSecurityContext, hardenedPodSecurityContext } from './pod-hardening.ts';
 
 export const INPUT_ANNOTATION = 'agentrun.dev/input';
 export const INPUT_DIR = '/agentrun/input';
-const NON_ROOT_UID = 65532;
-const DEFAULT_RESOURCES = { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '50m', memory: '64Mi' } };
 
 export interface ToolPodRequest {
   readonly run: { name: string; namespace: string; uid: string; spec: AgentRunSpec };
@@ -69,10 +68,7 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
       ...(defaults?.serviceAccountName ? { serviceAccountName: defaults.serviceAccountName } : {}),
       ...(defaults?.nodeSelector ? { nodeSelector: defaults.nodeSelector } : {}),
       ...(defaults?.tolerations ? { tolerations: defaults.tolerations } : {}),
-      securityContext: {
-        runAsNonRoot: true, runAsUser: NON_ROOT_UID, runAsGroup: NON_ROOT_UID, fsGroup: NON_ROOT_UID,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: hardenedPodSecurityContext(),
       containers: [{
         name: 'tool',
         image: tool.container.image,
@@ -82,10 +78,7 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
         env,
         resources: (tool.container.resources ?? defaults?.resources ?? DEFAULT_RESOURCES) as V1ResourceRequirements,
         terminationMessagePolicy: 'FallbackToLogsOnError',
-        securityContext: {
-          allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
-          capabilities: { drop: ['ALL'] },
-        },
+        securityContext: hardenedContainerSecurityContext(),
         volumeMounts: [
           { name: 'input', mountPath: INPUT_DIR, readOnly: true },
           { name: 'tmp', mountPath: '/tmp' },

@@ -14,7 +14,10 @@ export function mcpServersOf(caches: Caches, namespace: string, spec: { tools?: 
     if (!parsed?.success) { out.set(name, undefined); continue; }
     const listed = obj?.status?.discoveredTools;
     const tools = Array.isArray(listed) ? listed.flatMap((t) => { const r = discoveredTool.safeParse(t); return r.success ? [r.data] : []; }) : undefined;
-    out.set(name, { spec: parsed.data, tools });
+    // A managed server is reached where its controller found it (status.url), once it is Ready.
+    const found = (obj?.status as { url?: unknown } | undefined)?.url;
+    const url = parsed.data.managed ? (typeof found === 'string' ? found : undefined) : parsed.data.url;
+    out.set(name, { spec: { ...parsed.data, ...(url !== undefined ? { url } : {}) }, tools });
   }
   return out;
 }

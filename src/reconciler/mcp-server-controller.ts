@@ -3,12 +3,17 @@
  * generic runtime in src/controller/) whose reconcile is MCPServerReconciler. Controllers start
  * only with leadership, so only the leader holds sessions to MCP servers and writes their status.
  */
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
 import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome, type Selectors } from '../controller/index.ts';
 import { KubeMCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
 import type { SecretReader } from '../ports.ts';
 import { MCPServerReconciler, type MCPServerObject } from './mcp-server-reconciler.ts';
+import { KubeManagedObjects } from '../adapters/kube/mcp-managed.ts';
+import { MCP_COMPONENT } from '../core/mcp-managed.ts';
+import { Label, MANAGED_BY } from '../api/conditions.ts';
+import { MCP_SERVER_KIND } from '../api/mcp-server.ts';
+import type { ManagedSettings } from './mcp-managed-reconcile.ts';
 
 type Obj = k8s.KubernetesObject;
 
@@ -25,6 +30,8 @@ export interface MCPServerControllerOptions {
   /** An MCPServer in `namespace` changed (runs waiting for it may go on). */
   readonly onChange: (namespace: string | undefined) => void;
   readonly onReconcileDone: (durationMs: number, outcome: ReconcileOutcome) => void;
+  /** Managed servers: who may reach them and how the operator does (flags --mcp-*). */
+  readonly managed: ManagedSettings;
 }
 
 export interface MCPServerController {
@@ -47,9 +54,25 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
     }
     return undefined;
   };
+  // Managed servers' Deployments: an availability change or a tenant's edit reconciles the owner.
+  const apps = o.kc.makeApiClient(k8s.AppsV1Api);
+  const selector = `${Label.managedBy}=${MANAGED_BY},${Label.component}=${MCP_COMPONENT}`;
+  o.namespaces.forEach((ns) => o.manager.addInformer(new Informer<k8s.V1Deployment>({
+    kc: o.kc, log: o.log, name: `mcp-deployments${ns ? `/${ns}` : ''}`, labelSelector: selector,
+    path: ns ? `/apis/apps/v1/namespaces/${ns}/deployments` : '/apis/apps/v1/deployments',
+    list: (s) => (ns ? apps.listNamespacedDeployment({ namespace: ns, ...s }) : apps.listDeploymentForAllNamespaces(s)),
+    onEvent: (_type, obj) => {
+      const owner = obj.metadata?.ownerReferences?.find((r) => r.kind === MCP_SERVER_KIND && r.controller);
+      if (owner && obj.metadata?.namespace) ref.controller?.enqueue(`${obj.metadata.namespace}/${owner.name}`);
+    },
+  })));
+  const client = new KubeManagedObjects({
+    apps, core: o.kc.makeApiClient(k8s.CoreV1Api), net: o.kc.makeApiClient(k8s.NetworkingV1Api),
+    discovery: o.kc.makeApiClient(k8s.DiscoveryV1Api),
+  });
   const reconciler = new MCPServerReconciler({
     get, status: new KubeMCPServerStatusWriter(o.custom), secrets: o.secrets, clock: { now: () => Date.now() }, log: o.log,
-    enqueue: (key) => { ref.controller?.enqueue(key); },
+    enqueue: (key) => { ref.controller?.enqueue(key); }, managed: { client, settings: o.managed },
   });
   const controller = o.manager.addController(new Controller({
     name: 'mcpserver', reconcile: reconciler.reconcile, workers: Math.min(o.workers, 4), log: o.log,

@@ -15,10 +15,12 @@ import { MCPConnectError, connectMCP, describeMCPError, type MCPConnection } fro
 import type { MCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
 import { isConflict, isNotFound } from '../adapters/kube/errors.ts';
 import type { Clock, SecretReader } from '../ports.ts';
+import type { ManagedObjectsClient } from '../adapters/kube/mcp-managed.ts';
+import { MANAGED_POLL_MS, reconcileManaged, type ManagedSettings } from './mcp-managed-reconcile.ts';
 
 /** An MCPServer as the informer caches it. */
 export interface MCPServerObject {
-  metadata: { name: string; namespace: string; generation?: number; resourceVersion?: string };
+  metadata: { name: string; namespace: string; uid?: string; generation?: number; resourceVersion?: string };
   spec: unknown;
   status?: MCPServerStatus;
 }
@@ -30,6 +32,8 @@ export interface MCPServerReconcilerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly enqueue: (key: string) => void;
+  /** Managed servers: the objects' client and where the operator's pods are. */
+  readonly managed?: { readonly client: ManagedObjectsClient; readonly settings: ManagedSettings };
 }
 
 /** Pages of tools/list read at most (each may hold many tools; the status keeps a bounded number). */
@@ -50,11 +54,30 @@ export class MCPServerReconciler {
     if (!obj) { this.close(key); return; }
     const parsed = mcpServerSpec.safeParse(obj.spec);
     if (!parsed.success) throw new TerminalError(`MCPServer ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`);
-    const spec = parsed.data;
-    const refreshMs = parseDurationMs(spec.refreshInterval);
-    const now = this.d.clock.now();
-    const watch = this.watch(key, namespace, spec);
     const current = obj.status ?? {};
+    const now = this.d.clock.now();
+    let spec = parsed.data;
+    if (spec.managed) {
+      if (!this.d.managed) throw new TerminalError(`MCPServer ${key} is managed, but this controller runs no managed servers`);
+      const managed = await reconcileManaged(this.d.managed.client,
+        { name, namespace, uid: obj.metadata.uid ?? '' }, spec.managed, this.d.managed.settings);
+      for (const change of managed.changes) this.d.log.info({ mcpServer: key, change }, 'managed MCP server object changed');
+      if (managed.kind === 'not-ready') {
+        this.close(key);
+        const next: MCPServerStatus = { ...current, observedGeneration: obj.metadata.generation ?? 0,
+          conditions: [condition(current, 'False', managed.reason, managed.message, obj.metadata.generation, now)] };
+        if (canonicalJson(next) !== canonicalJson(current)) {
+          if (managed.reason !== 'Deploying') this.d.log.warn({ mcpServer: key, reason: managed.reason }, managed.message);
+          await this.write(namespace, name, obj.metadata.resourceVersion, next);
+        }
+        // Deploying is polled (pods are not watched); a failure is looked at less often: the pod
+        // becoming available changes the Deployment, whose informer reconciles at once.
+        return { requeueAfterMs: managed.reason === 'Deploying' ? MANAGED_POLL_MS : MCP_RETRY_MS };
+      }
+      spec = { ...spec, url: managed.url };
+    }
+    const refreshMs = parseDurationMs(spec.refreshInterval);
+    const watch = this.watch(key, namespace, spec);
     const upToDate = current.observedGeneration === obj.metadata.generation && ready(current) !== undefined;
     if (upToDate && !watch.changed && now - watch.listedAt < refreshMs) return { requeueAfterMs: watch.listedAt + refreshMs - now };
 
@@ -77,6 +100,7 @@ export class MCPServerReconciler {
         toolCount: discovery.total,
         discoveredTools: discovery.tools,
         lastRefreshTime: new Date(watch.listedAt).toISOString(),
+        ...(spec.url ? { url: spec.url } : {}),
         conditions: [condition(current, 'True', MCPReason.Connected,
           `${discovery.total} tools listed; refreshed every ${spec.refreshInterval} and on notifications/tools/list_changed.`
           + (discovery.notes.length > 0 ? ` Note: ${discovery.notes.join('; ')}.` : ''), obj.metadata.generation, now)],
@@ -86,9 +110,10 @@ export class MCPServerReconciler {
       this.close(key);
       const secret = error instanceof MCPConnectError && error.message.startsWith('header ');
       const reason = secret ? MCPReason.SecretUnavailable : error instanceof MCPConnectError ? MCPReason.ConnectFailed : MCPReason.ListToolsFailed;
-      const what = error instanceof MCPConnectError ? describeMCPError(error) : `${spec.url}: ${describeMCPError(error)}`;
+      const what = error instanceof MCPConnectError ? describeMCPError(error) : `${spec.url ?? ''}: ${describeMCPError(error)}`;
       const fix = secret ? 'create the Secret (and list it in the chart value mcpServerSecrets)'
-        : 'check that the server runs and spec.url is its Streamable HTTP endpoint (path included, e.g. /mcp)';
+        : spec.managed ? 'check that the image serves MCP Streamable HTTP on spec.managed.port at spec.managed.path'
+          : 'check that the server runs and spec.url is its Streamable HTTP endpoint (path included, e.g. /mcp)';
       next = { ...current, observedGeneration: obj.metadata.generation ?? 0,
         conditions: [condition(current, 'False', reason, `${what}. Fix: ${fix}. Retrying.`, obj.metadata.generation, now)] };
       requeueAfterMs = Math.min(refreshMs, MCP_RETRY_MS);

@@ -276,12 +276,13 @@ export async function startControlPlane(options: StartOptions): Promise<ClusterI
 
   const kubeconfig = await writeKubeconfig(join(stateDir, 'kubeconfig'), { server, caCert }, { name: 'admin', ...admin });
   // Garbage collection (ownerReferences), namespace deletion and service-account tokens need the
-  // controller manager; without it owned objects and namespaces would live forever.
+  // controller manager; without it owned objects and namespaces would live forever. EndpointSlices:
+  // the operator reaches a managed MCP server at its Service's ready addresses (no kube-proxy here).
   log('starting kube-controller-manager');
   const kcm = await launch('kube-controller-manager', [
     `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0',
     options.realNodes
-      ? '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller'
+      ? '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,node-lifecycle-controller,taint-eviction-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,endpointslice-controller'
       : '--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token',
     ...(options.realNodes ? ['--node-monitor-period=2s', '--node-monitor-grace-period=20s', '--terminated-pod-gc-threshold=1000'] : []),
     `--root-ca-file=${caCert}`, `--service-account-private-key-file=${join(pki, 'sa.key')}`,

@@ -281,6 +281,22 @@ describe('deploy/examples', () => {
     }
   });
 
+  it('mcp-managed.yaml: the operator runs server-memory (through supergateway) on the node; the run writes and reads its graph', async () => {
+    // The server runs from the local image agentrun.dev/mcp-servers: only a real node runs images.
+    expect(onRealNode(), `a managed MCP server needs a real node: ${clusterNodes().why}`).toBe(true);
+    model.script('Remember that Ada Lovelace', [
+      { content: [toolUse('mem_create_entities', { entities: [{ name: 'Ada Lovelace', entityType: 'person', observations: ['wrote the first program'] }] })] },
+      { content: [toolUse('mem_read_graph', {})] },
+      (req) => ({ content: [text(req.toolResults[0]?.text.includes('wrote the first program') ? 'Ada Lovelace wrote the first program.' : '?')] }),
+    ]);
+    await applyExample('mcp-managed.yaml');
+    const run = await done('mcp-remember', ns, 180_000);
+    succeeded(run);
+    expect(run.status?.result).toBe('Ada Lovelace wrote the first program.');
+    expect(run.status?.steps?.filter((s) => s.kind === 'Tool').map((s) => [s.tool, s.mcpServer, s.outcome]))
+      .toEqual([['mem_create_entities', 'memory', 'Completed'], ['mem_read_graph', 'memory', 'Completed']]);
+  });
+
   it('every example file was applied and run by this test', async () => {
     const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yaml')).sort();
     expect([...covered].sort()).toEqual(files);

@@ -196,6 +196,10 @@ describe('the Helm chart', () => {
       ['create', 'events', '-n', ns],
       ['create', 'leases.coordination.k8s.io', '-n', releaseNs],
       ['update', `leases.coordination.k8s.io/${release}-agentrun-operator`, '-n', releaseNs],
+      ['create', 'deployments.apps', '-n', ns],
+      ['update', 'services', '-n', ns],
+      ['update', 'networkpolicies.networking.k8s.io', '-n', ns],
+      ['list', 'endpointslices.discovery.k8s.io', '-n', ns],
     ];
     const denied: string[][] = [
       ['get', 'secret/other-secret', '-n', ns],
@@ -215,7 +219,11 @@ describe('the Helm chart', () => {
       ['delete', 'agentrunjournals.agentrun.dev', '-n', ns],
       ['create', 'pods', '--subresource=exec', '-n', ns],
       ['update', 'pods', '-n', ns],
-      ['create', 'deployments.apps', '-n', ns],
+      // Managed MCPServers' objects are created and put back, never deleted by it (garbage collection is).
+      ['delete', 'deployments.apps', '-n', ns],
+      ['patch', 'deployments.apps', '-n', ns],
+      ['delete', 'services', '-n', ns],
+      ['delete', 'networkpolicies.networking.k8s.io', '-n', ns],
       ['create', 'rolebindings.rbac.authorization.k8s.io', '-n', ns],
       ['get', 'nodes'],
       ['update', 'leases.coordination.k8s.io/some-other-lease', '-n', releaseNs],
@@ -291,19 +299,35 @@ const API_CALLS: Record<string, readonly [group: string, resource: string, verbs
   readNamespacedLease: ['coordination.k8s.io', 'leases', ['get']],
   createNamespacedLease: ['coordination.k8s.io', 'leases', ['create']],
   replaceNamespacedLease: ['coordination.k8s.io', 'leases', ['update']],
+  // Managed MCPServers' owned objects (src/adapters/kube/mcp-managed.ts, reconciler/mcp-server-controller.ts).
+  readNamespacedDeployment: ['apps', 'deployments', ['get']],
+  createNamespacedDeployment: ['apps', 'deployments', ['create']],
+  replaceNamespacedDeployment: ['apps', 'deployments', ['update']],
+  listNamespacedDeployment: ['apps', 'deployments', ['list', 'watch']],
+  listDeploymentForAllNamespaces: ['apps', 'deployments', ['list', 'watch']],
+  readNamespacedService: ['', 'services', ['get']],
+  createNamespacedService: ['', 'services', ['create']],
+  replaceNamespacedService: ['', 'services', ['update']],
+  readNamespacedNetworkPolicy: ['networking.k8s.io', 'networkpolicies', ['get']],
+  createNamespacedNetworkPolicy: ['networking.k8s.io', 'networkpolicies', ['create']],
+  replaceNamespacedNetworkPolicy: ['networking.k8s.io', 'networkpolicies', ['update']],
+  listNamespacedEndpointSlice: ['discovery.k8s.io', 'endpointslices', ['list']],
 };
 /** Granted without a call in the code, on purpose (see the chart's _helpers.tpl). */
 const EXTRA_GRANTS = new Set([
   'agentrun.dev agentruns get', 'agentrun.dev agenttools get', 'agentrun.dev modelendpoints get', 'agentrun.dev mcpservers get',
   // OwnerReferencesPermissionEnforcement: blockOwnerDeletion on tool pods.
   'agentrun.dev agentruns/finalizers update',
+  // The same for the objects a managed MCPServer owns.
+  'agentrun.dev mcpservers/finalizers update',
   // Checked by the admission policy agentrun-journal, not called: it marks the operator.
   'agentrun.dev agentruns/journal write',
 ]);
 
 describe('the chart\'s RBAC and the code', () => {
   it('grants exactly the API calls the operator makes', async () => {
-    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', ...['access', 'errors', 'events', 'journal', 'kubeconfig', 'mcp-servers', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
+    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', 'src/reconciler/mcp-server-controller.ts',
+      ...['access', 'errors', 'events', 'journal', 'kubeconfig', 'mcp-managed', 'mcp-servers', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
     const { readdir } = await import('node:fs/promises');
     const adapters = (await readdir(join(repoRoot, 'src/adapters/kube'))).map((f) => `src/adapters/kube/${f}`);
     expect(adapters.filter((f) => !sources.includes(f)), 'a new adapter file: add it to this test').toEqual([]);

@@ -48,6 +48,8 @@ export async function headersOf(namespace: string, spec: MCPServerSpec, secrets:
  */
 export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets: SecretReader,
   options: { onToolsChanged?: () => void; onClose?: () => void; onError?: () => void } = {}): Promise<MCPConnection> {
+  // A managed server's address is known once it runs (mcp-observations.ts puts status.url in).
+  if (spec.url === undefined) throw new MCPConnectError('the managed MCP server has no address yet: it is not Ready (see its Ready condition)');
   const headers = await headersOf(namespace, spec, secrets);
   const bounded = boundedFetch(MAX_MCP_RESPONSE_BYTES);
   const transport = new StreamableHTTPClientTransport(new URL(spec.url), {

@@ -12,9 +12,9 @@ import { ctr, importImage } from './containerd-cli.ts';
 import { stopRealNodes } from './node-stop.ts';
 import { alive, launchDaemon, tailLog } from '../daemons.ts';
 import { claimSlot, LOG_TAIL_LINES, nodeBinary, sh, waitFor } from './processes.ts';
-import { DEFAULT_GROUP, IMAGE_ARCHIVES, KUBERNETES_SERVICE_IP, RealNodeError, type RealNodeInfo, type RealNodesInfo, saveState } from './state.ts';
+import { DEFAULT_GROUP, DEFAULT_GROUP_IMAGE_ARCHIVES, IMAGE_ARCHIVES, KUBERNETES_SERVICE_IP, RealNodeError, type RealNodeInfo, type RealNodesInfo, saveState } from './state.ts';
 
-async function startContainerd(node: RealNodeInfo, detached: boolean): Promise<void> {
+async function startContainerd(node: RealNodeInfo, detached: boolean, group: string): Promise<void> {
   const d = node.dir;
   for (const sub of ['containerd', 'cni/net.d', 'cni/ipam', 'runc', 'pod-logs', 'volume-plugins', 'kubelet']) {
     await mkdir(join(d, sub), { recursive: true });
@@ -27,7 +27,7 @@ async function startContainerd(node: RealNodeInfo, detached: boolean): Promise<v
     return ctr(node, ['version']).then(() => true, () => false);
   }, () => tailLog(launched.logPath, LOG_TAIL_LINES));
   const images = join(binDir(), 'images');
-  for (const archive of IMAGE_ARCHIVES) {
+  for (const archive of group === DEFAULT_GROUP ? [...IMAGE_ARCHIVES, ...DEFAULT_GROUP_IMAGE_ARCHIVES] : IMAGE_ARCHIVES) {
     const path = join(images, archive);
     if (!existsSync(path)) throw new RealNodeError(`image archive ${path} is missing: run \`npm run cluster:install\``);
     await importImage(node, path);
@@ -106,7 +106,7 @@ export async function startRealNodes(cluster: ClusterInfo, options: StartRealNod
   try {
     for (const node of nodes) {
       await sh('ip', ['addr', 'add', `${node.ip}/32`, 'dev', link]);
-      await startNode(cluster, node, slot, detached);
+      await startNode(cluster, node, slot, detached, group);
       await saveState(cluster.stateDir, info);
       log(`node ${node.name}: containerd pid ${node.pids.containerd}, kubelet pid ${node.pids.kubelet}, IP ${node.ip}`);
     }
@@ -120,11 +120,11 @@ export async function startRealNodes(cluster: ClusterInfo, options: StartRealNod
   }
 }
 
-async function startNode(cluster: ClusterInfo, node: RealNodeInfo, slot: number, detached: boolean): Promise<void> {
+async function startNode(cluster: ClusterInfo, node: RealNodeInfo, slot: number, detached: boolean, group: string): Promise<void> {
   const d = node.dir;
   await mkdir(node.logDir, { recursive: true });
   await routeKubernetesService(cluster, node, slot);
-  await startContainerd(node, detached);
+  await startContainerd(node, detached, group);
   await writeFile(join(d, 'cni', 'net.d', '10-agentrun.conflist'), cniConfig(node, slot));
   await issueServingCert(cluster, node);
   const client = await issueClientCertificate(cluster, `system:node:${node.name}`, ['system:nodes']);

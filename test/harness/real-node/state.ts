@@ -65,6 +65,12 @@ export const DEFAULT_GROUP = 'default';
 export const MAX_SLOTS = 60;
 /** The OCI archives imported into every node's containerd. */
 export const IMAGE_ARCHIVES = ['pause.tar', 'busybox-1.37.tar', 'busybox-1.36.tar', 'curl-8.11.1.tar'];
+/**
+ * Imported only into the cluster's own nodes (DEFAULT_GROUP): the MCP servers' image
+ * (scripts/cluster/mcp-image.sh) is ~180 MB unpacked, ~6 s per node, and the nodes tests start
+ * for themselves are tainted for their own pods, never a managed MCP server's.
+ */
+export const DEFAULT_GROUP_IMAGE_ARCHIVES = ['mcp-servers-2026.8.31.tar'];
 /** The sandbox image containerd and the kubelet use. */
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10.1';
 /** control-plane.ts's --service-cluster-ip-range; 10.0.0.1:443 is the `kubernetes` Service. */
