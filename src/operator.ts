@@ -168,7 +168,6 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     agentTool: (namespace, name) => find(toolInformers, namespace, name) as AgentTool | undefined,
     modelEndpoint: (namespace, name) => find(endpointInformers, namespace, name) as ModelEndpoint | undefined,
     mcpServer: (namespace, name) => mcp.get(namespace, name),
-    podsOf: () => [],
   };
 
   const reconciler = new AgentRunReconciler({

@@ -18,8 +18,6 @@ export interface RunOwner { readonly name: string; readonly namespace: string; r
 
 export interface Caches {
   run(namespace: string, name: string): AgentRunObject | undefined;
-  /** The run's tool pods currently in the cache (selected by owner). */
-  podsOf(run: RunOwner): V1Pod[];
   agentTool(namespace: string, name: string): AgentTool | undefined;
   modelEndpoint(namespace: string, name: string): ModelEndpoint | undefined;
   /** An MCPServer as cached (spec not yet validated); absent in fakes that use none. */
@@ -61,8 +59,6 @@ export interface PodClient {
   release(namespace: string, name: string): Promise<void>;
   /** Deletes every pod matching the label selector in one request (the ended pods of a finished run). */
   deleteAll(namespace: string, labelSelector: string): Promise<void>;
-  /** Live read, to tell "not in the cache yet" from "gone". */
-  exists(namespace: string, name: string): Promise<boolean>;
   /** Up to `limitBytes` of the container's log; `truncated` when there was more. */
   readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }>;
 }
@@ -82,4 +78,5 @@ export interface ModelClient {
   call(request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal }): Promise<ModelCallOutcome>;
 }
 
-export interface Clock { now(): number }
+/** Wall-clock time (epoch ms) for decisions and status timestamps; the controller runtime's monotonic Clock schedules. */
+export interface WallClock { now(): number }

@@ -14,7 +14,7 @@ import { boundDiscovery, type ListedTool } from '../core/mcp-discovery.ts';
 import { MCPConnectError, connectMCP, describeMCPError, type MCPConnection } from '../adapters/mcp/connect.ts';
 import type { MCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
 import { isConflict, isNotFound } from '../adapters/kube/errors.ts';
-import type { Clock, SecretReader } from '../ports.ts';
+import type { SecretReader, WallClock } from '../ports.ts';
 
 /** An MCPServer as the informer caches it. */
 export interface MCPServerObject {
@@ -27,7 +27,7 @@ export interface MCPServerReconcilerDeps {
   readonly get: (namespace: string, name: string) => MCPServerObject | undefined;
   readonly status: MCPServerStatusWriter;
   readonly secrets: SecretReader;
-  readonly clock: Clock;
+  readonly clock: WallClock;
   readonly log: Logger;
   readonly enqueue: (key: string) => void;
 }

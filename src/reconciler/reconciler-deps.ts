@@ -4,7 +4,7 @@ import type { Effect } from '../core/effects.ts';
 import type { MCPCalls } from '../adapters/mcp/calls.ts';
 import type { ModelCalls } from '../adapters/model/calls.ts';
 import type { RunTracer } from '../observability/tracing/index.ts';
-import type { AccessReviewer, Caches, Clock, EventSink, JournalStore, PodClient, RunWriter, SecretReader } from '../ports.ts';
+import type { AccessReviewer, Caches, EventSink, JournalStore, PodClient, RunWriter, SecretReader, WallClock } from '../ports.ts';
 import type { PodMemory } from './pod-memory.ts';
 
 /** The AgentRun reconciler's dependencies. */
@@ -21,7 +21,7 @@ export interface ReconcilerDeps {
   readonly modelCalls: ModelCalls;
   readonly mcpCalls: MCPCalls;
   readonly podMemory: PodMemory;
-  readonly clock: Clock;
+  readonly clock: WallClock;
   readonly log: Logger;
   /** Enqueues a run again (model call finished). */
   readonly enqueue: (key: string) => void;

@@ -45,15 +45,6 @@ export class KubePodClient implements PodClient {
     await this.core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 5 });
   }
 
-  async exists(namespace: string, name: string): Promise<boolean> {
-    try {
-      await this.core.readNamespacedPod({ namespace, name });
-      return true;
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
-  }
 
   async readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }> {
     // One byte more than the limit tells "exactly at the limit" from "cut off".
