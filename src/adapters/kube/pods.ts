@@ -45,7 +45,6 @@ export class KubePodClient implements PodClient {
     await this.core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 5 });
   }
 
-
   async readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }> {
     // One byte more than the limit tells "exactly at the limit" from "cut off".
     const text = await this.core.readNamespacedPodLog({ namespace, name, container, limitBytes: limitBytes + 1 });
