@@ -25,13 +25,16 @@ import { KubePodClient } from './adapters/kube/pods.ts';
 import { KubeRunWriter } from './adapters/kube/runs.ts';
 import { KubeSecretReader } from './adapters/kube/secrets.ts';
 import { AnthropicModelClient } from './adapters/model/anthropic.ts';
-import { ModelCalls } from './adapters/model/calls.ts';
-import { MCPCalls } from './adapters/mcp/calls.ts';
+import { MCPSessionClient } from './adapters/mcp/calls.ts';
+import { KubeMCPServerStatusWriter } from './adapters/kube/mcp-servers.ts';
+import { MCPCalls } from './reconciler/memory/mcp-calls.ts';
+import { ModelCalls } from './reconciler/memory/model-calls.ts';
+import { RunMemory } from './reconciler/memory/run-memory.ts';
 import { addMCPServerController } from './reconciler/mcp-server-controller.ts';
 import type { AgentRunObject, Caches } from './ports.ts';
 import { AgentRunReconciler } from './reconciler/agent-run-reconciler.ts';
 import { NO_TRACING, type RunTracer } from './observability/tracing/index.ts';
-import { PodMemory } from './reconciler/pod-memory.ts';
+import { PodMemory } from './reconciler/memory/pod-memory.ts';
 import { startObservabilityServer, type ObservabilityServer, type Readiness } from './observability/http-server.ts';
 import { OperatorMetrics, RunStatusObserver, type ObservedRun } from './observability/metrics.ts';
 
@@ -92,13 +95,17 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const manager = new Manager({ log, drainTimeoutMs: config.drainTimeoutMs });
   const namespaces = config.namespaces.length > 0 ? config.namespaces : [undefined];
-  const podMemory = new PodMemory();
+  // One memory per run for everything this process remembers of it, forgotten in one place.
+  const memory = new RunMemory();
+  const podMemory = new PodMemory(memory);
   const metrics = new OperatorMetrics();
   const modelCalls = new ModelCalls(new AnthropicModelClient({ timeoutMs: config.modelTimeoutMs, maxResponseBytes: config.maxModelResponseBytes }), (outcome, ms) => {
     metrics.modelCallDuration.observe({ outcome }, ms / 1000);
-  }, { maxConcurrent: config.maxConcurrentModelCalls });
+  }, { maxConcurrent: config.maxConcurrentModelCalls, memory });
   const secrets = new KubeSecretReader(core);
-  const mcpCalls = new MCPCalls(secrets, (server, outcome, ms) => { metrics.mcpCallDuration.observe({ server, outcome }, ms / 1000); });
+  const mcpCalls = new MCPCalls(new MCPSessionClient(secrets), (server, outcome, ms) => {
+    metrics.mcpCallDuration.observe({ server, outcome }, ms / 1000);
+  }, memory);
   const electorRef: { current?: LeaderElector } = {};
   const reconciling = (): boolean => electorRef.current === undefined ? manager.hasStartedControllers() : electorRef.current.isLeader();
   const statuses = new RunStatusObserver(metrics, log, reconciling);
@@ -139,7 +146,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     },
   })));
   const mcp = addMCPServerController({
-    manager, kc, log, namespaces, customPath, customList, custom, secrets, workers: config.workers,
+    manager, kc, log, namespaces, customPath, customList, status: new KubeMCPServerStatusWriter(custom), secrets, workers: config.workers,
     // An MCPServer listing its tools can unblock runs waiting for it.
     onChange: (namespace) => { for (const inf of runInformers) for (const run of inf.list(namespace)) enqueue(objectKey(run)); },
     onReconcileDone: (durationMs, outcome) => {
@@ -182,6 +189,7 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     modelCalls,
     mcpCalls,
     podMemory,
+    memory,
     clock: { now: () => Date.now() },
     log,
     enqueue,

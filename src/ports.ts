@@ -9,7 +9,9 @@ import type { ModelEndpoint } from './api/model-endpoint.ts';
 import type { AccessRequirement } from './core/access.ts';
 import type { ModelRequest } from './core/conversation.ts';
 import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './core/journal.ts';
+import type { MCPCallResult } from './core/observed.ts';
 import type { ModelFailure } from './core/policies.ts';
+import type { MCPServerSpec, MCPServerStatus } from './api/mcp-server.ts';
 
 /** An AgentRun as read from the apiserver (not yet validated). */
 export type AgentRunObject = Omit<AgentRun, 'spec'> & { spec: unknown; metadata: AgentRun['metadata'] & { name: string; namespace: string; uid: string } };
@@ -44,10 +46,8 @@ export interface JournalStore {
    * verified: the operator's own entry (which wins over this one) or an untrusted object.
    */
   write(owner: RunOwner, name: string, entry: JournalEntry): Promise<JournalRead>;
-  /** Reads and verifies an entry. Verified entries are immutable, so reads are cached. */
+  /** Reads and verifies an entry (verified entries are immutable: the reconciler caches them). */
   read(owner: RunOwner, expected: ExpectedEntry): Promise<JournalRead>;
-  /** Drops cached entries of a run that finished or went away. */
-  forget(runUid: string): void;
 }
 
 export interface PodClient {
@@ -80,3 +80,29 @@ export interface ModelClient {
 
 /** Wall-clock time (epoch ms) for decisions and status timestamps; the controller runtime's monotonic Clock schedules. */
 export interface WallClock { now(): number }
+
+/** One MCP tool call: the server (with its spec as the call starts), the tool, its input and bounds. */
+export interface MCPCallRequest {
+  readonly namespace: string;
+  readonly server: string;
+  /** The MCPServer's spec when the call starts (undefined: it no longer exists). */
+  readonly spec: MCPServerSpec | undefined;
+  readonly tool: string;
+  readonly input: unknown;
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+}
+
+/** Calls MCP tools; every failure is returned as a classified result, never thrown. */
+export interface MCPClient {
+  /** Makes the call; the result says what happened (sent or not, error kinds) for the core to decide. */
+  call(request: MCPCallRequest, signal: AbortSignal): Promise<MCPCallResult>;
+  /** Closes every open session (the operator stops). */
+  close(): Promise<void>;
+}
+
+/** Writes an MCPServer's status (its discovered tools). */
+export interface MCPServerStatusWriter {
+  /** Replaces the status, conditional on `resourceVersion` when given. */
+  write(namespace: string, name: string, resourceVersion: string | undefined, status: MCPServerStatus): Promise<void>;
+}

@@ -5,7 +5,7 @@
  * shown — only a warning that says why.
  */
 import type { StepRecord } from '../api/agent-run.ts';
-import { sha256 } from '../adapters/kube/journal.ts';
+import { sha256 } from '../api/journal-digest.ts';
 import { journalDigest, verifyJournalObject, type JournalEntry } from '../core/journal.ts';
 import type { Kube, Run } from './kube.ts';
 

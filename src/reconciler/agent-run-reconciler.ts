@@ -15,14 +15,15 @@ import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
 import type { JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
-import { CreatorAccess } from './creator-access.ts';
+import { sha256 } from '../api/journal-digest.ts';
+import { describeError, isNotFound, writeRejection, WriteRejectedError } from '../port-errors.ts';
+import type { AgentRunObject, JournalStore, RunOwner } from '../ports.ts';
+import { CreatorAccess } from './memory/creator-access.ts';
+import { CachedJournal } from './memory/journal-cache.ts';
+import type { ModelCalls } from './memory/model-calls.ts';
+import { ToolOutputReads, podLogReader } from './memory/tool-output-reads.ts';
 import { endpointCredentials } from './model-credentials.ts';
-import { describeApiError, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
-import { sha256 } from '../adapters/kube/journal.ts';
-import type { ModelCalls } from '../adapters/model/calls.ts';
-import type { AgentRunObject, RunOwner } from '../ports.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
-import { ToolOutputReads, podLogReader } from './tool-output-reads.ts';
 import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
 import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields, writeStatusEvenIfRefused } from './reconciler-helpers.ts';
 import { mcpServerSpecOf, mcpServersOf } from './mcp-observations.ts';
@@ -37,23 +38,19 @@ type ParsedRun = AgentRun & { metadata: { name: string; namespace: string; uid: 
 
 export class AgentRunReconciler {
   private readonly d: ReconcilerDeps;
-  /** The newest version of each run this process wrote, to outrun a stale informer cache. */
-  private readonly written = new Map<string, AgentRunObject>();
-  /** Runs whose in-flight steps were checked against the journal since this process started. */
-  private readonly recovered = new Set<string>();
-  private readonly uidsByKey = new Map<string, string>();
-  /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
+  /** Access verdicts, for the requirements they were made for (a run's references never change). */
   private readonly access: CreatorAccess;
-  /** Refused writes of a run (413/422), by run uid: decide() ends the run. */
-  private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
-  /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
-  private readonly rejectedPods = new Map<string, Map<string, string>>();
   private readonly outputs: ToolOutputReads;
+  /** The journal port, verified entries remembered in the run memory. */
+  private readonly journal: JournalStore;
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
-    this.outputs = new ToolOutputReads(podLogReader(deps.pods));
-    this.access = new CreatorAccess(deps.access, deps.requireCreatorIdentity !== false);
+    // The tracer's spans of a run are part of what is forgotten with it.
+    deps.memory.onForget((uid) => { deps.tracer?.forget(uid); });
+    this.outputs = new ToolOutputReads(podLogReader(deps.pods), undefined, undefined, deps.memory);
+    this.access = new CreatorAccess(deps.access, deps.requireCreatorIdentity !== false, deps.memory);
+    this.journal = new CachedJournal(deps.journal, deps.memory);
   }
 
   /** The controller's reconcile function. */
@@ -66,7 +63,7 @@ export class AgentRunReconciler {
       this.forget(key);
       return;
     }
-    this.uidsByKey.set(key, raw.metadata.uid);
+    this.d.memory.of(raw.metadata.uid, key);
     const log = childLog(this.d.log, { run: key });
 
     const parsed = agentRun.safeParse(raw);
@@ -92,28 +89,18 @@ export class AgentRunReconciler {
   /** The cached run, unless this process wrote a newer version of it. */
   private freshest(namespace: string, name: string): AgentRunObject | undefined {
     const cached = this.d.caches.run(namespace, name);
-    const mine = this.written.get(`${namespace}/${name}`);
     if (!cached) return undefined;
-    if (mine && mine.metadata.uid === cached.metadata.uid && newer(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
-    this.written.delete(`${namespace}/${name}`);
+    const memory = this.d.memory.peek(cached.metadata.uid);
+    const mine = memory?.written;
+    if (mine && newer(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
+    if (memory) memory.written = undefined;
     return cached;
   }
 
+  /** Forgets a run that is gone: everything this process remembers of it, in one place. */
   private forget(key: string): void {
-    const uid = this.uidsByKey.get(key);
-    this.written.delete(key);
-    this.uidsByKey.delete(key);
-    if (!uid) return;
-    this.recovered.delete(uid);
-    this.d.tracer?.forget(uid);
-    this.access.forget(uid);
-    this.rejectedWrites.delete(uid);
-    this.rejectedPods.delete(uid);
-    this.d.modelCalls.forget(uid);
-    this.d.mcpCalls.forget(uid);
-    this.outputs.forget(uid);
-    this.d.podMemory.forgetRun(uid);
-    this.d.journal.forget(uid);
+    const uid = this.d.memory.uidOf(key);
+    if (uid) this.d.memory.forget(uid);
   }
 
   // ---- gather ----
@@ -133,7 +120,7 @@ export class AgentRunReconciler {
     const problems: JournalProblem[] = [];
     /** Reads and verifies one entry; `digest` is what status recorded, absent for an entry not yet recorded. */
     const verified = async (name: string, stepId: number, digest: string | undefined): Promise<RecordedEntry | undefined> => {
-      const read = await this.d.journal.read(owner, { runUid: uid, name, stepId, ...(digest !== undefined ? { digest } : {}) });
+      const read = await this.journal.read(owner, { runUid: uid, name, stepId, ...(digest !== undefined ? { digest } : {}) });
       if (read.state === 'found') return read.recorded;
       if (read.state === 'untrusted') problems.push({ reason: read.reason, problem: read.problem });
       else if (digest !== undefined) problems.push({ reason: Reason.JournalCorrupted, problem: `AgentRunJournal ${name}, which status records for step ${stepId}, does not exist` });
@@ -143,7 +130,7 @@ export class AgentRunReconciler {
     let toolSnapshot: Observed['toolSnapshot'];
     const journal = new Map<number, RecordedEntry>();
     if (!finished) {
-      const firstLook = !this.recovered.has(uid);
+      const firstLook = !this.d.memory.of(uid).recovered;
       const toolsRef = run.status?.toolsJournal;
       // Until status records the tools entry, a previous process may have written it and died.
       const tools = await verified(toolsRef?.name ?? toolsJournalName(name), 0, toolsRef?.digest);
@@ -158,7 +145,7 @@ export class AgentRunReconciler {
           if (recorded) journal.set(step.id, recorded);
         }
       }));
-      this.recovered.add(uid);
+      this.d.memory.of(uid).recovered = true;
     }
 
     const endpoint = this.d.caches.modelEndpoint(namespace, run.spec.model.endpointRef.name);
@@ -178,12 +165,12 @@ export class AgentRunReconciler {
     }
     if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
 
-    const writeRejected = this.rejectedWrites.get(uid);
-    const rejectedPods = this.rejectedPods.get(uid);
+    const writeRejected = this.d.memory.peek(uid)?.rejectedWrite;
+    const rejectedPods = this.d.memory.peek(uid)?.rejectedPods;
     return {
       run: { ...run, metadata: { ...run.metadata, resourceVersion: raw.metadata.resourceVersion } },
       ...(writeRejected ? { writeRejected } : {}),
-      ...(rejectedPods ? { rejectedPods } : {}),
+      ...(rejectedPods && rejectedPods.size > 0 ? { rejectedPods: new Map(rejectedPods) } : {}),
       now: this.d.clock.now(),
       hash: sha256,
       agentTools,
@@ -217,7 +204,7 @@ export class AgentRunReconciler {
     let stored: JournalRead[];
     try {
       stored = await Promise.all(plan.journal.map(async (e) => {
-        try { return await this.d.journal.write(owner, e.name, e.entry); } catch (error) { throw writeRejection(error) ?? error; }
+        return await this.journal.write(owner, e.name, e.entry);
       }));
     } catch (error) {
       if (!(error instanceof WriteRejectedError)) throw error;
@@ -230,7 +217,7 @@ export class AgentRunReconciler {
       // Another entry holds the name (written by a leader that lost its lease, or by someone else):
       // nothing of this decision may happen. Read the journal again: the operator's own stored
       // entry wins, anything else fails the run as tampered.
-      this.recovered.delete(owner.uid);
+      this.d.memory.of(owner.uid).recovered = false;
       throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`, { retryAfterMs: 0 });
     }
     if (plan.journal.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
@@ -250,7 +237,7 @@ export class AgentRunReconciler {
       if (effect.type !== 'event') continue;
       this.d.onEffect?.(effect);
       this.d.events.emit(owner, effect.eventType, effect.reason, effect.message)
-        .catch((error: unknown) => { log.warn({ effect: 'event', reason: effect.reason, err: describeApiError(error) }, 'effect failed'); });
+        .catch((error: unknown) => { log.warn({ effect: 'event', reason: effect.reason, err: describeError(error) }, 'effect failed'); });
     }
     const settleFailures = await this.perform(plan.settle.filter((e) => e.type !== 'event'), run, status, () => current, log);
     // Forget model calls and tool outputs whose outcome is now recorded in status.
@@ -262,8 +249,8 @@ export class AgentRunReconciler {
     }
 
     const failures = [...startFailures, ...settleFailures];
-    for (const f of failures) log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeApiError(f.error) }, 'effect failed');
-    if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+    for (const f of failures) log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeError(f.error) }, 'effect failed');
+    if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeError(failures[0]?.error)}`);
     return true;
   }
 
@@ -278,16 +265,17 @@ export class AgentRunReconciler {
     const key = `${owner.namespace}/${owner.name}`;
     if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
     let resourceVersion: string;
+    const refusedBefore = this.d.memory.peek(owner.uid)?.rejectedWrite !== undefined;
     try {
-      resourceVersion = await writeStatusEvenIfRefused(this.d.runs, current, status, this.rejectedWrites.has(owner.uid), log);
+      resourceVersion = await writeStatusEvenIfRefused(this.d.runs, current, status, refusedBefore, log);
     } catch (error) {
       if (isNotFound(error)) return { state: 'unchanged' };
       const rejected = writeRejection(error);
-      if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return { state: 'refused' }; }
+      if (rejected && !refusedBefore) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return { state: 'refused' }; }
       rethrowConflict(error);
     }
     const written = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
-    this.written.set(key, written);
+    this.d.memory.of(owner.uid, key).written = written;
     this.d.onStatusWritten?.(JSON.stringify(status).length);
     log.debug({ phase: status.phase, steps: status.steps?.length ?? 0 }, 'status written');
     return { state: 'written', run: written };
@@ -310,9 +298,7 @@ export class AgentRunReconciler {
             if (!rejected) throw error;
             // Creating it again would be refused again: the next decision fails the step instead.
             const name = effect.pod.metadata?.name ?? '';
-            const pods = this.rejectedPods.get(owner.uid) ?? new Map<string, string>();
-            pods.set(name, rejected.message);
-            this.rejectedPods.set(owner.uid, pods);
+            this.d.memory.of(owner.uid).rejectedPods.set(name, rejected.message);
             log.warn({ pod: name, status: rejected.status, err: rejected.message }, 'pod refused by the apiserver; not retried');
             this.d.enqueue(key);
             return;
@@ -323,11 +309,11 @@ export class AgentRunReconciler {
         }
         case 'deletePod':
           await this.d.pods.delete(owner.namespace, effect.name);
-          this.d.podMemory.settled(owner.namespace, effect.name, { released: true, deleting: true });
+          this.d.podMemory.settled(owner.uid, effect.name, { released: true, deleting: true });
           return;
         case 'releasePod':
           await this.d.pods.release(owner.namespace, effect.name);
-          this.d.podMemory.settled(owner.namespace, effect.name, { released: true });
+          this.d.podMemory.settled(owner.uid, effect.name, { released: true });
           return;
         case 'deleteEndedPods':
           await this.d.pods.deleteAll(owner.namespace, effect.labelSelector);
@@ -342,7 +328,7 @@ export class AgentRunReconciler {
           const resourceVersion = await this.d.runs.removeFinalizer(before, FINALIZER);
           // Remember the patched run: a reconcile before the informer sees the patch must not remove the finalizer again.
           if (resourceVersion) {
-            this.written.set(key, { ...before, metadata: { ...before.metadata, resourceVersion, finalizers: (before.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } });
+            this.d.memory.of(owner.uid, key).written = { ...before, metadata: { ...before.metadata, resourceVersion, finalizers: (before.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } };
           }
           return;
         }
@@ -358,7 +344,7 @@ export class AgentRunReconciler {
 
   /** Records a refused write; the run is enqueued so that decide() ends it at once. */
   private rejectWrite(uid: string, key: string, what: string, error: WriteRejectedError, log: Logger): void {
-    this.rejectedWrites.set(uid, { what, message: error.message });
+    this.d.memory.of(uid).rejectedWrite = { what, message: error.message };
     log.warn({ what, status: error.status, err: error.message }, 'write refused by the apiserver; not retried');
     this.d.enqueue(key);
   }

@@ -6,8 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
 import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome, type Selectors } from '../controller/index.ts';
-import { KubeMCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
-import type { SecretReader } from '../ports.ts';
+import type { MCPServerStatusWriter, SecretReader } from '../ports.ts';
 import { MCPServerReconciler, type MCPServerObject } from './mcp-server-reconciler.ts';
 
 type Obj = k8s.KubernetesObject;
@@ -19,7 +18,8 @@ export interface MCPServerControllerOptions {
   readonly namespaces: readonly (string | undefined)[];
   readonly customPath: (plural: string, ns: string | undefined) => string;
   readonly customList: (plural: string, ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
-  readonly custom: k8s.CustomObjectsApi;
+  /** Writes MCPServer status (the Kubernetes adapter, wired in src/operator.ts). */
+  readonly status: MCPServerStatusWriter;
   readonly secrets: SecretReader;
   readonly workers: number;
   /** An MCPServer in `namespace` changed (runs waiting for it may go on). */
@@ -48,7 +48,7 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
     return undefined;
   };
   const reconciler = new MCPServerReconciler({
-    get, status: new KubeMCPServerStatusWriter(o.custom), secrets: o.secrets, clock: { now: () => Date.now() }, log: o.log,
+    get, status: o.status, secrets: o.secrets, clock: { now: () => Date.now() }, log: o.log,
     enqueue: (key) => { ref.controller?.enqueue(key); },
   });
   const controller = o.manager.addController(new Controller({

@@ -12,9 +12,8 @@ import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResu
 import { canonicalJson } from '../core/canonical.ts';
 import { boundDiscovery, type ListedTool } from '../core/mcp-discovery.ts';
 import { MCPConnectError, connectMCP, describeMCPError, type MCPConnection } from '../adapters/mcp/connect.ts';
-import type { MCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
-import { isConflict, isNotFound } from '../adapters/kube/errors.ts';
-import type { SecretReader, WallClock } from '../ports.ts';
+import { isConflict, isNotFound } from '../port-errors.ts';
+import type { MCPServerStatusWriter, SecretReader, WallClock } from '../ports.ts';
 
 /** An MCPServer as the informer caches it. */
 export interface MCPServerObject {

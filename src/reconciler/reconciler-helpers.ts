@@ -6,7 +6,7 @@ import type { Effect } from '../core/effects.ts';
 import type { ResolvedTool } from '../core/journal.ts';
 import type { MCPServerObservation } from '../core/observed.ts';
 import { resolveTools } from '../core/tools.ts';
-import { isConflict, writeRejection } from '../adapters/kube/errors.ts';
+import { isConflict, writeRejection } from '../port-errors.ts';
 import { isFinished } from '../core/machine.ts';
 import type { AgentRunObject, RunWriter } from '../ports.ts';
 

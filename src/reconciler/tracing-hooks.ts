@@ -1,7 +1,7 @@
 /** Where the reconciler meets tracing: the trace context in status, the tool pods' TRACEPARENT. */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRun, AgentRunStatus } from '../api/agent-run.ts';
-import { describeApiError } from '../adapters/kube/errors.ts';
+import { describeError } from '../port-errors.ts';
 import type { Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
 import type { JournalEntry } from '../core/journal.ts';
@@ -18,7 +18,7 @@ export function tracedStatus(tracer: RunTracer | undefined, events: EventSink, r
   if (stamped.warning) {
     // Best effort, like every Event: the trace context is in status either way, so this happens once.
     events.emit(run.metadata, 'Warning', INVALID_TRACEPARENT_REASON, stamped.warning)
-      .catch((error: unknown) => { log.warn({ effect: 'event', reason: INVALID_TRACEPARENT_REASON, err: describeApiError(error) }, 'effect failed'); });
+      .catch((error: unknown) => { log.warn({ effect: 'event', reason: INVALID_TRACEPARENT_REASON, err: describeError(error) }, 'effect failed'); });
   }
   return stamped.status;
 }

@@ -2,6 +2,7 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/group.ts';
 import type { EventSink, RunOwner } from '../../ports.ts';
+import { kubeCall } from './errors.ts';
 
 export class KubeEventSink implements EventSink {
   private readonly core: CoreV1Api;
@@ -13,7 +14,7 @@ export class KubeEventSink implements EventSink {
 
   async emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = new Date();
-    await this.core.createNamespacedEvent({
+    await kubeCall(() => this.core.createNamespacedEvent({
       namespace: run.namespace,
       body: {
         metadata: { generateName: `${run.name}.`, namespace: run.namespace },
@@ -23,6 +24,6 @@ export class KubeEventSink implements EventSink {
         source: { component: this.component, host: this.host },
         reportingComponent: `agentrun.dev/${this.component}`, reportingInstance: this.host,
       },
-    });
+    }));
   }
 }

@@ -7,17 +7,13 @@ import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, API
 import type { ModelRequest } from '../../core/conversation.ts';
 import { modelResponse } from '../../core/journal.ts';
 import type { ModelCallOutcome, ModelClient } from '../../ports.ts';
+import { ModelCallAbortedError } from '../../port-errors.ts';
 import { boundedFetch, responseTooLargeIn } from './bounded-fetch.ts';
 import { isHeaderSafeKey, sanitizeEndpointText } from './sanitize.ts';
 
 export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 /** Default for --max-model-response-bytes: far above a real response (128k tokens of output is ~600 KB). */
 export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
-
-/** The call was cancelled by the operator (run cancelled, deleted, or the operator stopping). */
-export class ModelCallAbortedError extends Error {
-  override name = 'ModelCallAbortedError';
-}
 
 export class AnthropicModelClient implements ModelClient {
   private readonly clients = new Map<string, Anthropic>();
