@@ -4,6 +4,7 @@
  */
 import { realClock, type Clock } from './clock.ts';
 import { RequeueError, TerminalError } from './errors.ts';
+import type { InformerEventType } from './informer.ts';
 import type { Logger } from './logger.ts';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.ts';
 
@@ -86,6 +87,17 @@ export class Controller {
     this.clock = options.clock ?? realClock;
     this.onReconcileDone = options.onReconcileDone;
     this.queue = new WorkQueue({ ...options.queue, clock: this.clock });
+  }
+
+  /**
+   * Enqueues the keys `toKeys` maps each of the informer's changes to (the object's own key, its
+   * owner's, or every object that depends on it). Call before the informer starts.
+   */
+  watch<T>(
+    informer: { addHandler(handler: (type: InformerEventType, obj: T) => void): void },
+    toKeys: (obj: T, type: InformerEventType) => Iterable<string>,
+  ): void {
+    informer.addHandler((type, obj) => { for (const key of toKeys(obj, type)) this.enqueue(key); });
   }
 
   /** Queues a key for reconciliation (de-duplicated with keys already queued). */

@@ -123,6 +123,8 @@ export class Informer<T extends KubernetesObject> {
   private restartTimer: TimerHandle | undefined;
   private readonly delayTimers = new Set<TimerHandle>();
   private readonly syncWaiters = new Set<SyncWaiter>();
+  /** Handlers added after construction (Controller.watch), called after the options' handlers. */
+  private readonly handlers: ((type: InformerEventType, obj: T) => void)[] = [];
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
@@ -260,6 +262,15 @@ export class Informer<T extends KubernetesObject> {
     const handler = type === 'add' ? onAdd : type === 'update' ? onUpdate : onDelete;
     if (handler !== undefined) this.runHandler(type, obj, () => { handler(obj); });
     if (onEvent !== undefined) this.runHandler(type, obj, () => { onEvent(type, obj); });
+    for (const extra of this.handlers) this.runHandler(type, obj, () => { extra(type, obj); });
+  }
+
+  /**
+   * Adds a handler called for every change after the options' handlers, so that whoever consumes
+   * the events (a controller) can be built after the informer. Add handlers before start().
+   */
+  addHandler(handler: (type: InformerEventType, obj: T) => void): void {
+    this.handlers.push(handler);
   }
 
   private runHandler(type: InformerEventType, obj: T, call: () => void): void {
