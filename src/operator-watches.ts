@@ -16,7 +16,8 @@ import type { PodMemory } from './reconciler/memory/pod-memory.ts';
 type Obj = k8s.KubernetesObject;
 
 /** Lists a custom resource in a namespace, or in all of them. */
-export type CustomList = (plural: string, ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
+export type CustomList = (plural: string, ns: string | undefined) =>
+  (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
 
 /** The informers the AgentRun controller reads from, once per watched namespace. */
 export interface RunInformers {
@@ -47,7 +48,8 @@ export function addRunInformers(o: RunInformerOptions): RunInformers {
   const { manager, kc, log, core, custom } = o;
   const customList: CustomList = (plural, ns) => async (s) => (ns
     ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace: ns, ...s })
-    : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, ...s })) as Promise<k8s.KubernetesListObject<Obj>>;
+    : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, ...s })
+  ) as Promise<k8s.KubernetesListObject<Obj>>;
   const customPath = (plural: string, ns: string | undefined): string =>
     `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${plural}`;
   const custom$ = (plural: string, ns: string | undefined, onEvent?: (type: string, obj: Obj) => void): Informer<Obj> =>

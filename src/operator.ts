@@ -36,6 +36,7 @@ import { OperatorMetrics, RunStatusObserver } from './observability/metrics.ts';
 import { isReconciling, readinessOf, refreshGauges } from './operator-readiness.ts';
 import { addRunInformers, runCaches, runsIn, watchRuns } from './operator-watches.ts';
 
+/** The operator as built by createOperator: its runtime parts, and start/stop. */
 export interface Operator {
   readonly manager: Manager;
   readonly controller: Controller;
@@ -55,6 +56,7 @@ export interface Operator {
   metricsPort(): number | undefined;
 }
 
+/** What the process around the operator wants to hear of (lost leadership) or supply (tracing). */
 export interface OperatorHooks {
   /** Leadership was lost: the process must exit (non-zero) so it restarts with a clean memory. */
   readonly onLostLeadership?: (reason: string) => void;
@@ -66,7 +68,9 @@ export interface OperatorHooks {
 const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** The Lease's namespace: the flag, else the pod's own namespace, else `default`. */
-export function leaseNamespace(config: Config, readNamespaceFile = () => readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8')): string {
+export function leaseNamespace(
+  config: Config, readNamespaceFile = () => readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8'),
+): string {
   if (config.leaderElectionNamespace) return config.leaderElectionNamespace;
   try {
     const ns = readNamespaceFile().trim();
@@ -86,7 +90,9 @@ export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
 }
 
 /** Builds the operator from its configuration; nothing runs until start(). */
-export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(config.kubeconfig), hooks: OperatorHooks = {}): Operator {
+export function createOperator(
+  config: Config, log: Logger, kc = loadKubeConfig(config.kubeconfig), hooks: OperatorHooks = {},
+): Operator {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const manager = new Manager({ log, drainTimeoutMs: config.drainTimeoutMs });
@@ -95,7 +101,10 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
   const memory = new RunMemory();
   const podMemory = new PodMemory(memory);
   const metrics = new OperatorMetrics();
-  const modelCalls = new ModelCalls(new AnthropicModelClient({ timeoutMs: config.modelTimeoutMs, maxResponseBytes: config.maxModelResponseBytes }), (outcome, ms) => {
+  const model = new AnthropicModelClient({
+    timeoutMs: config.modelTimeoutMs, maxResponseBytes: config.maxModelResponseBytes,
+  });
+  const modelCalls = new ModelCalls(model, (outcome, ms) => {
     metrics.modelCallDuration.observe({ outcome }, ms / 1000);
   }, { maxConcurrent: config.maxConcurrentModelCalls, memory });
   const secrets = new KubeSecretReader(core);
@@ -113,7 +122,9 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     onChange: (namespace) => { for (const key of runsIn(informers, namespace)) controller.enqueue(key); },
     onReconcileDone: (durationMs, outcome) => {
       metrics.reconcileDuration.observe({ controller: 'mcpserver', outcome }, durationMs / 1000);
-      if (outcome === 'error' || outcome === 'terminal') metrics.reconcileErrors.inc({ controller: 'mcpserver', outcome });
+      if (outcome === 'error' || outcome === 'terminal') {
+        metrics.reconcileErrors.inc({ controller: 'mcpserver', outcome });
+      }
     },
   });
 
@@ -147,7 +158,9 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
     queue: { baseDelayMs: 200, maxDelayMs: 60_000 },
     onReconcileDone: (_key, durationMs, outcome) => {
       metrics.reconcileDuration.observe({ controller: 'agentrun', outcome }, durationMs / 1000);
-      if (outcome === 'error' || outcome === 'terminal') metrics.reconcileErrors.inc({ controller: 'agentrun', outcome });
+      if (outcome === 'error' || outcome === 'terminal') {
+        metrics.reconcileErrors.inc({ controller: 'agentrun', outcome });
+      }
     },
   }));
   watchRuns(controller, informers);
@@ -170,13 +183,15 @@ export function createOperator(config: Config, log: Logger, kc = loadKubeConfig(
           server = await startObservabilityServer({
             port: config.metricsPort, log, readiness,
             metrics: async () => {
-              refreshGauges(metrics, { ...sources, controller, modelCallsInFlight: () => modelCalls.inFlight(), runInformers: informers.runs });
+              const modelCallsInFlight = (): number => modelCalls.inFlight();
+              refreshGauges(metrics, { ...sources, controller, modelCallsInFlight, runInformers: informers.runs });
               return { contentType: metrics.contentType, body: await metrics.expose() };
             },
           });
         } catch (err) {
           // Kubernetes' probes will notice; a developer running two operators locally keeps going.
-          log.error({ err, port: config.metricsPort }, 'metrics server failed to listen; running without /metrics, /healthz and /readyz');
+          log.error({ err, port: config.metricsPort },
+            'metrics server failed to listen; running without /metrics, /healthz and /readyz');
         }
       }
       if (!(await manager.syncCaches())) return;
@@ -211,9 +226,11 @@ function leaderElector(config: Config, kc: k8s.KubeConfig, log: Logger, manager:
     onStartedLeading: () => { manager.startControllers(); },
     onStoppedLeading: (reason) => {
       modelCalls.abortAll();
-      (hooks.onLostLeadership ?? ((r: string) => { log.error({ reason: r }, 'leadership lost; exiting'); process.exit(1); }))(reason);
+      const exit = (r: string): void => { log.error({ reason: r }, 'leadership lost; exiting'); process.exit(1); };
+      (hooks.onLostLeadership ?? exit)(reason);
     },
   });
 }
 
+/** Re-exported for callers that build runs (tests, the dev entry point). */
 export type { AgentRun };

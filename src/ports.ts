@@ -14,10 +14,15 @@ import type { ModelFailure } from './core/policies.ts';
 import type { MCPServerSpec, MCPServerStatus } from './api/mcp-server.ts';
 
 /** An AgentRun as read from the apiserver (not yet validated). */
-export type AgentRunObject = Omit<AgentRun, 'spec'> & { spec: unknown; metadata: AgentRun['metadata'] & { name: string; namespace: string; uid: string } };
+export type AgentRunObject = Omit<AgentRun, 'spec'> & {
+  spec: unknown;
+  metadata: AgentRun['metadata'] & { name: string; namespace: string; uid: string };
+};
 
+/** The run that owns something (journal entries, pods, Events). */
 export interface RunOwner { readonly name: string; readonly namespace: string; readonly uid: string }
 
+/** Reads from the informer caches (never the apiserver). */
 export interface Caches {
   run(namespace: string, name: string): AgentRunObject | undefined;
   agentTool(namespace: string, name: string): AgentTool | undefined;
@@ -26,11 +31,18 @@ export interface Caches {
   mcpServer?(namespace: string, name: string): { spec: unknown; status?: { discoveredTools?: unknown } } | undefined;
 }
 
+/** Checks what a run's creator may do (SubjectAccessReview). */
 export interface AccessReviewer {
-  /** Asks the apiserver whether `user` (in `groups`) may do each requirement in `namespace`; returns the denied ones. */
-  denied(namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[]): Promise<AccessRequirement[]>;
+  /**
+   * Asks the apiserver whether `user` (in `groups`) may do each requirement in `namespace`;
+   * returns the denied ones.
+   */
+  denied(
+    namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[],
+  ): Promise<AccessRequirement[]>;
 }
 
+/** Writes a run: status, finalizers, deletion. */
 export interface RunWriter {
   /** Replaces the status, conditional on the run's resourceVersion; returns the new resourceVersion. */
   writeStatus(run: AgentRunObject, status: AgentRunStatus): Promise<string>;
@@ -40,6 +52,7 @@ export interface RunWriter {
   delete(run: RunOwner): Promise<void>;
 }
 
+/** Writes and reads a run's journal entries, verified. */
 export interface JournalStore {
   /**
    * Creates the entry. When an object already holds that name, returns what is stored there,
@@ -50,6 +63,7 @@ export interface JournalStore {
   read(owner: RunOwner, expected: ExpectedEntry): Promise<JournalRead>;
 }
 
+/** Creates, releases and deletes tool pods, and reads their logs. */
 export interface PodClient {
   /** Creates the pod and returns it; AlreadyExists means it was created before and is adopted (undefined). */
   create(pod: V1Pod): Promise<V1Pod | undefined>;
@@ -60,25 +74,36 @@ export interface PodClient {
   /** Deletes every pod matching the label selector in one request (the ended pods of a finished run). */
   deleteAll(namespace: string, labelSelector: string): Promise<void>;
   /** Up to `limitBytes` of the container's log; `truncated` when there was more. */
-  readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }>;
+  readLog(
+    namespace: string, name: string, container: string, limitBytes: number,
+  ): Promise<{ text: string; truncated: boolean }>;
 }
 
+/** Records an Event on a run. */
 export interface EventSink {
   emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
+/** Reads Secret values (API keys, MCP headers). */
 export interface SecretReader {
   /** The value of one key of a Secret; throws SecretUnavailableError with a message that says what to fix. */
   read(namespace: string, name: string, key: string): Promise<string>;
 }
 
+/** What a model call came to: a response, or a failure for the core to classify. */
 export type ModelCallOutcome = { ok: true; response: ModelResponse } | { ok: false; failure: ModelFailure };
 
+/** Calls a model API once (no retries: the core decides). */
 export interface ModelClient {
-  call(request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal }): Promise<ModelCallOutcome>;
+  call(
+    request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal },
+  ): Promise<ModelCallOutcome>;
 }
 
-/** Wall-clock time (epoch ms) for decisions and status timestamps; the controller runtime's monotonic Clock schedules. */
+/**
+ * Wall-clock time (epoch ms) for decisions and status timestamps; the controller runtime's
+ * monotonic Clock schedules.
+ */
 export interface WallClock { now(): number }
 
 /** One MCP tool call: the server (with its spec as the call starts), the tool, its input and bounds. */

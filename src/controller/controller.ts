@@ -174,7 +174,8 @@ export class Controller {
       } else {
         this.queue.addAfter(key, requeueAfterMs);
         outcome = 'requeue';
-        this.log.debug({ ...fields, durationMs: this.clock.now() - started, requeueAfterMs }, 'reconcile succeeded; requeueing');
+        const durationMs = this.clock.now() - started;
+        this.log.debug({ ...fields, durationMs, requeueAfterMs }, 'reconcile succeeded; requeueing');
       }
     } catch (err) {
       outcome = this.handleFailure(key, err);
@@ -199,7 +200,8 @@ export class Controller {
       return 'requeue';
     }
     const retryInMs = this.queue.addRateLimited(key);
-    this.log.error({ ...fields, retryInMs, failures: this.queue.numRequeues(key) }, 'reconcile failed; retrying with backoff');
+    const failures = this.queue.numRequeues(key);
+    this.log.error({ ...fields, retryInMs, failures }, 'reconcile failed; retrying with backoff');
     return 'error';
   }
 

@@ -11,7 +11,9 @@
  *   opened after stop() is aborted.
  * - An exception in an event handler would abort the relist or be swallowed; here it is logged.
  */
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject,
+} from '@kubernetes/client-node';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import type { Logger } from './logger.ts';
 
@@ -248,7 +250,8 @@ export class Informer<T extends KubernetesObject> {
     if (this.restartTimer !== undefined) return;
     const restartInMs = Math.min(this.baseDelayMs * 2 ** this.failures, this.maxDelayMs);
     this.failures++;
-    this.log.warn({ informer: this.name, err, restartInMs, failures: this.failures }, 'informer list/watch failed; restarting');
+    this.log.warn({ informer: this.name, err, restartInMs, failures: this.failures },
+      'informer list/watch failed; restarting');
     this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       this.runAttempt();
@@ -319,7 +322,9 @@ class StoppableWatch extends Watch {
 
 function createClientNodeListWatch<T extends KubernetesObject>(args: ListWatchArgs<T>): ListWatchLike<T> {
   const watch = new StoppableWatch(args.kc, args.isStopped);
-  return new ListWatch<T>(args.path, watch, args.list, false, args.labelSelector, args.fieldSelector, { delayFn: args.delay });
+  return new ListWatch<T>(
+    args.path, watch, args.list, false, args.labelSelector, args.fieldSelector, { delayFn: args.delay },
+  );
 }
 
 function abortReason(signal: AbortSignal): Error {

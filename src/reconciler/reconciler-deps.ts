@@ -1,8 +1,11 @@
 /** What the AgentRun reconciler needs from the world: the ports, in-memory stores and settings. */
+import type { AgentRun } from '../api/agent-run.ts';
 import type { Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
 import type { RunTracer } from '../observability/tracing/index.ts';
-import type { AccessReviewer, Caches, EventSink, JournalStore, PodClient, RunWriter, SecretReader, WallClock } from '../ports.ts';
+import type {
+  AccessReviewer, Caches, EventSink, JournalStore, PodClient, RunWriter, SecretReader, WallClock,
+} from '../ports.ts';
 import type { MCPCalls } from './memory/mcp-calls.ts';
 import type { ModelCalls } from './memory/model-calls.ts';
 import type { PodMemory } from './memory/pod-memory.ts';
@@ -36,3 +39,6 @@ export interface ReconcilerDeps {
   /** Exports the run's spans after each status write (observability/tracing); none when off. */
   readonly tracer?: RunTracer;
 }
+
+/** A run whose spec and status passed the schema, with the metadata every run has. */
+export type ParsedRun = AgentRun & { metadata: { name: string; namespace: string; uid: string } };

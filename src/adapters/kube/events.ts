@@ -4,6 +4,7 @@ import { API_VERSION } from '../../api/group.ts';
 import type { EventSink, RunOwner } from '../../ports.ts';
 import { kubeCall } from './errors.ts';
 
+/** Records Kubernetes Events on a run (core/v1 Events, best effort). */
 export class KubeEventSink implements EventSink {
   private readonly core: CoreV1Api;
   private readonly component: string;
@@ -18,7 +19,9 @@ export class KubeEventSink implements EventSink {
       namespace: run.namespace,
       body: {
         metadata: { generateName: `${run.name}.`, namespace: run.namespace },
-        involvedObject: { apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, namespace: run.namespace, uid: run.uid },
+        involvedObject: {
+          apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, namespace: run.namespace, uid: run.uid,
+        },
         type, reason, message: message.slice(0, 1024),
         firstTimestamp: now, lastTimestamp: now, eventTime: undefined, count: 1,
         source: { component: this.component, host: this.host },

@@ -7,7 +7,9 @@ import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { JOURNAL_PLURAL, type AgentRunJournalObject } from '../../api/agent-run-journal.ts';
 import { GROUP, VERSION } from '../../api/group.ts';
 import { sha256 } from '../../api/journal-digest.ts';
-import { entryStep, journalObject, verifyJournalObject, type ExpectedEntry, type JournalEntry, type JournalRead } from '../../core/journal.ts';
+import {
+  entryStep, journalObject, verifyJournalObject, type ExpectedEntry, type JournalEntry, type JournalRead,
+} from '../../core/journal.ts';
 import { isAlreadyExists, isNotFound } from '../../port-errors.ts';
 import type { JournalStore, RunOwner } from '../../ports.ts';
 import { kubeCall } from './errors.ts';

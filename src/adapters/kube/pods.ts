@@ -7,13 +7,15 @@ import { kubeCall } from './errors.ts';
 
 const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
+/** Creates, releases and deletes tool pods and reads their logs through the apiserver. */
 export class KubePodClient implements PodClient {
   private readonly core: CoreV1Api;
   constructor(core: CoreV1Api) { this.core = core; }
 
   async create(pod: V1Pod): Promise<V1Pod | undefined> {
     try {
-      return await kubeCall(() => this.core.createNamespacedPod({ namespace: pod.metadata?.namespace ?? '', body: pod }));
+      const namespace = pod.metadata?.namespace ?? '';
+      return await kubeCall(() => this.core.createNamespacedPod({ namespace, body: pod }));
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
       return undefined;
@@ -46,9 +48,13 @@ export class KubePodClient implements PodClient {
     await kubeCall(() => this.core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 5 }));
   }
 
-  async readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }> {
+  async readLog(
+    namespace: string, name: string, container: string, limitBytes: number,
+  ): Promise<{ text: string; truncated: boolean }> {
     // One byte more than the limit tells "exactly at the limit" from "cut off".
-    const text = await kubeCall(() => this.core.readNamespacedPodLog({ namespace, name, container, limitBytes: limitBytes + 1 }));
+    const text = await kubeCall(() => this.core.readNamespacedPodLog({
+      namespace, name, container, limitBytes: limitBytes + 1,
+    }));
     // A real kubelet whose container is gone (removed with its pod, garbage-collected) answers 200
     // with this sentence as the "log": it is a failed read, never the tool's output.
     if (KUBELET_LOGS_GONE.test(text)) throw new Error(text.trim());

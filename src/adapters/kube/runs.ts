@@ -9,6 +9,7 @@ import { kubeCall } from './errors.ts';
 const PLURAL = 'agentruns';
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+/** Writes a run's status (compare-and-swap), finalizers, and deletes runs. */
 export class KubeRunWriter implements RunWriter {
   private readonly api: CustomObjectsApi;
   constructor(api: CustomObjectsApi) { this.api = api; }
@@ -20,7 +21,9 @@ export class KubeRunWriter implements RunWriter {
       group: GROUP, version: VERSION, plural: PLURAL, namespace: run.metadata.namespace, name: run.metadata.name,
       body: {
         apiVersion: run.apiVersion, kind: run.kind,
-        metadata: { name: run.metadata.name, namespace: run.metadata.namespace, resourceVersion: run.metadata.resourceVersion },
+        metadata: {
+          name: run.metadata.name, namespace: run.metadata.namespace, resourceVersion: run.metadata.resourceVersion,
+        },
         status,
       },
     })) as { metadata: { resourceVersion: string } };
@@ -43,7 +46,8 @@ export class KubeRunWriter implements RunWriter {
 
   async delete(run: RunOwner): Promise<void> {
     await kubeCall(() => this.api.deleteNamespacedCustomObject({
-      group: GROUP, version: VERSION, plural: PLURAL, namespace: run.namespace, name: run.name, propagationPolicy: 'Background',
+      group: GROUP, version: VERSION, plural: PLURAL, namespace: run.namespace, name: run.name,
+      propagationPolicy: 'Background',
     })).catch((error: unknown) => { if (!isNotFound(error)) throw error; });
   }
 

@@ -9,6 +9,7 @@ export class SecretUnavailableError extends Error {
   override name = 'SecretUnavailableError';
 }
 
+/** Reads one key of a Secret, saying what to fix when it cannot. */
 export class KubeSecretReader implements SecretReader {
   private readonly core: CoreV1Api;
   constructor(core: CoreV1Api) { this.core = core; }
@@ -18,12 +19,19 @@ export class KubeSecretReader implements SecretReader {
     try {
       data = (await kubeCall(() => this.core.readNamespacedSecret({ namespace, name }))).data;
     } catch (error) {
-      if (isNotFound(error)) throw new SecretUnavailableError(`Secret ${namespace}/${name} does not exist: create it with the API key under key ${key}`);
-      if (error instanceof ApiError && error.status === 403) throw new SecretUnavailableError(`the operator may not read Secret ${namespace}/${name} (RBAC): grant it get on that Secret`);
+      const secret = `Secret ${namespace}/${name}`;
+      if (isNotFound(error)) {
+        throw new SecretUnavailableError(`${secret} does not exist: create it with the API key under key ${key}`);
+      }
+      if (error instanceof ApiError && error.status === 403) {
+        throw new SecretUnavailableError(`the operator may not read ${secret} (RBAC): grant it get on that Secret`);
+      }
       throw new SecretUnavailableError(`reading Secret ${namespace}/${name} failed: ${describeError(error)}`);
     }
     const encoded = data?.[key];
-    if (!encoded) throw new SecretUnavailableError(`Secret ${namespace}/${name} has no key ${key}: add the API key under that key`);
+    if (!encoded) {
+      throw new SecretUnavailableError(`Secret ${namespace}/${name} has no key ${key}: add the API key under that key`);
+    }
     return Buffer.from(encoded, 'base64').toString('utf8').trim();
   }
 }

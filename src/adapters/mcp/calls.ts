@@ -27,7 +27,9 @@ export class MCPSessionClient implements MCPClient {
 
   async call(call: MCPCallRequest, signal: AbortSignal): Promise<MCPCallResult> {
     const spec = call.spec;
-    if (!spec) return notSent(`MCPServer ${call.namespace}/${call.server} does not exist (any more): ask an admin to create it`);
+    if (!spec) {
+      return notSent(`MCPServer ${call.namespace}/${call.server} does not exist (any more): ask an admin to create it`);
+    }
     let connection: MCPConnection;
     const key = `${call.namespace}/${call.server}`;
     try {
@@ -41,7 +43,8 @@ export class MCPSessionClient implements MCPClient {
         CallToolResultSchema,
         { signal, timeout: call.timeoutMs, maxTotalTimeout: call.timeoutMs, resetTimeoutOnProgress: true },
       );
-      const view = mcpResultText(result as { content?: MCPContentBlock[]; structuredContent?: unknown }, call.maxOutputBytes);
+      const content = result as { content?: MCPContentBlock[]; structuredContent?: unknown };
+      const view = mcpResultText(content, call.maxOutputBytes);
       if (result.isError !== true) return { kind: 'result', ...view };
       // The SDK's server turns "no such tool" into an error result; the step says what it is.
       if (/^MCP error -32602: Tool \S+ not found/.test(view.text)) return { kind: 'unknown-tool', ...view };
@@ -94,7 +97,9 @@ export class MCPSessionClient implements MCPClient {
   async close(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(sessions.map(async (s) => { await s.connection.then((c) => c.client.close(), () => undefined).catch(() => undefined); }));
+    await Promise.all(sessions.map(async (s) => {
+      await s.connection.then((c) => c.client.close(), () => undefined).catch(() => undefined);
+    }));
   }
 }
 

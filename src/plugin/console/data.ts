@@ -34,6 +34,7 @@ export interface RunSummary {
   readonly pending: readonly PendingSummary[];
 }
 
+/** One pending approval as the console lists it. */
 export interface PendingSummary {
   readonly step: number;
   readonly kind: 'Tool' | 'Budget';

@@ -37,5 +37,7 @@ export class CachedJournal implements JournalStore {
 function checkDigest(found: Found, expected: ExpectedEntry): JournalRead {
   if (expected.digest === undefined || expected.digest === found.recorded.digest) return found;
   return { state: 'untrusted', reason: Reason.JournalTampered,
-    problem: `AgentRunJournal ${expected.name} has digest ${found.recorded.digest}, but status recorded ${expected.digest}` };
+    problem: `AgentRunJournal ${expected.name} has digest ${found.recorded.digest}, `
+      + `but status recorded ${expected.digest}`,
+  };
 }

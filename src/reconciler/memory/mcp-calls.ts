@@ -48,7 +48,8 @@ export class MCPCalls {
     startOnce(this.memory.of(call.runUid).mcpCalls, call.stepId, call.attempt, pending, async (signal) => {
       const started = performance.now();
       const { namespace, server, tool, input, timeoutMs, maxOutputBytes } = call;
-      const result = await this.client.call({ namespace, server, spec: call.spec(), tool, input, timeoutMs, maxOutputBytes }, signal);
+      const request = { namespace, server, spec: call.spec(), tool, input, timeoutMs, maxOutputBytes };
+      const result = await this.client.call(request, signal);
       if (signal.aborted) return undefined;
       this.onCallFinished?.(`${namespace}/${server}`, result.kind, performance.now() - started);
       return { state: 'done' as const, attempt: call.attempt, result };

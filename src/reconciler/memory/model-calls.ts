@@ -66,7 +66,9 @@ export class ModelCalls {
       key = apiKey;
       await this.slots.acquire(signal);
       let outcome: ModelCallOutcome;
-      try { outcome = await this.client.call(call.request, { apiKey, baseURL, signal }); } finally { this.slots.release(); }
+      try {
+        outcome = await this.client.call(call.request, { apiKey, baseURL, signal });
+      } finally { this.slots.release(); }
       return outcome.ok
         ? { state: 'succeeded', attempt: call.attempt, response: outcome.response }
         : { state: 'failed', attempt: call.attempt,
@@ -76,7 +78,9 @@ export class ModelCalls {
       // Whatever threw may quote the key (the SDK's header errors do): it never leaves here.
       const message = redactSecret((error instanceof Error ? error.message : String(error)).slice(0, 1024), key);
       return { state: 'failed', attempt: call.attempt,
-        failure: error instanceof CredentialsError ? { kind: 'api-key-unavailable', message } : { kind: 'connection', message } };
+        failure: error instanceof CredentialsError
+          ? { kind: 'api-key-unavailable', message } : { kind: 'connection', message },
+      };
     }
   }
 
@@ -100,7 +104,9 @@ export class ModelCalls {
   /** Calls started and not yet ended, across all runs. */
   inFlight(): number {
     let n = 0;
-    for (const run of this.memory.all()) for (const f of run.modelCalls.values()) if (f.outcome.state === 'in-flight') n++;
+    for (const run of this.memory.all()) {
+      for (const f of run.modelCalls.values()) if (f.outcome.state === 'in-flight') n++;
+    }
     return n;
   }
 

@@ -38,7 +38,11 @@ export class PodMemory {
   settled(runUid: string, name: string, change: { released?: boolean; deleting?: boolean }): void {
     const r = this.memory.peek(runUid)?.pods.get(name);
     if (!r) return;
-    r.observation = { ...r.observation, ...(change.released ? { finalizerHeld: false } : {}), ...(change.deleting ? { deleting: true } : {}) };
+    r.observation = {
+      ...r.observation,
+      ...(change.released ? { finalizerHeld: false } : {}),
+      ...(change.deleting ? { deleting: true } : {}),
+    };
   }
 
   /** Records that every released pod of a run is being deleted (one collection delete). */
@@ -58,19 +62,24 @@ export class PodMemory {
     const now = observePod(pod, false);
     // The final object may be older than what we saw; "started" and "interrupted" never go back to false.
     const interrupted = Boolean(now.interrupted) || Boolean(last?.interrupted);
-    pods.set(name, { owner: ownerKeyOf(pod), observation: { ...now, started: now.started || Boolean(last?.started), ...(interrupted ? { interrupted } : {}) } });
+    const started = now.started || Boolean(last?.started);
+    const observation = { ...now, started, ...(interrupted ? { interrupted } : {}) };
+    pods.set(name, { owner: ownerKeyOf(pod), observation });
   }
 
   /** The run's pods by name. */
   ofRun(runUid: string): Map<string, PodObservation> {
-    return new Map([...(this.memory.peek(runUid)?.pods.values() ?? [])].map((r) => [r.observation.name, r.observation]));
+    const pods = [...(this.memory.peek(runUid)?.pods.values() ?? [])];
+    return new Map(pods.map((r) => [r.observation.name, r.observation]));
   }
 
   /** Pods of a run that no longer exists which still carry the operator's finalizer. */
   heldOrphans(runKey: string): PodObservation[] {
     const held: PodObservation[] = [];
     for (const run of this.memory.all()) {
-      for (const r of run.pods.values()) if (r.owner === runKey && r.observation.exists && r.observation.finalizerHeld) held.push(r.observation);
+      for (const r of run.pods.values()) {
+        if (r.owner === runKey && r.observation.exists && r.observation.finalizerHeld) held.push(r.observation);
+      }
     }
     return held;
   }
@@ -92,7 +101,8 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
   const phase = (['Pending', 'Running', 'Succeeded', 'Failed'] as const).find((p) => p === status?.phase) ?? 'Unknown';
   const neverStartedReason = terminated && !ranThenEnded ? terminated.reason : undefined;
   const waiting = container?.state?.waiting;
-  const unschedulable = (status?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
+  const unschedulable = (status?.conditions ?? [])
+    .find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
   // Killed by a deletion or a disruption (the kubelet reports exit 137/143), not ended by itself.
   // Timestamps cannot tell: the final grace-0 delete moves deletionTimestamp past the kill.
   const interrupted = ranThenEnded && terminated.exitCode !== 0 && status?.reason !== 'DeadlineExceeded'
@@ -110,7 +120,8 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
         ...(terminated.finishedAt ? { finishedAt: new Date(terminated.finishedAt).toISOString() } : {}),
       },
     } : {}),
-    ...(waiting?.reason ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } } : {}),
+    ...(waiting?.reason
+      ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } } : {}),
     ...(unschedulable ? { unschedulable: unschedulable.message ?? 'no node fits the pod' } : {}),
     ...(status?.reason ?? neverStartedReason ? { reason: status?.reason ?? neverStartedReason } : {}),
     ...(status?.message ?? terminated?.message ? { message: status?.message ?? terminated?.message } : {}),

@@ -4,7 +4,9 @@
  * process by design: after a restart a call in flight is made again and everything else is read
  * again from the apiserver and the journal.
  */
-import type { AccessObservation, MCPCallObservation, ModelCallObservation, PodObservation, ToolOutputObservation } from '../../core/observed.ts';
+import type {
+  AccessObservation, MCPCallObservation, ModelCallObservation, PodObservation, ToolOutputObservation,
+} from '../../core/observed.ts';
 import type { JournalRead } from '../../core/journal.ts';
 import type { AgentRunObject } from '../../ports.ts';
 import type { Flight } from './in-flight.ts';
@@ -13,7 +15,12 @@ import type { Flight } from './in-flight.ts';
 export interface RememberedPod { readonly owner: string; observation: PodObservation }
 
 /** A log read waiting for room, with its arrival order across all runs. */
-export interface WaitingRead { readonly seq: number; readonly namespace: string; readonly limitBytes: number; readonly onDone: () => void }
+export interface WaitingRead {
+  readonly seq: number;
+  readonly namespace: string;
+  readonly limitBytes: number;
+  readonly onDone: () => void;
+}
 
 /** What this process knows about one run. */
 export interface RunState {
@@ -86,7 +93,9 @@ export class RunMemory {
     if (!state) return;
     this.runs.delete(uid);
     if (state.key !== undefined && this.uids.get(state.key) === uid) this.uids.delete(state.key);
-    for (const flights of [state.modelCalls, state.mcpCalls, state.toolOutputs]) for (const f of flights.values()) f.abort.abort();
+    for (const flights of [state.modelCalls, state.mcpCalls, state.toolOutputs]) {
+      for (const f of flights.values()) f.abort.abort();
+    }
     for (const listener of this.forgotten) listener(uid);
   }
 

@@ -31,7 +31,9 @@ export class ToolOutputReads {
   /** Arrival order of waiting reads, across runs. */
   private seq = 0;
 
-  constructor(read: Reader, maxHeld = DEFAULT_MAX_HELD_OUTPUTS, maxPerRun = DEFAULT_MAX_HELD_PER_RUN, memory = new RunMemory()) {
+  constructor(
+    read: Reader, maxHeld = DEFAULT_MAX_HELD_OUTPUTS, maxPerRun = DEFAULT_MAX_HELD_PER_RUN, memory = new RunMemory(),
+  ) {
     this.read = read;
     this.maxHeld = maxHeld;
     this.maxPerRun = maxPerRun;
@@ -45,7 +47,9 @@ export class ToolOutputReads {
    * when it ends, and returns undefined. A failed read is reported once, then read again when
    * asked next.
    */
-  observe(runUid: string, namespace: string, pod: string, limitBytes: number, onDone: () => void): ToolOutputObservation | undefined {
+  observe(
+    runUid: string, namespace: string, pod: string, limitBytes: number, onDone: () => void,
+  ): ToolOutputObservation | undefined {
     const run = this.memory.of(runUid);
     const existing = run.toolOutputs.get(pod);
     if (existing?.done) {
