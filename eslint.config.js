@@ -43,6 +43,32 @@ export default tseslint.config(
     },
   },
   {
+    // Ports hold: the reconciler and the plugin see the world through src/ports.ts and the typed
+    // errors of src/port-errors.ts; only the composition root (src/operator.ts) knows adapters.
+    files: ['src/reconciler/**/*.ts', 'src/plugin/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/adapters/*', '**/adapters/**'],
+            message: 'reconciler/ and plugin/ use the ports (src/ports.ts, src/port-errors.ts); src/operator.ts wires adapters.' },
+        ],
+      }],
+    },
+  },
+  {
+    // Known exception: MCPServer discovery still holds an MCP SDK session of its own (a port for
+    // it is follow-up work; the managed MCP shape is being changed in this file meanwhile).
+    files: ['src/reconciler/mcp-server-reconciler.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { regex: '(^|/)adapters/(?!mcp/connect\\.ts$)',
+            message: 'reconciler/ may import only adapters/mcp/connect.ts here (MCP discovery); nothing else of adapters/.' },
+        ],
+      }],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

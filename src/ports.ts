@@ -2,35 +2,48 @@
  * The operator's view of the world, as interfaces. Adapters implement them (Kubernetes, the
  * Anthropic SDK); the reconciler uses them; tests may substitute tiny fakes.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { AgentRun, AgentRunStatus } from './api/agent-run.ts';
 import type { AgentTool } from './api/agent-tool.ts';
 import type { ModelEndpoint } from './api/model-endpoint.ts';
 import type { AccessRequirement } from './core/access.ts';
 import type { ModelRequest } from './core/conversation.ts';
 import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './core/journal.ts';
+import type { MCPCallResult } from './core/observed.ts';
 import type { ModelFailure } from './core/policies.ts';
+import type { MCPServerSpec, MCPServerStatus } from './api/mcp-server.ts';
+import type { ManagedObjects } from './core/mcp-managed.ts';
 
 /** An AgentRun as read from the apiserver (not yet validated). */
-export type AgentRunObject = Omit<AgentRun, 'spec'> & { spec: unknown; metadata: AgentRun['metadata'] & { name: string; namespace: string; uid: string } };
+export type AgentRunObject = Omit<AgentRun, 'spec'> & {
+  spec: unknown;
+  metadata: AgentRun['metadata'] & { name: string; namespace: string; uid: string };
+};
 
+/** The run that owns something (journal entries, pods, Events). */
 export interface RunOwner { readonly name: string; readonly namespace: string; readonly uid: string }
 
+/** Reads from the informer caches (never the apiserver). */
 export interface Caches {
   run(namespace: string, name: string): AgentRunObject | undefined;
-  /** The run's tool pods currently in the cache (selected by owner). */
-  podsOf(run: RunOwner): V1Pod[];
   agentTool(namespace: string, name: string): AgentTool | undefined;
   modelEndpoint(namespace: string, name: string): ModelEndpoint | undefined;
   /** An MCPServer as cached (spec not yet validated); absent in fakes that use none. */
   mcpServer?(namespace: string, name: string): { spec: unknown; status?: { discoveredTools?: unknown } } | undefined;
 }
 
+/** Checks what a run's creator may do (SubjectAccessReview). */
 export interface AccessReviewer {
-  /** Asks the apiserver whether `user` (in `groups`) may do each requirement in `namespace`; returns the denied ones. */
-  denied(namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[]): Promise<AccessRequirement[]>;
+  /**
+   * Asks the apiserver whether `user` (in `groups`) may do each requirement in `namespace`;
+   * returns the denied ones.
+   */
+  denied(
+    namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[],
+  ): Promise<AccessRequirement[]>;
 }
 
+/** Writes a run: status, finalizers, deletion. */
 export interface RunWriter {
   /** Replaces the status, conditional on the run's resourceVersion; returns the new resourceVersion. */
   writeStatus(run: AgentRunObject, status: AgentRunStatus): Promise<string>;
@@ -40,18 +53,18 @@ export interface RunWriter {
   delete(run: RunOwner): Promise<void>;
 }
 
+/** Writes and reads a run's journal entries, verified. */
 export interface JournalStore {
   /**
    * Creates the entry. When an object already holds that name, returns what is stored there,
    * verified: the operator's own entry (which wins over this one) or an untrusted object.
    */
   write(owner: RunOwner, name: string, entry: JournalEntry): Promise<JournalRead>;
-  /** Reads and verifies an entry. Verified entries are immutable, so reads are cached. */
+  /** Reads and verifies an entry (verified entries are immutable: the reconciler caches them). */
   read(owner: RunOwner, expected: ExpectedEntry): Promise<JournalRead>;
-  /** Drops cached entries of a run that finished or went away. */
-  forget(runUid: string): void;
 }
 
+/** Creates, releases and deletes tool pods, and reads their logs. */
 export interface PodClient {
   /** Creates the pod and returns it; AlreadyExists means it was created before and is adopted (undefined). */
   create(pod: V1Pod): Promise<V1Pod | undefined>;
@@ -61,25 +74,81 @@ export interface PodClient {
   release(namespace: string, name: string): Promise<void>;
   /** Deletes every pod matching the label selector in one request (the ended pods of a finished run). */
   deleteAll(namespace: string, labelSelector: string): Promise<void>;
-  /** Live read, to tell "not in the cache yet" from "gone". */
-  exists(namespace: string, name: string): Promise<boolean>;
   /** Up to `limitBytes` of the container's log; `truncated` when there was more. */
-  readLog(namespace: string, name: string, container: string, limitBytes: number): Promise<{ text: string; truncated: boolean }>;
+  readLog(
+    namespace: string, name: string, container: string, limitBytes: number,
+  ): Promise<{ text: string; truncated: boolean }>;
 }
 
+/** Records an Event on a run. */
 export interface EventSink {
   emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
+/** Reads Secret values (API keys, MCP headers). */
 export interface SecretReader {
   /** The value of one key of a Secret; throws SecretUnavailableError with a message that says what to fix. */
   read(namespace: string, name: string, key: string): Promise<string>;
 }
 
+/** What a model call came to: a response, or a failure for the core to classify. */
 export type ModelCallOutcome = { ok: true; response: ModelResponse } | { ok: false; failure: ModelFailure };
 
+/** Calls a model API once (no retries: the core decides). */
 export interface ModelClient {
-  call(request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal }): Promise<ModelCallOutcome>;
+  call(
+    request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal },
+  ): Promise<ModelCallOutcome>;
 }
 
-export interface Clock { now(): number }
+/**
+ * Wall-clock time (epoch ms) for decisions and status timestamps; the controller runtime's
+ * monotonic Clock schedules.
+ */
+export interface WallClock { now(): number }
+
+/** One MCP tool call: the server (with its spec as the call starts), the tool, its input and bounds. */
+export interface MCPCallRequest {
+  readonly namespace: string;
+  readonly server: string;
+  /** The MCPServer's spec when the call starts (undefined: it no longer exists). */
+  readonly spec: MCPServerSpec | undefined;
+  readonly tool: string;
+  readonly input: unknown;
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+}
+
+/** Calls MCP tools; every failure is returned as a classified result, never thrown. */
+export interface MCPClient {
+  /** Makes the call; the result says what happened (sent or not, error kinds) for the core to decide. */
+  call(request: MCPCallRequest, signal: AbortSignal): Promise<MCPCallResult>;
+  /** Closes every open session (the operator stops). */
+  close(): Promise<void>;
+}
+
+/** Writes an MCPServer's status (its discovered tools). */
+export interface MCPServerStatusWriter {
+  /** Replaces the status, conditional on `resourceVersion` when given. */
+  write(namespace: string, name: string, resourceVersion: string | undefined, status: MCPServerStatus): Promise<void>;
+}
+
+/** What ensure() did to a managed MCP server's objects, for logs and Events. */
+export interface EnsureResult {
+  readonly deployment: V1Deployment;
+  /** `Kind: created` or `Kind: reverted drift at <path>`, for each object that changed. */
+  readonly changes: string[];
+}
+
+/** A waiting or crashing container of a managed MCP server's pod. */
+export interface PodProblem { readonly reason: string; readonly message: string }
+
+/** The apiserver side of managed MCP servers: their owned objects, pod problems, ready addresses. */
+export interface ManagedObjectsClient {
+  /** Creates the Deployment, Service and NetworkPolicy, or puts back what drifted. */
+  ensure(objects: ManagedObjects): Promise<EnsureResult>;
+  /** Why the server's pod does not run (a waiting reason or Unschedulable), if it does not. */
+  podProblem(namespace: string, labelSelector: string): Promise<PodProblem | undefined>;
+  /** The ready pod addresses behind the Service (EndpointSlices). */
+  readyAddresses(namespace: string, service: string): Promise<string[]>;
+}

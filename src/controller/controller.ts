@@ -4,6 +4,7 @@
  */
 import { realClock, type Clock } from './clock.ts';
 import { RequeueError, TerminalError } from './errors.ts';
+import type { InformerEventType } from './informer.ts';
 import type { Logger } from './logger.ts';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.ts';
 
@@ -88,6 +89,17 @@ export class Controller {
     this.queue = new WorkQueue({ ...options.queue, clock: this.clock });
   }
 
+  /**
+   * Enqueues the keys `toKeys` maps each of the informer's changes to (the object's own key, its
+   * owner's, or every object that depends on it). Call before the informer starts.
+   */
+  watch<T>(
+    informer: { addHandler(handler: (type: InformerEventType, obj: T) => void): void },
+    toKeys: (obj: T, type: InformerEventType) => Iterable<string>,
+  ): void {
+    informer.addHandler((type, obj) => { for (const key of toKeys(obj, type)) this.enqueue(key); });
+  }
+
   /** Queues a key for reconciliation (de-duplicated with keys already queued). */
   enqueue(key: string): void {
     this.queue.add(key);
@@ -162,7 +174,8 @@ export class Controller {
       } else {
         this.queue.addAfter(key, requeueAfterMs);
         outcome = 'requeue';
-        this.log.debug({ ...fields, durationMs: this.clock.now() - started, requeueAfterMs }, 'reconcile succeeded; requeueing');
+        const durationMs = this.clock.now() - started;
+        this.log.debug({ ...fields, durationMs, requeueAfterMs }, 'reconcile succeeded; requeueing');
       }
     } catch (err) {
       outcome = this.handleFailure(key, err);
@@ -187,7 +200,8 @@ export class Controller {
       return 'requeue';
     }
     const retryInMs = this.queue.addRateLimited(key);
-    this.log.error({ ...fields, retryInMs, failures: this.queue.numRequeues(key) }, 'reconcile failed; retrying with backoff');
+    const failures = this.queue.numRequeues(key);
+    this.log.error({ ...fields, retryInMs, failures }, 'reconcile failed; retrying with backoff');
     return 'error';
   }
 

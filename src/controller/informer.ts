@@ -11,7 +11,9 @@
  *   opened after stop() is aborted.
  * - An exception in an event handler would abort the relist or be swallowed; here it is logged.
  */
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject,
+} from '@kubernetes/client-node';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import type { Logger } from './logger.ts';
 
@@ -123,6 +125,8 @@ export class Informer<T extends KubernetesObject> {
   private restartTimer: TimerHandle | undefined;
   private readonly delayTimers = new Set<TimerHandle>();
   private readonly syncWaiters = new Set<SyncWaiter>();
+  /** Handlers added after construction (Controller.watch), called after the options' handlers. */
+  private readonly handlers: ((type: InformerEventType, obj: T) => void)[] = [];
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
@@ -246,7 +250,8 @@ export class Informer<T extends KubernetesObject> {
     if (this.restartTimer !== undefined) return;
     const restartInMs = Math.min(this.baseDelayMs * 2 ** this.failures, this.maxDelayMs);
     this.failures++;
-    this.log.warn({ informer: this.name, err, restartInMs, failures: this.failures }, 'informer list/watch failed; restarting');
+    this.log.warn({ informer: this.name, err, restartInMs, failures: this.failures },
+      'informer list/watch failed; restarting');
     this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       this.runAttempt();
@@ -260,6 +265,15 @@ export class Informer<T extends KubernetesObject> {
     const handler = type === 'add' ? onAdd : type === 'update' ? onUpdate : onDelete;
     if (handler !== undefined) this.runHandler(type, obj, () => { handler(obj); });
     if (onEvent !== undefined) this.runHandler(type, obj, () => { onEvent(type, obj); });
+    for (const extra of this.handlers) this.runHandler(type, obj, () => { extra(type, obj); });
+  }
+
+  /**
+   * Adds a handler called for every change after the options' handlers, so that whoever consumes
+   * the events (a controller) can be built after the informer. Add handlers before start().
+   */
+  addHandler(handler: (type: InformerEventType, obj: T) => void): void {
+    this.handlers.push(handler);
   }
 
   private runHandler(type: InformerEventType, obj: T, call: () => void): void {
@@ -308,7 +322,9 @@ class StoppableWatch extends Watch {
 
 function createClientNodeListWatch<T extends KubernetesObject>(args: ListWatchArgs<T>): ListWatchLike<T> {
   const watch = new StoppableWatch(args.kc, args.isStopped);
-  return new ListWatch<T>(args.path, watch, args.list, false, args.labelSelector, args.fieldSelector, { delayFn: args.delay });
+  return new ListWatch<T>(
+    args.path, watch, args.list, false, args.labelSelector, args.fieldSelector, { delayFn: args.delay },
+  );
 }
 
 function abortReason(signal: AbortSignal): Error {

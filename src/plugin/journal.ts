@@ -5,10 +5,11 @@
  * shown — only a warning that says why.
  */
 import type { StepRecord } from '../api/agent-run.ts';
-import { sha256 } from '../adapters/kube/journal.ts';
+import { sha256 } from '../api/journal-digest.ts';
 import { journalDigest, verifyJournalObject, type JournalEntry } from '../core/journal.ts';
 import type { Kube, Run } from './kube.ts';
 
+/** One step of a run with its verified journal entry, when there is one. */
 export interface JournaledStep {
   readonly step: StepRecord;
   /** The entry, when the step has one that could be read and verified. */
@@ -30,7 +31,9 @@ export async function readJournal(kube: Kube, run: Run, warn: (message: string) 
 }
 
 /** The verified journal entry of one step, or undefined (with a warning when it should have been there). */
-export async function readEntry(kube: Kube, run: Run, step: StepRecord, warn: (message: string) => void): Promise<JournalEntry | undefined> {
+export async function readEntry(
+  kube: Kube, run: Run, step: StepRecord, warn: (message: string) => void,
+): Promise<JournalEntry | undefined> {
   const ref = step.journal;
   if (!ref) return undefined;
   const obj = await kube.journal(run.metadata.namespace, ref.name);
@@ -38,7 +41,8 @@ export async function readEntry(kube: Kube, run: Run, step: StepRecord, warn: (m
     warn(`warning: step ${step.id}: its journal entry, AgentRunJournal ${ref.name}, does not exist (deleted?)`);
     return undefined;
   }
-  const read = verifyJournalObject(obj, { runUid: run.metadata.uid ?? '', name: ref.name, stepId: step.id, digest: ref.digest }, sha256);
+  const expected = { runUid: run.metadata.uid ?? '', name: ref.name, stepId: step.id, digest: ref.digest };
+  const read = verifyJournalObject(obj, expected, sha256);
   if (read.state !== 'found') {
     warn(`warning: step ${step.id}: ${read.state === 'untrusted' ? read.problem : 'missing'}; not shown`);
     return undefined;
@@ -68,7 +72,9 @@ export interface PendingInput {
 }
 
 /** Reads the full input of a pending tool approval from the journal; undefined when it cannot be verified. */
-export async function pendingInput(kube: Kube, run: Run, pending: { step: number; inputDigest?: string | undefined }, warn: (message: string) => void): Promise<PendingInput | undefined> {
+export async function pendingInput(
+  kube: Kube, run: Run, pending: { step: number; inputDigest?: string | undefined }, warn: (message: string) => void,
+): Promise<PendingInput | undefined> {
   const steps = run.status?.steps ?? [];
   const tool = steps.find((s) => s.id === pending.step);
   if (tool?.kind !== 'Tool' || tool.toolUseId === undefined) return undefined;
@@ -76,7 +82,8 @@ export async function pendingInput(kube: Kube, run: Run, pending: { step: number
   if (!model) return undefined;
   const entry = await readEntry(kube, run, model, warn);
   if (entry?.kind !== 'ModelResponse') return undefined;
-  const block = entry.response.content.find((b) => b.type === 'tool_use' && b.id === tool.toolUseId) as { input?: unknown } | undefined;
+  const block = entry.response.content
+    .find((b) => b.type === 'tool_use' && b.id === tool.toolUseId) as { input?: unknown } | undefined;
   if (!block) return undefined;
   // The same serialisation the operator used for the digest (core/gates.ts requestApproval).
   const text = JSON.stringify(block.input ?? {});

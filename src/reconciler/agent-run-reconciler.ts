@@ -2,7 +2,7 @@
  * Reconciles one AgentRun: gather what is observable → decide() → execute the effects in the
  * durable order of core/execution-plan.ts (finalizer, journal, starts ‖ status, the rest).
  */
-import { agentRun, type AgentRun, type AgentRunStatus } from '../api/agent-run.ts';
+import { agentRun, type AgentRunStatus } from '../api/agent-run.ts';
 import { agentToolSpec, type AgentToolSpec } from '../api/agent-tool.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
 import type { JournalRead } from '../core/journal.ts';
@@ -15,45 +15,44 @@ import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, toolsJournalName } from '../core/naming.ts';
 import type { JournalProblem, Observed, RecordedEntry, ToolOutputObservation } from '../core/observed.ts';
-import { CreatorAccess } from './creator-access.ts';
-import { endpointCredentials } from './model-credentials.ts';
-import { describeApiError, isNotFound, writeRejection, WriteRejectedError } from '../adapters/kube/errors.ts';
-import { sha256 } from '../adapters/kube/journal.ts';
-import type { ModelCalls } from '../adapters/model/calls.ts';
-import type { AgentRunObject, RunOwner } from '../ports.ts';
+import { sha256 } from '../api/journal-digest.ts';
+import { describeError, isNotFound, writeRejection, WriteRejectedError } from '../port-errors.ts';
+import type { AgentRunObject, JournalStore, RunOwner } from '../ports.ts';
+import { CreatorAccess } from './memory/creator-access.ts';
+import { CachedJournal } from './memory/journal-cache.ts';
+import { ToolOutputReads, podLogReader } from './memory/tool-output-reads.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
-import { ToolOutputReads, podLogReader } from './tool-output-reads.ts';
-import { journalEntries, tracedStatus, withTraceparent } from './tracing-hooks.ts';
-import { childLog, newer, rethrowConflict, resolvedOrNone, stepFields, writeStatusEvenIfRefused } from './reconciler-helpers.ts';
-import { mcpServerSpecOf, mcpServersOf } from './mcp-observations.ts';
-import type { ReconcilerDeps } from './reconciler-deps.ts';
+import { journalEntries, tracedStatus } from './tracing-hooks.ts';
+import {
+  childLog, newer, rethrowConflict, resolvedOrNone, stepFields, writeStatusEvenIfRefused,
+} from './reconciler-helpers.ts';
+import { mcpServersOf } from './mcp-observations.ts';
+import type { ParsedRun, ReconcilerDeps } from './reconciler-deps.ts';
+import { performEffects } from './perform-effects.ts';
 
+/** The reconciler's dependencies (re-exported for the composition root). */
 export type { ReconcilerDeps } from './reconciler-deps.ts';
 
 /** What writing the status came to. */
 type StatusWrite = { state: 'written'; run: AgentRunObject } | { state: 'unchanged' } | { state: 'refused' };
 
-type ParsedRun = AgentRun & { metadata: { name: string; namespace: string; uid: string } };
 
+/** Reconciles AgentRuns: gather → decide() → execute, one run key at a time. */
 export class AgentRunReconciler {
   private readonly d: ReconcilerDeps;
-  /** The newest version of each run this process wrote, to outrun a stale informer cache. */
-  private readonly written = new Map<string, AgentRunObject>();
-  /** Runs whose in-flight steps were checked against the journal since this process started. */
-  private readonly recovered = new Set<string>();
-  private readonly uidsByKey = new Map<string, string>();
-  /** Access verdicts by run UID, for the requirements they were made for (a run's references never change). */
+  /** Access verdicts, for the requirements they were made for (a run's references never change). */
   private readonly access: CreatorAccess;
-  /** Refused writes of a run (413/422), by run uid: decide() ends the run. */
-  private readonly rejectedWrites = new Map<string, { what: string; message: string }>();
-  /** Tool pods the apiserver refused to create (413/422), by run uid, then pod name. */
-  private readonly rejectedPods = new Map<string, Map<string, string>>();
   private readonly outputs: ToolOutputReads;
+  /** The journal port, verified entries remembered in the run memory. */
+  private readonly journal: JournalStore;
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
-    this.outputs = new ToolOutputReads(podLogReader(deps.pods));
-    this.access = new CreatorAccess(deps.access, deps.requireCreatorIdentity !== false);
+    // The tracer's spans of a run are part of what is forgotten with it.
+    deps.memory.onForget((uid) => { deps.tracer?.forget(uid); });
+    this.outputs = new ToolOutputReads(podLogReader(deps.pods), undefined, undefined, deps.memory);
+    this.access = new CreatorAccess(deps.access, deps.requireCreatorIdentity !== false, deps.memory);
+    this.journal = new CachedJournal(deps.journal, deps.memory);
   }
 
   /** The controller's reconcile function. */
@@ -66,13 +65,14 @@ export class AgentRunReconciler {
       this.forget(key);
       return;
     }
-    this.uidsByKey.set(key, raw.metadata.uid);
+    this.d.memory.of(raw.metadata.uid, key);
     const log = childLog(this.d.log, { run: key });
 
     const parsed = agentRun.safeParse(raw);
     if (!parsed.success) {
       // Admission validates specs, so this is a run from an incompatible version of the API.
-      throw new TerminalError(`AgentRun ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`);
+      const problem = parsed.error.message.slice(0, 500);
+      throw new TerminalError(`AgentRun ${key} does not match the v1alpha1 schema: ${problem}`);
     }
     const run = parsed.data as ParsedRun;
     const started = performance.now();
@@ -84,36 +84,30 @@ export class AgentRunReconciler {
     const stored = await this.execute(raw, run, status, decision.effects, log);
     // Spans come from what is stored: a refused write ends nothing.
     if (stored) this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
-    log.debug({ gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered), executeMs: Math.round(performance.now() - decided), effects: decision.effects.length }, 'reconciled');
-    if (isFinished(decision.status) && !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod')) this.d.podMemory.forgetRun(run.metadata.uid);
+    log.debug({
+      gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered),
+      executeMs: Math.round(performance.now() - decided), effects: decision.effects.length,
+    }, 'reconciled');
+    const podsSettled = !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod');
+    if (isFinished(decision.status) && podsSettled) this.d.podMemory.forgetRun(run.metadata.uid);
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
   };
 
   /** The cached run, unless this process wrote a newer version of it. */
   private freshest(namespace: string, name: string): AgentRunObject | undefined {
     const cached = this.d.caches.run(namespace, name);
-    const mine = this.written.get(`${namespace}/${name}`);
     if (!cached) return undefined;
-    if (mine && mine.metadata.uid === cached.metadata.uid && newer(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
-    this.written.delete(`${namespace}/${name}`);
+    const memory = this.d.memory.peek(cached.metadata.uid);
+    const mine = memory?.written;
+    if (mine && newer(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
+    if (memory) memory.written = undefined;
     return cached;
   }
 
+  /** Forgets a run that is gone: everything this process remembers of it, in one place. */
   private forget(key: string): void {
-    const uid = this.uidsByKey.get(key);
-    this.written.delete(key);
-    this.uidsByKey.delete(key);
-    if (!uid) return;
-    this.recovered.delete(uid);
-    this.d.tracer?.forget(uid);
-    this.access.forget(uid);
-    this.rejectedWrites.delete(uid);
-    this.rejectedPods.delete(uid);
-    this.d.modelCalls.forget(uid);
-    this.d.mcpCalls.forget(uid);
-    this.outputs.forget(uid);
-    this.d.podMemory.forgetRun(uid);
-    this.d.journal.forget(uid);
+    const uid = this.d.memory.uidOf(key);
+    if (uid) this.d.memory.forget(uid);
   }
 
   // ---- gather ----
@@ -132,18 +126,22 @@ export class AgentRunReconciler {
     const owner: RunOwner = run.metadata;
     const problems: JournalProblem[] = [];
     /** Reads and verifies one entry; `digest` is what status recorded, absent for an entry not yet recorded. */
-    const verified = async (name: string, stepId: number, digest: string | undefined): Promise<RecordedEntry | undefined> => {
-      const read = await this.d.journal.read(owner, { runUid: uid, name, stepId, ...(digest !== undefined ? { digest } : {}) });
+    const verified = async (name: string, stepId: number, digest?: string): Promise<RecordedEntry | undefined> => {
+      const expected = { runUid: uid, name, stepId, ...(digest !== undefined ? { digest } : {}) };
+      const read = await this.journal.read(owner, expected);
       if (read.state === 'found') return read.recorded;
       if (read.state === 'untrusted') problems.push({ reason: read.reason, problem: read.problem });
-      else if (digest !== undefined) problems.push({ reason: Reason.JournalCorrupted, problem: `AgentRunJournal ${name}, which status records for step ${stepId}, does not exist` });
+      else if (digest !== undefined) {
+        const problem = `AgentRunJournal ${name}, which status records for step ${stepId}, does not exist`;
+        problems.push({ reason: Reason.JournalCorrupted, problem });
+      }
       return undefined;
     };
 
     let toolSnapshot: Observed['toolSnapshot'];
     const journal = new Map<number, RecordedEntry>();
     if (!finished) {
-      const firstLook = !this.recovered.has(uid);
+      const firstLook = !this.d.memory.of(uid).recovered;
       const toolsRef = run.status?.toolsJournal;
       // Until status records the tools entry, a previous process may have written it and died.
       const tools = await verified(toolsRef?.name ?? toolsJournalName(name), 0, toolsRef?.digest);
@@ -158,13 +156,14 @@ export class AgentRunReconciler {
           if (recorded) journal.set(step.id, recorded);
         }
       }));
-      this.recovered.add(uid);
+      this.d.memory.of(uid).recovered = true;
     }
 
     const endpoint = this.d.caches.modelEndpoint(namespace, run.spec.model.endpointRef.name);
     const endpointSpec = endpoint ? modelEndpointSpec.safeParse(endpoint.spec) : undefined;
     const mcpServers = mcpServersOf(this.d.caches, namespace, run.spec);
-    const access = finished ? undefined : await this.access.of(run, toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools, mcpServers));
+    const tools = toolSnapshot?.tools ?? resolvedOrNone(run.spec, agentTools, mcpServers);
+    const access = finished ? undefined : await this.access.of(run, tools);
 
     const pods = this.d.podMemory.ofRun(uid);
     const toolOutputs = new Map<number, ToolOutputObservation>();
@@ -173,17 +172,18 @@ export class AgentRunReconciler {
       if (step.kind !== 'Tool' || step.phase !== 'Running' || !step.podName || journal.has(step.id)) continue;
       const pod = pods.get(step.podName);
       if (!pod?.exists || !pod.terminated) continue;
-      const output = this.outputs.observe(uid, namespace, step.podName, run.spec.limits.maxToolOutputBytes, () => { this.d.enqueue(key); });
+      const limit = run.spec.limits.maxToolOutputBytes;
+      const output = this.outputs.observe(uid, namespace, step.podName, limit, () => { this.d.enqueue(key); });
       if (output) toolOutputs.set(step.id, output);
     }
     if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
 
-    const writeRejected = this.rejectedWrites.get(uid);
-    const rejectedPods = this.rejectedPods.get(uid);
+    const writeRejected = this.d.memory.peek(uid)?.rejectedWrite;
+    const rejectedPods = this.d.memory.peek(uid)?.rejectedPods;
     return {
       run: { ...run, metadata: { ...run.metadata, resourceVersion: raw.metadata.resourceVersion } },
       ...(writeRejected ? { writeRejected } : {}),
-      ...(rejectedPods ? { rejectedPods } : {}),
+      ...(rejectedPods && rejectedPods.size > 0 ? { rejectedPods: new Map(rejectedPods) } : {}),
       now: this.d.clock.now(),
       hash: sha256,
       agentTools,
@@ -203,21 +203,26 @@ export class AgentRunReconciler {
   }
 
   /** Carries out a decision in the durable order of core/execution-plan.ts; false when the status write was refused. */
-  private async execute(raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger): Promise<boolean> {
+  private async execute(
+    raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger,
+  ): Promise<boolean> {
     const owner: RunOwner = run.metadata;
     const plan = planExecution(effects);
     let current = raw;
     if (plan.addFinalizer) {
       let resourceVersion: string;
-      try { resourceVersion = await this.d.runs.addFinalizer(current, FINALIZER); } catch (error) { rethrowConflict(error); }
-      current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers: [...(current.metadata.finalizers ?? []), FINALIZER] } };
+      try {
+        resourceVersion = await this.d.runs.addFinalizer(current, FINALIZER);
+      } catch (error) { rethrowConflict(error); }
+      const finalizers = [...(current.metadata.finalizers ?? []), FINALIZER];
+      current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers } };
     }
 
     const key = `${owner.namespace}/${owner.name}`;
     let stored: JournalRead[];
     try {
       stored = await Promise.all(plan.journal.map(async (e) => {
-        try { return await this.d.journal.write(owner, e.name, e.entry); } catch (error) { throw writeRejection(error) ?? error; }
+        return await this.journal.write(owner, e.name, e.entry);
       }));
     } catch (error) {
       if (!(error instanceof WriteRejectedError)) throw error;
@@ -225,20 +230,24 @@ export class AgentRunReconciler {
       this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
       return false;
     }
-    const displaced = plan.journal.find((e, i) => { const s = stored[i]; return s?.state !== 'found' || s.recorded.digest !== e.digest; });
+    const displaced = plan.journal.find((e, i) => {
+      const s = stored[i];
+      return s?.state !== 'found' || s.recorded.digest !== e.digest;
+    });
     if (displaced) {
       // Another entry holds the name (written by a leader that lost its lease, or by someone else):
       // nothing of this decision may happen. Read the journal again: the operator's own stored
       // entry wins, anything else fails the run as tampered.
-      this.recovered.delete(owner.uid);
-      throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`, { retryAfterMs: 0 });
+      this.d.memory.of(owner.uid).recovered = false;
+      throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`,
+        { retryAfterMs: 0 });
     }
     if (plan.journal.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
     if (plan.journal.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
 
     // Pods and model calls start before status: the journal entry is the durable record. (Not
     // beside the status write: on a loaded apiserver the two requests slow each other.)
-    const startFailures = await this.perform(plan.start, run, status, () => current, log);
+    const startFailures = await performEffects(this.d, plan.start, run, status, () => current, log);
     if (plan.start.length > 0) crashPoint(CrashPoint.afterStartBeforeStatus);
     const written = await this.writeStatusIfChanged(current, run, status, log);
     if (written.state === 'refused') return false; // the next decision ends the run with the apiserver's reason
@@ -250,9 +259,12 @@ export class AgentRunReconciler {
       if (effect.type !== 'event') continue;
       this.d.onEffect?.(effect);
       this.d.events.emit(owner, effect.eventType, effect.reason, effect.message)
-        .catch((error: unknown) => { log.warn({ effect: 'event', reason: effect.reason, err: describeApiError(error) }, 'effect failed'); });
+        .catch((error: unknown) => {
+          log.warn({ effect: 'event', reason: effect.reason, err: describeError(error) }, 'effect failed');
+        });
     }
-    const settleFailures = await this.perform(plan.settle.filter((e) => e.type !== 'event'), run, status, () => current, log);
+    const settle = plan.settle.filter((e) => e.type !== 'event');
+    const settleFailures = await performEffects(this.d, settle, run, status, () => current, log);
     // Forget model calls and tool outputs whose outcome is now recorded in status.
     for (const step of status.steps ?? []) {
       if (!isStepDone(step)) continue;
@@ -262,8 +274,12 @@ export class AgentRunReconciler {
     }
 
     const failures = [...startFailures, ...settleFailures];
-    for (const f of failures) log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeApiError(f.error) }, 'effect failed');
-    if (failures.length > 0) throw new Error(`${failures.length} effects failed, first: ${describeApiError(failures[0]?.error)}`);
+    for (const f of failures) {
+      log.warn({ effect: f.effect.type, ...stepFields(f.effect), err: describeError(f.error) }, 'effect failed');
+    }
+    if (failures.length > 0) {
+      throw new Error(`${failures.length} effects failed, first: ${describeError(failures[0]?.error)}`);
+    }
     return true;
   }
 
@@ -271,103 +287,39 @@ export class AgentRunReconciler {
    * Writes the status when it differs from the stored one (not for a run being deleted). A refused
    * write is recorded for the next decision; a run that is gone counts as unchanged; conflicts throw.
    */
-  private async writeStatusIfChanged(current: AgentRunObject, run: ParsedRun, status: AgentRunStatus, log: Logger): Promise<StatusWrite> {
+  private async writeStatusIfChanged(
+    current: AgentRunObject, run: ParsedRun, status: AgentRunStatus, log: Logger,
+  ): Promise<StatusWrite> {
     // Compared canonically: the apiserver returns keys in its own order, and zod in the schema's.
-    if (canonicalJson(status) === canonicalJson(run.status ?? {}) || run.metadata.deletionTimestamp) return { state: 'unchanged' };
+    const same = canonicalJson(status) === canonicalJson(run.status ?? {});
+    if (same || run.metadata.deletionTimestamp) return { state: 'unchanged' };
     const owner: RunOwner = run.metadata;
     const key = `${owner.namespace}/${owner.name}`;
     if (isFinished(status)) crashPoint(CrashPoint.beforeFinalStatus);
     let resourceVersion: string;
+    const refusedBefore = this.d.memory.peek(owner.uid)?.rejectedWrite !== undefined;
     try {
-      resourceVersion = await writeStatusEvenIfRefused(this.d.runs, current, status, this.rejectedWrites.has(owner.uid), log);
+      resourceVersion = await writeStatusEvenIfRefused(this.d.runs, current, status, refusedBefore, log);
     } catch (error) {
       if (isNotFound(error)) return { state: 'unchanged' };
       const rejected = writeRejection(error);
-      if (rejected && !this.rejectedWrites.has(owner.uid)) { this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log); return { state: 'refused' }; }
+      if (rejected && !refusedBefore) {
+        this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log);
+        return { state: 'refused' };
+      }
       rethrowConflict(error);
     }
     const written = { ...current, metadata: { ...current.metadata, resourceVersion }, status };
-    this.written.set(key, written);
+    this.d.memory.of(owner.uid, key).written = written;
     this.d.onStatusWritten?.(JSON.stringify(status).length);
     log.debug({ phase: status.phase, steps: status.steps?.length ?? 0 }, 'status written');
     return { state: 'written', run: written };
   }
 
-  /** Performs side effects concurrently; returns the ones that failed (never throws). */
-  private async perform(effects: readonly Effect[], run: ParsedRun, status: AgentRunStatus, current: () => AgentRunObject, log: Logger): Promise<{ effect: Effect; error: unknown }[]> {
-    const owner: RunOwner = run.metadata;
-    const key = `${owner.namespace}/${owner.name}`;
-    const results = await Promise.allSettled(effects.map(async (effect) => {
-      this.d.onEffect?.(effect);
-      log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
-      switch (effect.type) {
-        case 'createPod': {
-          let created;
-          try {
-            created = await this.d.pods.create(withTraceparent(effect.pod, this.d.tracer?.podTraceparent(owner.uid, status, effect.stepId)));
-          } catch (error) {
-            const rejected = writeRejection(error);
-            if (!rejected) throw error;
-            // Creating it again would be refused again: the next decision fails the step instead.
-            const name = effect.pod.metadata?.name ?? '';
-            const pods = this.rejectedPods.get(owner.uid) ?? new Map<string, string>();
-            pods.set(name, rejected.message);
-            this.rejectedPods.set(owner.uid, pods);
-            log.warn({ pod: name, status: rejected.status, err: rejected.message }, 'pod refused by the apiserver; not retried');
-            this.d.enqueue(key);
-            return;
-          }
-          // Known from now on: a reconcile before the informer shows it must not create it again.
-          if (created) this.d.podMemory.recordCreated(created);
-          return;
-        }
-        case 'deletePod':
-          await this.d.pods.delete(owner.namespace, effect.name);
-          this.d.podMemory.settled(owner.namespace, effect.name, { released: true, deleting: true });
-          return;
-        case 'releasePod':
-          await this.d.pods.release(owner.namespace, effect.name);
-          this.d.podMemory.settled(owner.namespace, effect.name, { released: true });
-          return;
-        case 'deleteEndedPods':
-          await this.d.pods.deleteAll(owner.namespace, effect.labelSelector);
-          this.d.podMemory.sweptRun(owner.uid);
-          return;
-        case 'startModelCall': this.startModelCall(run, key, effect.stepId, effect.attempt, effect.request); return;
-        case 'cancelModelCall': this.d.modelCalls.cancel(owner.uid, effect.stepId); return;
-        case 'startMCPCall': this.d.mcpCalls.start({ ...effect, runUid: owner.uid, namespace: owner.namespace,
-          spec: () => mcpServerSpecOf(this.d.caches, owner.namespace, effect.server), onDone: () => { this.d.enqueue(key); } }); return;
-        case 'removeFinalizer': {
-          const before = current();
-          const resourceVersion = await this.d.runs.removeFinalizer(before, FINALIZER);
-          // Remember the patched run: a reconcile before the informer sees the patch must not remove the finalizer again.
-          if (resourceVersion) {
-            this.written.set(key, { ...before, metadata: { ...before.metadata, resourceVersion, finalizers: (before.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) } });
-          }
-          return;
-        }
-        case 'deleteRun': await this.d.runs.delete(owner); return;
-        case 'addFinalizer': case 'writeJournal': case 'event': return; // phases of their own
-      }
-    }));
-    return results.flatMap((r, i) => {
-      const effect = effects[i];
-      return r.status === 'rejected' && effect ? [{ effect, error: r.reason as unknown }] : [];
-    });
-  }
-
   /** Records a refused write; the run is enqueued so that decide() ends it at once. */
   private rejectWrite(uid: string, key: string, what: string, error: WriteRejectedError, log: Logger): void {
-    this.rejectedWrites.set(uid, { what, message: error.message });
+    this.d.memory.of(uid).rejectedWrite = { what, message: error.message };
     log.warn({ what, status: error.status, err: error.message }, 'write refused by the apiserver; not retried');
     this.d.enqueue(key);
-  }
-
-  private startModelCall(run: ParsedRun, key: string, stepId: number, attempt: number, request: Parameters<ModelCalls['start']>[0]['request']): void {
-    this.d.modelCalls.start({
-      runUid: run.metadata.uid, stepId, attempt, request,
-      credentials: endpointCredentials(this.d.caches, this.d.secrets, run.metadata.namespace, run.spec.model.endpointRef.name),
-      onDone: () => { this.d.enqueue(key); },
-    });
   }
 }

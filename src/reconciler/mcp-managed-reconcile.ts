@@ -9,8 +9,8 @@ import { MCPManagedReason } from '../api/mcp-managed.ts';
 import {
   buildManagedObjects, managedName, managedSelector, serviceUrl, type ManagedOwner, type OperatorPeer,
 } from '../core/mcp-managed.ts';
-import type { ManagedObjectsClient } from '../adapters/kube/mcp-managed.ts';
-import { describeApiError } from '../adapters/kube/errors.ts';
+import { describeError } from '../port-errors.ts';
+import type { ManagedObjectsClient } from '../ports.ts';
 
 /**
  * How the operator reaches a managed server: `service`, the Service's DNS name (in a cluster with
@@ -44,7 +44,7 @@ export async function reconcileManaged(client: ManagedObjectsClient, owner: Mana
   } catch (error) {
     return { kind: 'not-ready', reason: MCPManagedReason.ApplyFailed, changes: [],
       message: 'creating or updating the server\'s Deployment, Service or NetworkPolicy failed: '
-        + `${describeApiError(error).slice(0, 500)}. `
+        + `${describeError(error).slice(0, 500)}. `
         + 'Fix: check the operator\'s RBAC (chart rbac.yaml) and the namespace\'s quotas and admission policies.' };
   }
   const { deployment, changes } = ensured;

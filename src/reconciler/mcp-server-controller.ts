@@ -6,10 +6,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
 import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome, type Selectors } from '../controller/index.ts';
-import { KubeMCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
-import type { SecretReader } from '../ports.ts';
+import type { ManagedObjectsClient, MCPServerStatusWriter, SecretReader } from '../ports.ts';
 import { MCPServerReconciler, type MCPServerObject } from './mcp-server-reconciler.ts';
-import { KubeManagedObjects } from '../adapters/kube/mcp-managed.ts';
 import { MCP_COMPONENT } from '../core/mcp-managed.ts';
 import { Label, MANAGED_BY } from '../api/conditions.ts';
 import { MCP_SERVER_KIND } from '../api/mcp-server.ts';
@@ -24,7 +22,8 @@ export interface MCPServerControllerOptions {
   readonly namespaces: readonly (string | undefined)[];
   readonly customPath: (plural: string, ns: string | undefined) => string;
   readonly customList: (plural: string, ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
-  readonly custom: k8s.CustomObjectsApi;
+  /** Writes MCPServer status (the Kubernetes adapter, wired in src/operator.ts). */
+  readonly status: MCPServerStatusWriter;
   readonly secrets: SecretReader;
   readonly workers: number;
   /** An MCPServer in `namespace` changed (runs waiting for it may go on). */
@@ -32,6 +31,8 @@ export interface MCPServerControllerOptions {
   readonly onReconcileDone: (durationMs: number, outcome: ReconcileOutcome) => void;
   /** Managed servers: who may reach them and how the operator does (flags --mcp-*). */
   readonly managed: ManagedSettings;
+  /** Managed servers' owned objects (the Kubernetes adapter, wired in src/operator.ts). */
+  readonly managedObjects: ManagedObjectsClient;
 }
 
 export interface MCPServerController {
@@ -66,13 +67,9 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
       if (owner && obj.metadata?.namespace) ref.controller?.enqueue(`${obj.metadata.namespace}/${owner.name}`);
     },
   })));
-  const client = new KubeManagedObjects({
-    apps, core: o.kc.makeApiClient(k8s.CoreV1Api), net: o.kc.makeApiClient(k8s.NetworkingV1Api),
-    discovery: o.kc.makeApiClient(k8s.DiscoveryV1Api),
-  });
   const reconciler = new MCPServerReconciler({
-    get, status: new KubeMCPServerStatusWriter(o.custom), secrets: o.secrets, clock: { now: () => Date.now() }, log: o.log,
-    enqueue: (key) => { ref.controller?.enqueue(key); }, managed: { client, settings: o.managed },
+    get, status: o.status, secrets: o.secrets, clock: { now: () => Date.now() }, log: o.log,
+    enqueue: (key) => { ref.controller?.enqueue(key); }, managed: { client: o.managedObjects, settings: o.managed },
   });
   const controller = o.manager.addController(new Controller({
     name: 'mcpserver', reconcile: reconciler.reconcile, workers: Math.min(o.workers, 4), log: o.log,

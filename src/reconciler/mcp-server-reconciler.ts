@@ -12,10 +12,8 @@ import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResu
 import { canonicalJson } from '../core/canonical.ts';
 import { boundDiscovery, type ListedTool } from '../core/mcp-discovery.ts';
 import { MCPConnectError, connectMCP, describeMCPError, type MCPConnection } from '../adapters/mcp/connect.ts';
-import type { MCPServerStatusWriter } from '../adapters/kube/mcp-servers.ts';
-import { isConflict, isNotFound } from '../adapters/kube/errors.ts';
-import type { Clock, SecretReader } from '../ports.ts';
-import type { ManagedObjectsClient } from '../adapters/kube/mcp-managed.ts';
+import { isConflict, isNotFound } from '../port-errors.ts';
+import type { ManagedObjectsClient, MCPServerStatusWriter, SecretReader, WallClock } from '../ports.ts';
 import { MANAGED_POLL_MS, reconcileManaged, type ManagedSettings } from './mcp-managed-reconcile.ts';
 
 /** An MCPServer as the informer caches it. */
@@ -29,7 +27,7 @@ export interface MCPServerReconcilerDeps {
   readonly get: (namespace: string, name: string) => MCPServerObject | undefined;
   readonly status: MCPServerStatusWriter;
   readonly secrets: SecretReader;
-  readonly clock: Clock;
+  readonly clock: WallClock;
   readonly log: Logger;
   readonly enqueue: (key: string) => void;
   /** Managed servers: the objects' client and where the operator's pods are. */

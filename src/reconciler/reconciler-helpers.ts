@@ -1,4 +1,7 @@
-/** Small helpers of the AgentRun reconciler: log fields, conflicts, resourceVersion order, tool resolution, a last-resort status write. */
+/**
+ * Small helpers of the AgentRun reconciler: log fields, conflicts, resourceVersion order, tool
+ * resolution, a last-resort status write.
+ */
 import type { AgentRun, AgentRunStatus } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { ConflictError, type Logger } from '../controller/index.ts';
@@ -6,7 +9,7 @@ import type { Effect } from '../core/effects.ts';
 import type { ResolvedTool } from '../core/journal.ts';
 import type { MCPServerObservation } from '../core/observed.ts';
 import { resolveTools } from '../core/tools.ts';
-import { isConflict, writeRejection } from '../adapters/kube/errors.ts';
+import { isConflict, writeRejection } from '../port-errors.ts';
 import { isFinished } from '../core/machine.ts';
 import type { AgentRunObject, RunWriter } from '../ports.ts';
 
@@ -24,8 +27,11 @@ export function stepFields(effect: Effect): { step?: number; attempt?: number; p
   }
 }
 
+/** Throws a ConflictError (requeue at once) for a stale write, else the error itself. */
 export function rethrowConflict(error: unknown): never {
-  if (isConflict(error)) throw new ConflictError('the run changed since it was read', { retryAfterMs: 0, cause: error });
+  if (isConflict(error)) {
+    throw new ConflictError('the run changed since it was read', { retryAfterMs: 0, cause: error });
+  }
   throw error;
 }
 
@@ -35,6 +41,7 @@ export function newer(a: string | undefined, b: string | undefined): boolean {
   try { return BigInt(a) > BigInt(b); } catch { return false; }
 }
 
+/** A logger that adds `fields` to every line. */
 export function childLog(log: Logger, fields: object): Logger {
   return {
     debug: (f, m) => { log.debug({ ...fields, ...f }, m); },
@@ -64,7 +71,8 @@ export async function writeStatusEvenIfRefused(
   } catch (error) {
     const rejected = writeRejection(error);
     if (!rejected || !refusedBefore || !isFinished(status)) throw error;
-    log.warn({ status: rejected.status, err: rejected.message }, 'failed status refused; writing it without step records');
+    log.warn({ status: rejected.status, err: rejected.message },
+      'failed status refused; writing it without step records');
     return await runs.writeStatus(run, { ...status, steps: [] });
   }
 }

@@ -1,7 +1,7 @@
 /** Where the reconciler meets tracing: the trace context in status, the tool pods' TRACEPARENT. */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRun, AgentRunStatus } from '../api/agent-run.ts';
-import { describeApiError } from '../adapters/kube/errors.ts';
+import { describeError } from '../port-errors.ts';
 import type { Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
 import type { JournalEntry } from '../core/journal.ts';
@@ -12,19 +12,25 @@ import type { EventSink } from '../ports.ts';
 type Run = AgentRun & { metadata: { name: string; namespace: string; uid: string } };
 
 /** The status with the run's trace context recorded; a bad traceparent annotation is a Warning Event. */
-export function tracedStatus(tracer: RunTracer | undefined, events: EventSink, run: Run, status: AgentRunStatus, log: Logger): AgentRunStatus {
+export function tracedStatus(
+  tracer: RunTracer | undefined, events: EventSink, run: Run, status: AgentRunStatus, log: Logger,
+): AgentRunStatus {
   if (!tracer || run.metadata.deletionTimestamp) return status;
   const stamped = tracer.stamp(run, run.status, status);
   if (stamped.warning) {
     // Best effort, like every Event: the trace context is in status either way, so this happens once.
     events.emit(run.metadata, 'Warning', INVALID_TRACEPARENT_REASON, stamped.warning)
-      .catch((error: unknown) => { log.warn({ effect: 'event', reason: INVALID_TRACEPARENT_REASON, err: describeApiError(error) }, 'effect failed'); });
+      .catch((error: unknown) => {
+        log.warn({ effect: 'event', reason: INVALID_TRACEPARENT_REASON, err: describeError(error) }, 'effect failed');
+      });
   }
   return stamped.status;
 }
 
 /** The run's journal by step: what was read plus what this reconcile wrote. */
-export function journalEntries(read: ReadonlyMap<number, RecordedEntry>, effects: readonly Effect[]): Map<number, JournalEntry> {
+export function journalEntries(
+  read: ReadonlyMap<number, RecordedEntry>, effects: readonly Effect[],
+): Map<number, JournalEntry> {
   const entries = new Map<number, JournalEntry>([...read].map(([id, r]) => [id, r.entry]));
   for (const e of effects) if (e.type === 'writeJournal' && e.stepId !== undefined) entries.set(e.stepId, e.entry);
   return entries;

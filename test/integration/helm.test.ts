@@ -326,7 +326,7 @@ const EXTRA_GRANTS = new Set([
 
 describe('the chart\'s RBAC and the code', () => {
   it('grants exactly the API calls the operator makes', async () => {
-    const sources = ['src/operator.ts', 'src/controller/leader-election.ts', 'src/reconciler/mcp-server-controller.ts',
+    const sources = ['src/operator.ts', 'src/operator-watches.ts', 'src/controller/leader-election.ts', 'src/reconciler/mcp-server-controller.ts',
       ...['access', 'errors', 'events', 'journal', 'kubeconfig', 'mcp-managed', 'mcp-servers', 'pods', 'runs', 'secrets'].map((f) => `src/adapters/kube/${f}.ts`)];
     const { readdir } = await import('node:fs/promises');
     const adapters = (await readdir(join(repoRoot, 'src/adapters/kube'))).map((f) => `src/adapters/kube/${f}`);

@@ -6,7 +6,7 @@ import { buildManagedObjects, managedName } from '../../src/core/mcp-managed.ts'
 import { driftOf, quantityValue } from '../../src/core/mcp-drift.ts';
 import { buildToolPod } from '../../src/core/tool-pod.ts';
 import { reconcileManaged, type ManagedSettings } from '../../src/reconciler/mcp-managed-reconcile.ts';
-import type { ManagedObjectsClient, PodProblem } from '../../src/adapters/kube/mcp-managed.ts';
+import type { ManagedObjectsClient, PodProblem } from '../../src/ports.ts';
 import { loadConfig } from '../../src/config.ts';
 import { managedMCPSettings } from '../../src/operator.ts';
 import { agentRunSpec } from '../../src/api/agent-run.ts';

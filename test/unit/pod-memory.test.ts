@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { TOOL_POD_FINALIZER } from '../../src/api/conditions.ts';
-import { observePod, PodMemory } from '../../src/reconciler/pod-memory.ts';
+import { observePod, PodMemory } from '../../src/reconciler/memory/pod-memory.ts';
 
 const RUN_UID = 'uid-1';
 
@@ -38,14 +38,14 @@ describe('PodMemory', () => {
   it('remembers a released finalizer and a requested deletion until the informer says more', () => {
     const memory = new PodMemory();
     memory.record(toolPod('run-s2-a1', { phase: 'Succeeded', exitCode: 0 }));
-    memory.settled('ns', 'run-s2-a1', { released: true });
+    memory.settled(RUN_UID, 'run-s2-a1', { released: true });
     expect(memory.ofRun(RUN_UID).get('run-s2-a1')).toMatchObject({ finalizerHeld: false, deleting: false });
 
     memory.record(toolPod('run-s3-a1', { phase: 'Running' }));
-    memory.settled('ns', 'run-s3-a1', { released: true, deleting: true });
+    memory.settled(RUN_UID, 'run-s3-a1', { released: true, deleting: true });
     expect(memory.ofRun(RUN_UID).get('run-s3-a1')).toMatchObject({ finalizerHeld: false, deleting: true });
 
-    memory.settled('ns', 'unknown', { released: true });
+    memory.settled(RUN_UID, 'unknown', { released: true });
     expect(memory.ofRun(RUN_UID).size).toBe(2);
   });
 

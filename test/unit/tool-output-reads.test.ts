@@ -1,7 +1,8 @@
 /** ToolOutputReads: one log read per ended pod, off the reconcile path, enqueueing the run when done. */
 import { describe, expect, it } from 'vitest';
 import type { ToolOutputObservation } from '../../src/core/observed.ts';
-import { ToolOutputReads } from '../../src/reconciler/tool-output-reads.ts';
+import { ToolOutputReads } from '../../src/reconciler/memory/tool-output-reads.ts';
+import { RunMemory } from '../../src/reconciler/memory/run-memory.ts';
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
   let resolve!: (v: T) => void;
@@ -29,7 +30,8 @@ describe('ToolOutputReads', () => {
 
   it('a failed read (even a thrown one) is reported once, then read again', async () => {
     let n = 0;
-    const reads = new ToolOutputReads(() => (++n === 1 ? Promise.reject(new Error('kubelet unreachable')) : Promise.resolve({ ok: true, text: 'x', truncated: false })));
+    const memory = new RunMemory();
+    const reads = new ToolOutputReads(() => (++n === 1 ? Promise.reject(new Error('kubelet unreachable')) : Promise.resolve({ ok: true, text: 'x', truncated: false })), undefined, undefined, memory);
     const noop = () => undefined;
     reads.observe('uid', 'ns', 'p', 10, noop);
     await new Promise((r) => setImmediate(r));
@@ -38,7 +40,7 @@ describe('ToolOutputReads', () => {
     await new Promise((r) => setImmediate(r));
     expect(reads.observe('uid', 'ns', 'p', 10, noop)).toMatchObject({ ok: true, text: 'x' });
     expect(n).toBe(2);
-    reads.forget('uid');
+    memory.forget('uid');
     expect(reads.size).toBe(0);
   });
 });
@@ -62,11 +64,12 @@ describe('ToolOutputReads holds a bounded number of outputs', () => {
 
   it('forgetting a run drops its waiting reads too', async () => {
     const started: string[] = [];
-    const reads = new ToolOutputReads((_ns, pod) => { started.push(pod); return new Promise<ToolOutputObservation>(() => undefined); }, 1);
+    const memory = new RunMemory();
+    const reads = new ToolOutputReads((_ns, pod) => { started.push(pod); return new Promise<ToolOutputObservation>(() => undefined); }, 1, undefined, memory);
     reads.observe('u1', 'ns', 'a', 10, () => undefined);
     reads.observe('u2', 'ns', 'b', 10, () => undefined);
     reads.observe('u1', 'ns', 'c', 10, () => undefined);
-    reads.forget('u1');
+    memory.forget('u1');
     await new Promise((r) => setImmediate(r));
     expect(started).toEqual(['a', 'b']);
   });

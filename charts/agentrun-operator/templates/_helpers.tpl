@@ -54,7 +54,7 @@ list and the code in step):
   agentruns/status update (compare-and-swap status write); agentruns/finalizers update (owner
   references with blockOwnerDeletion on journal ConfigMaps and tool pods);
 - agenttools, modelendpoints, mcpservers: get/list/watch; mcpservers/status update (discovered tools);
-- pods: list/watch (informer), get, create, delete, patch (releasing the tool-pod finalizer);
+- pods: list/watch (informer), create, delete, deletecollection, patch (releasing the tool-pod finalizer);
   pods/log get (tool output);
 - configmaps: get, create (the journal; they are deleted by the garbage collector, never by us);
 - events: create;
@@ -95,7 +95,7 @@ list and the code in step):
   verbs: ["list"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "create", "delete", "deletecollection", "patch"]
+  verbs: ["list", "watch", "create", "delete", "deletecollection", "patch"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]

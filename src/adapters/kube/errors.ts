@@ -1,36 +1,41 @@
-/** Maps client-node errors to the few cases the operator treats differently. */
-import { ApiException } from '@kubernetes/client-node';
-
-export function statusOf(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
-}
-export const isNotFound = (error: unknown): boolean => statusOf(error) === 404;
-export const isAlreadyExists = (error: unknown): boolean => statusOf(error) === 409 && reasonOf(error) === 'AlreadyExists';
-export const isConflict = (error: unknown): boolean => statusOf(error) === 409 && reasonOf(error) !== 'AlreadyExists';
-
 /**
- * The apiserver refused a write as too large (413) or invalid (422). The same write can never
- * succeed, so it must not be retried as if the failure were transient.
+ * The one place that maps what client-node throws to the ports' typed errors (src/port-errors.ts):
+ * 404 → NotFoundError, 409 → AlreadyExistsError or StaleWriteError, 413/422 → WriteRejectedError,
+ * any other status → ApiError. Every Kubernetes call of an adapter goes through `kubeCall`.
  */
-export class WriteRejectedError extends Error {
-  override name = 'WriteRejectedError';
-  readonly status: number;
-  constructor(status: number, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.status = status;
+import { ApiException } from '@kubernetes/client-node';
+import {
+  AlreadyExistsError, ApiError, NotFoundError, StaleWriteError, WriteRejectedError,
+} from '../../port-errors.ts';
+
+/** Longest apiserver message a write refusal carries (it reaches status). */
+const MAX_REJECTION_MESSAGE = 512;
+
+/** The port error for `error`: typed by HTTP status for an API failure, unchanged for anything else. */
+export function toPortError(error: unknown): unknown {
+  if (!(error instanceof ApiException)) return error;
+  const status = error.code;
+  const message = describeApiError(error);
+  const options = { cause: error };
+  switch (status) {
+    case 404: return new NotFoundError(status, message, options);
+    case 409: return reasonOf(error) === 'AlreadyExists'
+      ? new AlreadyExistsError(status, message, options) : new StaleWriteError(status, message, options);
+    case 413: case 422: return new WriteRejectedError(status, message.slice(0, MAX_REJECTION_MESSAGE), options);
+    default: return new ApiError(status, message, options);
   }
 }
 
-/** The write refusal behind `error` (413 or 422), as a typed error; undefined for anything else (transient or not a refusal). */
-export function writeRejection(error: unknown): WriteRejectedError | undefined {
-  if (error instanceof WriteRejectedError) return error;
-  const status = statusOf(error);
-  if (status !== 413 && status !== 422) return undefined;
-  return new WriteRejectedError(status, describeApiError(error).slice(0, 512), { cause: error });
+/** Runs one Kubernetes API call, throwing the port's typed error when it fails. */
+export async function kubeCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw toPortError(error);
+  }
 }
 
-function reasonOf(error: unknown): string | undefined {
-  if (!(error instanceof ApiException)) return undefined;
+function reasonOf(error: ApiException<unknown>): string | undefined {
   const body: unknown = error.body;
   try {
     const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { reason?: string } | null;
@@ -41,14 +46,11 @@ function reasonOf(error: unknown): string | undefined {
 }
 
 /** A short description of an API error for logs and messages (never includes request bodies). */
-export function describeApiError(error: unknown): string {
-  if (error instanceof ApiException) {
-    const body: unknown = error.body;
-    try {
-      const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string } | null;
-      if (parsed?.message) return `${error.code}: ${parsed.message}`;
-    } catch { /* not JSON */ }
-    return `HTTP ${error.code}`;
-  }
-  return error instanceof Error ? error.message : String(error);
+function describeApiError(error: ApiException<unknown>): string {
+  const body: unknown = error.body;
+  try {
+    const parsed = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string } | null;
+    if (parsed?.message) return `${error.code}: ${parsed.message}`;
+  } catch { /* not JSON */ }
+  return `HTTP ${error.code}`;
 }

@@ -2,7 +2,9 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/group.ts';
 import type { EventSink, RunOwner } from '../../ports.ts';
+import { kubeCall } from './errors.ts';
 
+/** Records Kubernetes Events on a run (core/v1 Events, best effort). */
 export class KubeEventSink implements EventSink {
   private readonly core: CoreV1Api;
   private readonly component: string;
@@ -13,16 +15,18 @@ export class KubeEventSink implements EventSink {
 
   async emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = new Date();
-    await this.core.createNamespacedEvent({
+    await kubeCall(() => this.core.createNamespacedEvent({
       namespace: run.namespace,
       body: {
         metadata: { generateName: `${run.name}.`, namespace: run.namespace },
-        involvedObject: { apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, namespace: run.namespace, uid: run.uid },
+        involvedObject: {
+          apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, namespace: run.namespace, uid: run.uid,
+        },
         type, reason, message: message.slice(0, 1024),
         firstTimestamp: now, lastTimestamp: now, eventTime: undefined, count: 1,
         source: { component: this.component, host: this.host },
         reportingComponent: `agentrun.dev/${this.component}`, reportingInstance: this.host,
       },
-    });
+    }));
   }
 }

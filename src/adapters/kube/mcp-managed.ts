@@ -8,23 +8,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ManagedObjects } from '../../core/mcp-managed.ts';
 import { driftOf } from '../../core/mcp-drift.ts';
-import { isNotFound } from './errors.ts';
-
-/** What ensure() did to each object, for logs and Events. */
-export interface EnsureResult {
-  readonly deployment: k8s.V1Deployment;
-  /** `Kind: created` or `Kind: reverted drift at <path>`, for each object that changed. */
-  readonly changes: string[];
-}
-
-/** A waiting or crashing container of the server's pod. */
-export interface PodProblem { readonly reason: string; readonly message: string }
-
-export interface ManagedObjectsClient {
-  ensure(objects: ManagedObjects): Promise<EnsureResult>;
-  podProblem(namespace: string, labelSelector: string): Promise<PodProblem | undefined>;
-  readyAddresses(namespace: string, service: string): Promise<string[]>;
-}
+import { isNotFound } from '../../port-errors.ts';
+import type { EnsureResult, ManagedObjectsClient, PodProblem } from '../../ports.ts';
+import { kubeCall } from './errors.ts';
 
 interface Kind<T extends k8s.KubernetesObject> {
   readonly kind: string;
@@ -33,6 +19,7 @@ interface Kind<T extends k8s.KubernetesObject> {
   replace(name: string, namespace: string, body: T): Promise<T>;
 }
 
+/** ManagedObjectsClient on client-node; every call's failure is a port error (errors.ts). */
 export class KubeManagedObjects implements ManagedObjectsClient {
   private readonly apps: k8s.AppsV1Api;
   private readonly core: k8s.CoreV1Api;
@@ -69,7 +56,7 @@ export class KubeManagedObjects implements ManagedObjectsClient {
   }
 
   async podProblem(namespace: string, labelSelector: string): Promise<PodProblem | undefined> {
-    const pods = await this.core.listNamespacedPod({ namespace, labelSelector, limit: 10 });
+    const pods = await kubeCall(() => this.core.listNamespacedPod({ namespace, labelSelector, limit: 10 }));
     for (const pod of pods.items) {
       for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
         const waiting = c.state?.waiting;
@@ -89,7 +76,7 @@ export class KubeManagedObjects implements ManagedObjectsClient {
 
   async readyAddresses(namespace: string, service: string): Promise<string[]> {
     const labelSelector = `kubernetes.io/service-name=${service}`;
-    const slices = await this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector });
+    const slices = await kubeCall(() => this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector }));
     return slices.items.flatMap((s) => (s.endpoints ?? [])
       .filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses.slice(0, 1)));
   }
@@ -101,11 +88,11 @@ async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T
   const namespace = desired.metadata?.namespace ?? '';
   let actual: T;
   try {
-    actual = await api.read(name, namespace);
+    actual = await kubeCall(() => api.read(name, namespace));
   } catch (error) {
     if (!isNotFound(error)) throw error;
     changes.push(`${api.kind} ${name}: created`);
-    return await api.create(namespace, desired);
+    return await kubeCall(() => api.create(namespace, desired));
   }
   const wanted = {
     metadata: { labels: desired.metadata?.labels, ownerReferences: desired.metadata?.ownerReferences },
@@ -115,7 +102,7 @@ async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T
   if (drift === undefined) return actual;
   changes.push(`${api.kind} ${name}: reverted a change at ${drift}`);
   // A whole replace, under the resourceVersion read: a concurrent edit makes this fail and retry.
-  return await api.replace(name, namespace, Object.assign({}, desired, {
+  return await kubeCall(() => api.replace(name, namespace, Object.assign({}, desired, {
     metadata: Object.assign({}, desired.metadata, { resourceVersion: actual.metadata?.resourceVersion }),
-  }));
+  })));
 }

@@ -6,7 +6,7 @@
  */
 import type { AgentRunStatus, StepRecord } from '../../api/agent-run.ts';
 import { creatorOf } from '../../api/creator.ts';
-import { sha256 } from '../../adapters/kube/journal.ts';
+import { sha256 } from '../../api/journal-digest.ts';
 import { verifyJournalObject, type JournalEntry } from '../../core/journal.ts';
 import { describeError } from '../api-errors.ts';
 import { pendingSubject } from '../decisions.ts';
@@ -34,6 +34,7 @@ export interface RunSummary {
   readonly pending: readonly PendingSummary[];
 }
 
+/** One pending approval as the console lists it. */
 export interface PendingSummary {
   readonly step: number;
   readonly kind: 'Tool' | 'Budget';
