@@ -1,6 +1,28 @@
 // Type-checked lint rules, plus the import fences that keep the architecture honest:
-// core/ is pure, controller/ knows nothing about agents.
+// core/ is pure, controller/ knows nothing about agents. Layout is dprint's job (dprint.json);
+// the only layout rule here is the line limit, which dprint cannot enforce on strings and comments.
+import jsdoc from 'eslint-plugin-jsdoc';
+import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
+
+// ---- BEGIN parallel-work exclusions (issue #14): files other helpers are rewriting. ----
+// The TSDoc and line-length rules skip them until those branches merge. After the merge, delete
+// this list (and the matching block in dprint.json), run `npm run format`, and fix what
+// `npm run lint` still reports.
+const PENDING_STYLE_PASS = [
+  'src/reconciler/**',
+  'src/adapters/**',
+  'src/controller/**',
+  'src/operator.ts',
+  'src/ports.ts',
+  'src/core/gates.ts',
+  'src/core/approvals.ts',
+  'src/core/ports*.ts',
+  'src/core/tool-pod.ts',
+  'src/api/mcp*.ts',
+  '**/*mcp*',
+];
+// ---- END parallel-work exclusions ----
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'coverage/**', '.agentrun/**'] },
@@ -40,6 +62,26 @@ export default tseslint.config(
             message: 'controller/ is a generic runtime: it must not know about agents.' },
         ],
       }],
+    },
+  },
+  {
+    // Every export of src/ says what it does; lines fit in 120 columns.
+    files: ['src/**/*.ts'],
+    ignores: PENDING_STYLE_PASS,
+    plugins: { jsdoc, '@stylistic': stylistic },
+    rules: {
+      'jsdoc/require-jsdoc': ['error', {
+        publicOnly: { esm: true, cjs: false },
+        require: { FunctionDeclaration: true, ClassDeclaration: true, ArrowFunctionExpression: true,
+          FunctionExpression: true, MethodDefinition: false },
+        contexts: ['TSInterfaceDeclaration', 'TSTypeAliasDeclaration', 'TSEnumDeclaration',
+          'ExportNamedDeclaration > VariableDeclaration'],
+        enableFixer: false,
+      }],
+      'jsdoc/require-description': ['error', { contexts: ['any'] }],
+      'jsdoc/no-blank-block-descriptions': 'error',
+      'jsdoc/informative-docs': 'error',
+      '@stylistic/max-len': ['error', { code: 120, tabWidth: 2, ignoreUrls: true }],
     },
   },
   {
