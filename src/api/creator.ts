@@ -15,7 +15,9 @@ export const CREATED_BY_GROUPS = `created-by.${GROUP}/groups`;
 const GROUP_SEPARATOR = ', ';
 
 /** The creator recorded on a run, or undefined when no admission policy recorded one. */
-export function creatorOf(annotations: Readonly<Record<string, string>> | undefined): { user: string; groups: string[] } | undefined {
+export function creatorOf(
+  annotations: Readonly<Record<string, string>> | undefined,
+): { user: string; groups: string[] } | undefined {
   const user = annotations?.[CREATED_BY_USER];
   if (user === undefined || user === '') return undefined;
   const groups = annotations?.[CREATED_BY_GROUPS];
@@ -36,7 +38,8 @@ export function creatorPolicyManifests(): Record<string, unknown>[] {
         patchType: 'ApplyConfiguration',
         applyConfiguration: {
           // Spaces between the closing braces: a Helm template of this file must not read "}}".
-          expression: `Object{metadata: Object.metadata{annotations: {'${CREATED_BY_USER}': request.userInfo.username, '${CREATED_BY_GROUPS}': ${GROUPS}} } }`,
+          expression:
+            `Object{metadata: Object.metadata{annotations: {'${CREATED_BY_USER}': request.userInfo.username, '${CREATED_BY_GROUPS}': ${GROUPS}} } }`,
         },
       }],
     }),
@@ -45,13 +48,16 @@ export function creatorPolicyManifests(): Record<string, unknown>[] {
       variables: [
         { name: 'keys', expression: `['${CREATED_BY_USER}', '${CREATED_BY_GROUPS}']` },
         { name: 'now', expression: 'has(object.metadata.annotations) ? object.metadata.annotations : {}' },
-        { name: 'before', expression: 'oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}' },
+        { name: 'before',
+          expression:
+            'oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}' },
       ],
       validations: [{
         expression: `request.operation == 'CREATE'`
           + ` ? variables.now[?'${CREATED_BY_USER}'].orValue('') == request.userInfo.username && variables.now[?'${CREATED_BY_GROUPS}'].orValue('') == ${GROUPS}`
           + ` : variables.keys.all(k, variables.now[?k] == variables.before[?k])`,
-        message: `${CREATED_BY_USER} and ${CREATED_BY_GROUPS} record who created the run; the apiserver sets them and nobody may change them`,
+        message:
+          `${CREATED_BY_USER} and ${CREATED_BY_GROUPS} record who created the run; the apiserver sets them and nobody may change them`,
         reason: 'Forbidden',
       }],
     }),

@@ -18,16 +18,22 @@ export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 export const ANY_MODEL = '*';
 
 export const modelEndpointSpec = z.object({
-  provider: z.enum(['anthropic']).default('anthropic').describe('The API the endpoint speaks: the Anthropic Messages API.'),
-  baseURL: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' }).default(DEFAULT_BASE_URL)
+  provider: z.enum(['anthropic']).default('anthropic').describe(
+    'The API the endpoint speaks: the Anthropic Messages API.',
+  ),
+  baseURL: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' }).default(
+    DEFAULT_BASE_URL,
+  )
     .describe('Where the API is. Default https://api.anthropic.com.'),
   apiKeySecretRef: z.object({
-    name: objectName('Secret in the endpoint\'s namespace.'),
+    name: objectName("Secret in the endpoint's namespace."),
     key: z.string().min(1).max(253).default('api-key').describe('Key in the Secret. Default api-key.'),
-  }).optional().describe('Secret holding the API key. Runs never see it; it is never copied into status, Events or logs.'),
+  }).optional().describe(
+    'Secret holding the API key. Runs never see it; it is never copied into status, Events or logs.',
+  ),
   models: z.array(z.string().min(1).max(128)).min(1).max(64)
     .describe('Model ids runs may use through this endpoint, or "*" for any.'),
-  maxTokens: z.int().min(1).max(128_000).optional().describe('Upper bound for a run\'s spec.model.maxTokens.'),
+  maxTokens: z.int().min(1).max(128_000).optional().describe("Upper bound for a run's spec.model.maxTokens."),
 }).describe('ModelEndpointSpec is a model API admins configure: URL, key, allowed models and limits.');
 export type ModelEndpointSpec = z.infer<typeof modelEndpointSpec>;
 

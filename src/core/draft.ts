@@ -6,7 +6,8 @@ import type { AgentRunSpec, AgentRunStatus, StepRecord, TokenUsage } from '../ap
 import type { EventReason, Reason } from '../api/conditions.ts';
 import type { Condition } from '../api/primitives.ts';
 import type { Effect } from './effects.ts';
-import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry, type ResolvedTool } from './journal.ts';
+import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry,
+  type ResolvedTool } from './journal.ts';
 import type { Observed, RecordedEntry } from './observed.ts';
 
 export const RESULT_MAX = 4096;
@@ -62,12 +63,16 @@ export function requeueAt(d: Draft, atMs: number): void {
   d.requeueAfterMs = d.requeueAfterMs === undefined ? after : Math.min(d.requeueAfterMs, after);
 }
 
-export function setCondition(d: Draft, type: string, status: Condition['status'], reason: string, message: string): void {
+export function setCondition(d: Draft, type: string, status: Condition['status'], reason: string,
+  message: string): void {
   const conditions = d.status.conditions ?? [];
   const existing = conditions.find((c) => c.type === type);
   const transitioned = existing?.status !== status;
   const next: Condition = {
-    type, status, reason, message: truncate(message, 32_768),
+    type,
+    status,
+    reason,
+    message: truncate(message, 32_768),
     lastTransitionTime: existing && !transitioned ? existing.lastTransitionTime : now(d),
     ...(d.o.run.metadata.generation !== undefined ? { observedGeneration: d.o.run.metadata.generation } : {}),
   };
@@ -92,18 +97,21 @@ export function emptyUsage(): TokenUsage {
 
 export function usageOf(u: ModelResponseEntry['response']['usage']): TokenUsage {
   const usage = {
-    inputTokens: u.input_tokens, outputTokens: u.output_tokens,
-    cacheReadInputTokens: u.cache_read_input_tokens ?? 0, cacheCreationInputTokens: u.cache_creation_input_tokens ?? 0,
+    inputTokens: u.input_tokens,
+    outputTokens: u.output_tokens,
+    cacheReadInputTokens: u.cache_read_input_tokens ?? 0,
+    cacheCreationInputTokens: u.cache_creation_input_tokens ?? 0,
   };
-  return { ...usage, totalTokens: usage.inputTokens + usage.outputTokens + usage.cacheReadInputTokens + usage.cacheCreationInputTokens };
+  return { ...usage,
+    totalTokens: usage.inputTokens + usage.outputTokens + usage.cacheReadInputTokens + usage.cacheCreationInputTokens };
 }
 
 export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
   return {
-    inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
     cacheReadInputTokens: a.cacheReadInputTokens + b.cacheReadInputTokens,
     cacheCreationInputTokens: a.cacheCreationInputTokens + b.cacheCreationInputTokens,
     totalTokens: a.totalTokens + b.totalTokens,
   };
 }
-

@@ -11,7 +11,10 @@ import type { AccessRequirement } from './access.ts';
 import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
 
 /** A journal entry read back, with the digest of its stored bytes. */
-export interface RecordedEntry { readonly entry: JournalEntry; readonly digest: string }
+export interface RecordedEntry {
+  readonly entry: JournalEntry;
+  readonly digest: string;
+}
 import type { ModelFailure } from './policies.ts';
 
 /** A journal object the run cannot use: missing where status points, or not the operator's own entry. */
@@ -71,7 +74,8 @@ export interface MCPCallResult {
    * not-sent: the call never reached the server (no connection, no MCPServer, no Secret);
    * transport-error: the connection broke after the call was sent.
    */
-  readonly kind: 'result' | 'tool-error' | 'unknown-tool' | 'protocol-error' | 'timeout' | 'not-sent' | 'transport-error';
+  readonly kind: 'result' | 'tool-error' | 'unknown-tool' | 'protocol-error' | 'timeout' | 'not-sent'
+    | 'transport-error';
   readonly text: string;
   readonly truncated: boolean;
 }

@@ -37,8 +37,14 @@ export function progressToolSteps(d: Draft): void {
     }
     if (step.phase === 'Pending') {
       if (d.spec.suspend || running >= d.spec.limits.maxParallelTools) continue;
-      if (started >= DECISION_POD_BUDGET) { requeueAt(d, d.o.now); continue; }
-      if (startToolStep(d, step)) { running++; started++; }
+      if (started >= DECISION_POD_BUDGET) {
+        requeueAt(d, d.o.now);
+        continue;
+      }
+      if (startToolStep(d, step)) {
+        running++;
+        started++;
+      }
       continue;
     }
     if (step.phase === 'Running') {
@@ -58,12 +64,14 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
   const tool = d.tools.find((t) => t.name === step.tool);
   if (!tool) {
     const known = d.tools.map((t) => t.name).join(', ') || 'none';
-    recordToolResult(d, step, { isError: true, outcome: StepOutcome.UnknownTool, output: `Error: there is no tool named "${step.tool ?? ''}". Available tools: ${known}.` });
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.UnknownTool,
+      output: `Error: there is no tool named "${step.tool ?? ''}". Available tools: ${known}.` });
     return false;
   }
   const problem = toolInputProblem(tool.inputSchema, toolInputOf(d, step));
   if (problem !== undefined) {
-    recordToolResult(d, step, { isError: true, outcome: StepOutcome.InvalidInput, output: `Error: the input does not match the tool's inputSchema: ${problem}` });
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.InvalidInput,
+      output: `Error: the input does not match the tool's inputSchema: ${problem}` });
     return false;
   }
   if (tool.requiresApproval && !step.approval) {
@@ -84,14 +92,17 @@ export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): vo
   d.effects.push({
     type: 'createPod',
     stepId: step.id,
-    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt, podName: step.podName,
-      tool: { ...tool, container: tool.container }, input: toolInputOf(d, step) }),
+    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt,
+      podName: step.podName, tool: { ...tool, container: tool.container }, input: toolInputOf(d, step) }),
   });
 }
 
 export function progressRunningTool(d: Draft, step: StepRecord): void {
   const tool = d.tools.find((t) => t.name === step.tool);
-  if (tool && isMCPTool(tool)) { progressMCPCall(d, step, tool); return; }
+  if (tool && isMCPTool(tool)) {
+    progressMCPCall(d, step, tool);
+    return;
+  }
   const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
   if (!tool) return; // cannot happen: unknown tools never get a pod
   if (!pod) {
@@ -99,7 +110,8 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
     if (refused !== undefined) {
       // Creating it again would be refused again: the model is told, the run goes on.
       recordToolResult(d, step, { isError: true, outcome: StepOutcome.PodRejected,
-        output: `Error: the tool's pod could not be created; the cluster refused it (${refused}). The tool definition needs fixing; calling it again will fail the same way.` });
+        output:
+          `Error: the tool's pod could not be created; the cluster refused it (${refused}). The tool definition needs fixing; calling it again will fail the same way.` });
       return;
     }
     // Intent recorded, pod never seen: the process died before creating it. Creating is idempotent.
@@ -142,7 +154,9 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
   const detail = waiting ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : '';
   if (waiting && IMAGE_PULL_REASONS.has(waiting.reason)) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.ImagePullFailed,
-      output: `Error: the tool's image "${tool.container?.image ?? ''}" could not be pulled (${detail}); the tool did not run.` });
+      output: `Error: the tool's image "${
+        tool.container?.image ?? ''
+      }" could not be pulled (${detail}); the tool did not run.` });
     return true;
   }
   if (waiting && CONFIG_REASONS.has(waiting.reason)) {
@@ -151,7 +165,8 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
     return true;
   }
   if (waiting && RUN_REASONS.has(waiting.reason)) {
-    retryOrGiveUp(d, step, tool, { ...pod, reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) });
+    retryOrGiveUp(d, step, tool, { ...pod, reason: waiting.reason,
+      ...(waiting.message ? { message: waiting.message } : {}) });
     return true;
   }
   if (pod.unschedulable !== undefined) {
@@ -169,7 +184,8 @@ export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, po
     ? `failed before its tool ran (${pod.reason ?? 'unknown reason'}${pod.message ? `: ${pod.message}` : ''})`
     : `was deleted${pod.disrupted ? ' because its node was lost' : ''}`;
   if (safeToRetry && step.attempt <= tool.retries) {
-    event(d, 'Warning', 'ToolRetrying', `Step ${step.id} (${tool.name}): pod ${pod.name} ${what}; starting attempt ${step.attempt + 1}.`);
+    event(d, 'Warning', 'ToolRetrying',
+      `Step ${step.id} (${tool.name}): pod ${pod.name} ${what}; starting attempt ${step.attempt + 1}.`);
     settlePod(d, pod);
     step.attempt += 1;
     createPodFor(d, step, tool);
@@ -178,12 +194,16 @@ export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, po
   const output = !safeToRetry
     ? `Error: the tool pod ${what} while the tool was running. The tool is not idempotent, so it was not run again; it may or may not have had its effect.`
     : `Error: the tool pod ${what} on each of ${step.attempt} attempts; giving up.`;
-  recordToolResult(d, step, { isError: true, outcome: safeToRetry ? StepOutcome.RetriesExhausted : StepOutcome.PodLost, output });
+  recordToolResult(d, step, { isError: true, outcome: safeToRetry ? StepOutcome.RetriesExhausted : StepOutcome.PodLost,
+    output });
 }
 
 export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObservation): void {
   const oom = pod.terminated?.reason === 'OOMKilled';
-  if (oom && tool.idempotent && step.attempt <= tool.retries) { retryOrGiveUp(d, step, tool, { ...pod, started: true }); return; }
+  if (oom && tool.idempotent && step.attempt <= tool.retries) {
+    retryOrGiveUp(d, step, tool, { ...pod, started: true });
+    return;
+  }
   const output = d.o.toolOutputs.get(step.id);
   const finishedAt = pod.terminated?.finishedAt ? Date.parse(pod.terminated.finishedAt) : d.o.now;
   let text: string;
@@ -201,7 +221,8 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
     // Status is left as it is: saying so would cost a write for a wait of milliseconds.
     requeueAt(d, d.o.now + OUTPUT_READ_RECHECK_MS);
     return;
-  } else if ((pod.deleting || !pod.exists) && !pod.terminated.message && tool.idempotent && step.attempt <= tool.retries) {
+  } else if ((pod.deleting || !pod.exists) && !pod.terminated.message && tool.idempotent &&
+    step.attempt <= tool.retries) {
     // The pod went (deleted, evicted) with its log before it was read: the output is lost for
     // good; an idempotent tool runs again rather than leave the model without its result.
     retryOrGiveUp(d, step, tool, { ...pod, started: true });
@@ -213,17 +234,23 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
   } else if (pod.terminated.message) {
     text = pod.terminated.message;
   } else {
-    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ResultUnavailable, exitCode: pod.terminated.exitCode,
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ResultUnavailable,
+      exitCode: pod.terminated.exitCode,
       output: `Error: the tool finished but its output could not be read (${output.error}).` });
     return;
   }
   const limit = d.spec.limits.maxToolOutputBytes;
-  if (text.length > limit) { text = text.slice(0, limit); truncated = true; }
+  if (text.length > limit) {
+    text = text.slice(0, limit);
+    truncated = true;
+  }
   if (truncated) text += `\n[output truncated to the first ${limit} bytes]`;
   const exitCode = pod.terminated?.exitCode;
   if (pod.reason === 'DeadlineExceeded' || (exitCode === undefined && pod.phase === 'Failed')) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.TimedOut, truncated,
-      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.${text ? `\nOutput so far:\n${text}` : ''}` });
+      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.${
+        text ? `\nOutput so far:\n${text}` : ''
+      }` });
     return;
   }
   if (oom) {
@@ -233,14 +260,23 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
   }
   recordToolResult(d, step, exitCode === 0
     ? { isError: false, outcome: StepOutcome.Completed, exitCode, truncated, output: text }
-    : { isError: true, outcome: StepOutcome.ToolError, exitCode, truncated, output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
+    : { isError: true, outcome: StepOutcome.ToolError, exitCode, truncated,
+      output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
 }
 
-export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'>
-  & { exitCode?: number | undefined; truncated?: boolean; mcp?: ToolResultEntry['mcp'] }): void {
+export function recordToolResult(d: Draft, step: StepRecord,
+  r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean;
+    mcp?: ToolResultEntry['mcp'] }): void {
   const build = (output: string, truncated: boolean): ToolResultEntry => ({
-    kind: 'ToolResult', stepId: step.id, tool: step.tool ?? '', toolUseId: step.toolUseId ?? '', attempt: step.attempt,
-    output, isError: r.isError, outcome: r.outcome, truncated,
+    kind: 'ToolResult',
+    stepId: step.id,
+    tool: step.tool ?? '',
+    toolUseId: step.toolUseId ?? '',
+    attempt: step.attempt,
+    output,
+    isError: r.isError,
+    outcome: r.outcome,
+    truncated,
     ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
     ...(step.podName ? { podName: step.podName } : {}),
     ...(r.mcp ? { mcp: r.mcp } : {}),
@@ -258,10 +294,14 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
   step.finishedAt = now(d);
   step.startedAt ??= step.finishedAt;
   step.journal = { name: journalName(d.o.run.metadata.name, step.id), digest };
-  if (entry.exitCode !== undefined) step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
+  if (entry.exitCode !== undefined)
+    step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
   settlePod(d, step.podName ? d.o.pods.get(step.podName) : undefined);
-  if (entry.isError || d.o.stepEvents) event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
-    `Step ${step.id} (${entry.tool}) ${entry.outcome}${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
+  if (entry.isError || d.o.stepEvents)
+    event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
+      `Step ${step.id} (${entry.tool}) ${entry.outcome}${
+        entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''
+      }.`);
 }
 
 export function toolInputOf(d: Draft, step: StepRecord): unknown {
@@ -272,4 +312,3 @@ export function toolInputOf(d: Draft, step: StepRecord): unknown {
   }
   return undefined;
 }
-

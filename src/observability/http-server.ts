@@ -8,7 +8,10 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../controller/index.ts';
 
 /** Whether the operator is ready, and if not, why (the /readyz body). */
-export interface Readiness { readonly ready: boolean; readonly reason: string }
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reason: string;
+}
 
 export interface ObservabilityServerOptions {
   readonly port: number;
@@ -27,7 +30,9 @@ export interface ObservabilityServer {
 
 /** Starts listening; rejects if the port cannot be bound. */
 export async function startObservabilityServer(options: ObservabilityServerOptions): Promise<ObservabilityServer> {
-  const server = createServer((req, res) => { void handle(options, req, res); });
+  const server = createServer((req, res) => {
+    void handle(options, req, res);
+  });
   // Probes and scrapes are short; do not let a slow client hold a socket.
   server.requestTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
@@ -37,7 +42,9 @@ export async function startObservabilityServer(options: ObservabilityServerOptio
   return {
     port,
     close: () => new Promise<void>((resolve) => {
-      server.close(() => { resolve(); });
+      server.close(() => {
+        resolve();
+      });
       server.closeAllConnections();
     }),
   };
@@ -45,7 +52,9 @@ export async function startObservabilityServer(options: ObservabilityServerOptio
 
 function listen(server: Server, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => { reject(err); };
+    const onError = (err: Error): void => {
+      reject(err);
+    };
     server.once('error', onError);
     server.listen({ port, ...(host ? { host } : {}) }, () => {
       server.off('error', onError);

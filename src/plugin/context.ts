@@ -34,7 +34,8 @@ export function booleanFlag(ctx: CommandContext, name: string): boolean {
  * This plugin's command line for a follow-up: `args`, an explicit namespace, the same context
  * flags this command was given, then `flags`.
  */
-export function suggest(ctx: CommandContext, namespace: string, args: readonly string[], flags: readonly string[] = []): string {
+export function suggest(ctx: CommandContext, namespace: string, args: readonly string[],
+  flags: readonly string[] = []): string {
   const context = [
     ...(ctx.global.kubeconfig !== undefined ? ['--kubeconfig', ctx.global.kubeconfig] : []),
     ...(ctx.global.context !== undefined ? ['--context', ctx.global.context] : []),

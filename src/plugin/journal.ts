@@ -30,7 +30,8 @@ export async function readJournal(kube: Kube, run: Run, warn: (message: string) 
 }
 
 /** The verified journal entry of one step, or undefined (with a warning when it should have been there). */
-export async function readEntry(kube: Kube, run: Run, step: StepRecord, warn: (message: string) => void): Promise<JournalEntry | undefined> {
+export async function readEntry(kube: Kube, run: Run, step: StepRecord,
+  warn: (message: string) => void): Promise<JournalEntry | undefined> {
   const ref = step.journal;
   if (!ref) return undefined;
   const obj = await kube.journal(run.metadata.namespace, ref.name);
@@ -38,7 +39,8 @@ export async function readEntry(kube: Kube, run: Run, step: StepRecord, warn: (m
     warn(`warning: step ${step.id}: its journal entry, AgentRunJournal ${ref.name}, does not exist (deleted?)`);
     return undefined;
   }
-  const read = verifyJournalObject(obj, { runUid: run.metadata.uid ?? '', name: ref.name, stepId: step.id, digest: ref.digest }, sha256);
+  const read = verifyJournalObject(obj, { runUid: run.metadata.uid ?? '', name: ref.name, stepId: step.id,
+    digest: ref.digest }, sha256);
   if (read.state !== 'found') {
     warn(`warning: step ${step.id}: ${read.state === 'untrusted' ? read.problem : 'missing'}; not shown`);
     return undefined;
@@ -68,7 +70,8 @@ export interface PendingInput {
 }
 
 /** Reads the full input of a pending tool approval from the journal; undefined when it cannot be verified. */
-export async function pendingInput(kube: Kube, run: Run, pending: { step: number; inputDigest?: string | undefined }, warn: (message: string) => void): Promise<PendingInput | undefined> {
+export async function pendingInput(kube: Kube, run: Run, pending: { step: number; inputDigest?: string | undefined },
+  warn: (message: string) => void): Promise<PendingInput | undefined> {
   const steps = run.status?.steps ?? [];
   const tool = steps.find((s) => s.id === pending.step);
   if (tool?.kind !== 'Tool' || tool.toolUseId === undefined) return undefined;
@@ -76,7 +79,9 @@ export async function pendingInput(kube: Kube, run: Run, pending: { step: number
   if (!model) return undefined;
   const entry = await readEntry(kube, run, model, warn);
   if (entry?.kind !== 'ModelResponse') return undefined;
-  const block = entry.response.content.find((b) => b.type === 'tool_use' && b.id === tool.toolUseId) as { input?: unknown } | undefined;
+  const block = entry.response.content.find((b) => b.type === 'tool_use' && b.id === tool.toolUseId) as {
+    input?: unknown;
+  } | undefined;
   if (!block) return undefined;
   // The same serialisation the operator used for the digest (core/gates.ts requestApproval).
   const text = JSON.stringify(block.input ?? {});

@@ -6,12 +6,20 @@
  * the run recorded: the SDK's Tracer would invent ids and take the clock's time, and a span of a
  * run must be the same whichever operator process exports it.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type HrTime, type SpanContext } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type HrTime,
+  type SpanContext } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import {
-  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler,
-  type ReadableSpan, type Sampler, type SpanExporter,
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SamplingDecision,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { SpanSink } from './run-tracer.ts';
@@ -26,13 +34,22 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
   const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
   const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
   switch (name) {
-    case 'always_on': return new AlwaysOnSampler();
-    case 'always_off': return new AlwaysOffSampler();
-    case 'traceidratio': return new TraceIdRatioBasedSampler(ratio);
-    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
-    case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    default: throw new Error(`OTEL_TRACES_SAMPLER=${name} is not supported: use always_on, always_off, traceidratio or parentbased_*`);
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    default:
+      throw new Error(
+        `OTEL_TRACES_SAMPLER=${name} is not supported: use always_on, always_off, traceidratio or parentbased_*`,
+      );
   }
 }
 
@@ -69,7 +86,9 @@ export function toReadableSpan(span: SpanData, resource: Resource): ReadableSpan
     startTime: hr(span.startMs),
     endTime: hr(span.endMs),
     duration: hr(span.endMs - span.startMs),
-    status: span.error ? { code: SpanStatusCode.ERROR, message: span.error.slice(0, 1024) } : { code: SpanStatusCode.UNSET },
+    status: span.error
+      ? { code: SpanStatusCode.ERROR, message: span.error.slice(0, 1024) }
+      : { code: SpanStatusCode.UNSET },
     attributes: { ...span.attributes },
     links: [],
     events: span.events.map((e) => ({ name: e.name, time: hr(e.timeMs), attributes: e.attributes })),
@@ -96,12 +115,18 @@ export function createOtlpSink(options: { env?: NodeJS.ProcessEnv; exporter?: Sp
     sample: (traceId, parent) => {
       const ctx = parent
         ? trace.setSpanContext(ROOT_CONTEXT, {
-          traceId, spanId: parent.spanId, isRemote: true, traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+          traceId,
+          spanId: parent.spanId,
+          isRemote: true,
+          traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
         })
         : ROOT_CONTEXT;
-      return sampler.shouldSample(ctx, traceId, 'invoke_agent', SpanKind.INTERNAL, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
+      return sampler.shouldSample(ctx, traceId, 'invoke_agent', SpanKind.INTERNAL, {}, []).decision ===
+        SamplingDecision.RECORD_AND_SAMPLED;
     },
-    export: (spans) => { for (const span of spans) processor.onEnd(toReadableSpan(span, resource)); },
+    export: (spans) => {
+      for (const span of spans) processor.onEnd(toReadableSpan(span, resource));
+    },
     shutdown: () => processor.shutdown(),
   };
 }

@@ -28,7 +28,11 @@ export interface SpanData {
 }
 
 /** A failed model attempt the operator saw (status keeps only the last one). */
-export interface RetrySeen { readonly attempt: number; readonly errorClass: string; readonly atMs: number }
+export interface RetrySeen {
+  readonly attempt: number;
+  readonly errorClass: string;
+  readonly atMs: number;
+}
 
 /** What a run's spans are derived from. */
 export interface RunSpanInput {
@@ -130,7 +134,8 @@ function modelSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined 
   if (response) {
     attributes['gen_ai.response.id'] = response.id;
     attributes['gen_ai.response.model'] = response.model;
-    if (input.content) attributes['gen_ai.output.messages'] = clip(JSON.stringify([{ role: 'assistant', content: response.content }]));
+    if (input.content)
+      attributes['gen_ai.output.messages'] = clip(JSON.stringify([{ role: 'assistant', content: response.content }]));
   }
   if (step.stopReason) attributes['gen_ai.response.finish_reasons'] = [step.stopReason];
   if (step.usage) {
@@ -152,7 +157,8 @@ function modelSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined 
     ...stepSpanBase(input, step, `chat ${input.run.model}`, 'client', start, end),
     attributes,
     events: [...retries.values()].sort((a, b) => a.attempt - b.attempt).map((r) => ({
-      name: 'retry', timeMs: Math.min(Math.max(r.atMs, start), Math.max(start, end)),
+      name: 'retry',
+      timeMs: Math.min(Math.max(r.atMs, start), Math.max(start, end)),
       attributes: { 'agentrun.retry.attempt': r.attempt, 'error.type': r.errorClass },
     })),
     ...(failed ? { error: step.message ?? step.retry?.errorMessage ?? 'the model call failed' } : {}),
@@ -201,9 +207,12 @@ function toolSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined {
 }
 
 /** What every step span has: its key, name and kind, the run's trace, the step's own span id, its times. */
-function stepSpanBase(input: RunSpanInput, step: StepRecord, name: string, kind: SpanData['kind'], start: number, end: number) {
+function stepSpanBase(input: RunSpanInput, step: StepRecord, name: string, kind: SpanData['kind'], start: number,
+  end: number) {
   return {
-    key: `step/${step.id}`, name, kind,
+    key: `step/${step.id}`,
+    name,
+    kind,
     traceId: input.context.traceId,
     spanId: stepSpanId(input.run.uid, step.id, step.attempt),
     parentSpanId: input.context.spanId,

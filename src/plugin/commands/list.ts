@@ -11,7 +11,9 @@ export async function list(ctx: CommandContext): Promise<void> {
     ctx.out.note(all ? 'No agentruns found.' : `No agentruns found in ${ctx.kube.namespace} namespace.`);
     return;
   }
-  runs.sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
+  runs.sort((a, b) =>
+    a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name)
+  );
   const now = Date.now();
   const header = ['NAME', 'PHASE', 'STEP', 'TURN', 'TOKENS', 'WAITING-FOR', 'AGE'];
   const rows = runs.map((run) => {

@@ -10,7 +10,10 @@ export async function reject(ctx: CommandContext): Promise<void> {
   const stepIds = steps.map((s) => parseStepId(s, 'reject'));
   const reason = stringFlag(ctx, 'reason')?.trim();
   if (reason === undefined || reason === '') {
-    throw new UsageError('--reason is required: say why the step is rejected (the run records it, and the model may read it)', 'reject');
+    throw new UsageError(
+      '--reason is required: say why the step is rejected (the run records it, and the model may read it)',
+      'reject',
+    );
   }
   await decideOnSteps(ctx, { verb: 'reject', name, steps: stepIds, text: reason, confirm: false });
 }

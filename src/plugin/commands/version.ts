@@ -23,7 +23,8 @@ export interface PluginVersion {
 export function pluginVersion(): PluginVersion {
   const build = typeof AGENTRUN_BUILD === 'undefined' ? undefined : AGENTRUN_BUILD;
   const version = build?.version ?? (JSON.parse(
-    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string }).version;
   return { version, commit: build?.commit ?? 'source', node: process.version, singleExecutable: isSea() };
 }
 

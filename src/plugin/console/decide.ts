@@ -53,9 +53,19 @@ export async function decide(kube: Kube, namespace: string, name: string, d: Dec
   const lines: string[] = [];
   const notes: string[] = [];
   const out: Output = {
-    print: (t = '') => { lines.push(t); }, note: (t) => { notes.push(t); }, tty: false, width: 100, style: PLAIN,
+    print: (t = '') => {
+      lines.push(t);
+    },
+    note: (t) => {
+      notes.push(t);
+    },
+    tty: false,
+    width: 100,
+    style: PLAIN,
   };
-  const sink = new Writable({ write: (_c, _e, cb) => { cb(); } });
+  const sink = new Writable({ write: (_c, _e, cb) => {
+    cb();
+  } });
   const ctx: CommandContext = {
     command: d.verb,
     // decideOnSteps reads the run in ctx.kube.namespace: a Kube for the run's namespace.
