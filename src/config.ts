@@ -21,13 +21,11 @@ export const FLAGS = {
   'model-timeout': { env: 'AGENTRUN_MODEL_TIMEOUT', help: 'Timeout of one model call (a duration, e.g. 10m)',
     default: '10m' },
   'max-model-response-bytes': { env: 'AGENTRUN_MAX_MODEL_RESPONSE_BYTES',
-    help:
-      'Largest model API response the operator reads, in bytes; a larger one fails the run (ModelResponseTooLarge) without being buffered',
-    default: '4194304' },
+    help: 'Largest model API response the operator reads, in bytes; a larger one fails the run '
+      + '(ModelResponseTooLarge) without being buffered', default: '4194304' },
   'max-concurrent-model-calls': { env: 'AGENTRUN_MAX_CONCURRENT_MODEL_CALLS',
-    help:
-      'Model calls on the wire at once (more wait for a slot); with --max-model-response-bytes it bounds the memory response bodies take',
-    default: '32' },
+    help: 'Model calls on the wire at once (more wait for a slot); with --max-model-response-bytes it bounds '
+      + 'the memory response bodies take', default: '32' },
   'status-byte-budget': { env: 'AGENTRUN_STATUS_BYTE_BUDGET',
     help: 'Largest status a run may have, in bytes (etcd refuses objects over 1.5 MiB)', default: '786432' },
   'log-level': { env: 'AGENTRUN_LOG_LEVEL', help: 'debug, info, warn or error', default: 'info' },
@@ -36,23 +34,20 @@ export const FLAGS = {
   'require-approver-identity': { env: 'AGENTRUN_REQUIRE_APPROVER_IDENTITY',
     help: 'Ignore approvals whose approver the admission policy did not record (true/false)', default: 'true' },
   'require-creator-identity': { env: 'AGENTRUN_REQUIRE_CREATOR_IDENTITY',
-    help:
-      'Check that the recorded creator of a run may use every Secret, ModelEndpoint and ServiceAccount it references; fail runs with no recorded creator (true/false)',
-    default: 'true' },
+    help: 'Check that the recorded creator of a run may use every Secret, ModelEndpoint and ServiceAccount '
+      + 'it references; fail runs with no recorded creator (true/false)', default: 'true' },
   'step-events': { env: 'AGENTRUN_STEP_EVENTS',
-    help:
-      'Also emit a Normal Event for every step that succeeds (ModelResponded, ToolSucceeded); each is one more etcd write per step (true/false)',
-    default: 'false' },
+    help: 'Also emit a Normal Event for every step that succeeds (ModelResponded, ToolSucceeded); each is '
+      + 'one more etcd write per step (true/false)', default: 'false' },
   'metrics-port': { env: 'AGENTRUN_METRICS_PORT',
     help: 'Port of /metrics, /healthz and /readyz (all interfaces); 0 disables the server', default: '8080' },
   tracing: { env: 'AGENTRUN_TRACING',
-    help:
-      'Export one OpenTelemetry trace per run over OTLP HTTP/protobuf, configured by the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER...; docs/tracing.md) (true/false)',
+    help: 'Export one OpenTelemetry trace per run over OTLP HTTP/protobuf, configured by the standard OTEL_* '
+      + 'variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER...; docs/tracing.md) (true/false)',
     default: 'false' },
   'trace-content': { env: 'AGENTRUN_TRACE_CONTENT',
-    help:
-      'Also record model answers, tool inputs and outputs and the final result in spans (may hold sensitive data) (true/false)',
-    default: 'false' },
+    help: 'Also record model answers, tool inputs and outputs and the final result in spans '
+      + '(may hold sensitive data) (true/false)', default: 'false' },
   'leader-elect': { env: 'AGENTRUN_LEADER_ELECT',
     help: 'Run the controllers only while holding a Lease, so replicas can stand by (env: true/false)', boolean: true },
   'leader-election-namespace': { env: 'AGENTRUN_LEADER_ELECTION_NAMESPACE',
@@ -117,11 +112,9 @@ export class ConfigError extends Error {
 
 /** Parses argv and the environment; throws ConfigError with what to fix. Returns undefined for --help. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | undefined {
-  const options = Object.fromEntries(
-    Object.entries(FLAGS).map((
-      [f, spec]: [string, FlagSpec],
-    ) => [f, { type: spec.boolean ? 'boolean' as const : 'string' as const }]),
-  );
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([f, spec]: [string, FlagSpec]) => {
+    return [f, { type: spec.boolean ? 'boolean' as const : 'string' as const }];
+  }));
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } },
@@ -167,14 +160,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 
 /** The --help text: every flag with its environment variable and default. */
 export function usage(): string {
-  const lines = Object.entries(FLAGS).map(([flag, spec]: [string, FlagSpec]) =>
-    `  --${flag.padEnd(32)} ${spec.help}${spec.default ? ` (default ${spec.default})` : ''}\n  ${
-      ' '.repeat(34)
-    } env ${spec.env}`
-  );
-  return `agentrun-operator: reconciles AgentRun resources (agentrun.dev/v1alpha1).\n\nUsage: node dist/main.js [flags]\n\n${
-    lines.join('\n')
-  }\n  --help                             Show this help\n`;
+  const lines = Object.entries(FLAGS).map(([flag, spec]: [string, FlagSpec]) => {
+    const dflt = spec.default ? ` (default ${spec.default})` : '';
+    return `  --${flag.padEnd(32)} ${spec.help}${dflt}\n  ${' '.repeat(34)} env ${spec.env}`;
+  });
+  return 'agentrun-operator: reconciles AgentRun resources (agentrun.dev/v1alpha1).\n\n'
+    + `Usage: node dist/main.js [flags]\n\n${lines.join('\n')}\n  --help                             Show this help\n`;
 }
 
 function kebab(key: string): string {

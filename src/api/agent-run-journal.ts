@@ -73,10 +73,12 @@ export function journalPolicyManifests(): Record<string, unknown>[] {
       },
       validations: [{
         expression: `${isOperator} || ${isCleanup}`,
-        messageExpression:
-          `'only the agentrun operator writes ' + (request.resource.resource == '${JOURNAL_PLURAL}' ? 'AgentRun journals' : 'AgentRun status')`
-          + ` + ': user ' + request.userInfo.username + ' lacks the verb ${JOURNAL_WRITE_VERB} on agentruns/${JOURNAL_SUBRESOURCE}`
-          + ` in namespace ' + request.namespace + ' (granted to the operator\\'s ServiceAccount only; see docs/security.md)'`,
+        messageExpression: "'only the agentrun operator writes '"
+          + ` + (request.resource.resource == '${JOURNAL_PLURAL}' ? 'AgentRun journals' : 'AgentRun status')`
+          + " + ': user ' + request.userInfo.username"
+          + ` + ' lacks the verb ${JOURNAL_WRITE_VERB} on agentruns/${JOURNAL_SUBRESOURCE}`
+          + " in namespace ' + request.namespace"
+          + " + ' (granted to the operator\\'s ServiceAccount only; see docs/security.md)'",
         reason: 'Forbidden',
       }],
     }),

@@ -30,15 +30,15 @@ export const runTool = withRules(z.object({
 }), [
   {
     cel: '(has(self.toolRef) ? 1 : 0) + (has(self.container) ? 1 : 0) + (has(self.mcpServerRef) ? 1 : 0) == 1',
-    message:
-      "set exactly one of toolRef (use an AgentTool), container (define the tool inline) or mcpServerRef (use an MCPServer's tools)",
+    message: 'set exactly one of toolRef (use an AgentTool), container (define the tool inline) '
+      + "or mcpServerRef (use an MCPServer's tools)",
     check: (t) => [t.toolRef, t.container, t.mcpServerRef].filter((v) => v !== undefined).length === 1,
   },
   {
-    cel:
-      '!has(self.toolRef) || !(has(self.description) || has(self.inputSchema) || has(self.timeout) || has(self.idempotent) || has(self.retries))',
-    message:
-      'a tool with toolRef takes description, inputSchema, timeout, idempotent and retries from its AgentTool: remove them here (only requiresApproval may be added)',
+    cel: '!has(self.toolRef) || !(has(self.description) || has(self.inputSchema) || has(self.timeout)'
+      + ' || has(self.idempotent) || has(self.retries))',
+    message: 'a tool with toolRef takes description, inputSchema, timeout, idempotent and retries from its AgentTool: '
+      + 'remove them here (only requiresApproval may be added)',
     check: (t) =>
       t.toolRef === undefined
       || [t.description, t.inputSchema, t.timeout, t.idempotent, t.retries].every((v) => v === undefined),
@@ -147,8 +147,8 @@ export const agentRunSpec = withRules(z.object(specShape), [
     fieldPath: '.tools',
   },
   {
-    cel:
-      "!has(self.approvals) || !has(self.approvals.requiredFor) || self.approvals.requiredFor.all(n, n == '*' || (has(self.tools) && self.tools.exists(t, t.name == n)))",
+    cel: '!has(self.approvals) || !has(self.approvals.requiredFor)'
+      + " || self.approvals.requiredFor.all(n, n == '*' || (has(self.tools) && self.tools.exists(t, t.name == n)))",
     message:
       'approvals.requiredFor names a tool that is not in spec.tools: use a name from spec.tools, or "*" for every tool',
     check: (s) => (s.approvals?.requiredFor ?? []).every((n) => n === '*' || (s.tools ?? []).some((t) => t.name === n)),
@@ -164,8 +164,8 @@ const sameOptional = (k: string) =>
 export const specTransitionRules: readonly TransitionRule<AgentRunSpec>[] = [
   ...IMMUTABLE_SPEC_FIELDS.map((k): TransitionRule<AgentRunSpec> => ({
     cel: sameOptional(k),
-    message:
-      `spec.${k} cannot change after the run is created (only spec.suspend and spec.cancel can): create a new AgentRun instead`,
+    message: `spec.${k} cannot change after the run is created (only spec.suspend and spec.cancel can): `
+      + 'create a new AgentRun instead',
     check: (before, after) => JSON.stringify(before[k]) === JSON.stringify(after[k]),
   })),
   {

@@ -61,9 +61,8 @@ export type ToolContainer = z.infer<typeof toolContainer>;
 const inputSchema = z.object({
   type: z.literal('object').describe('Always "object": the Messages API takes only object inputs.'),
 }).catchall(z.unknown()).meta({ 'x-kubernetes-preserve-unknown-fields': true })
-  .describe(
-    'JSON Schema of the tool input ("type": "object"); the operator validates each call against it before running a pod. Patterns are RE2 syntax (no backreferences or lookaround). Defaults to {"type":"object"}.',
-  );
+  .describe('JSON Schema of the tool input ("type": "object"); the operator validates each call against it before '
+    + 'running a pod. Patterns are RE2 syntax (no backreferences or lookaround). Defaults to {"type":"object"}.');
 
 /** Fields a tool has whether it is defined inline or as an AgentTool. */
 export const toolBehaviourFields = {
@@ -72,9 +71,8 @@ export const toolBehaviourFields = {
   timeout: duration('How long one call may run before its pod is stopped (activeDeadlineSeconds). Default 10m.')
     .optional(),
   requiresApproval: z.boolean().optional().describe('Every call waits for a human decision before its pod is created.'),
-  idempotent: z.boolean().optional().describe(
-    'A call that may have run (pod deleted, node lost) is safe to run again. Without it such a call reports an error to the model instead.',
-  ),
+  idempotent: z.boolean().optional().describe('A call that may have run (pod deleted, node lost) is safe to run again. '
+    + 'Without it such a call reports an error to the model instead.'),
   retries: z.int().min(0).max(10).optional().describe(
     'How often an infrastructure failure of one call is retried. Default 2.',
   ),

@@ -105,28 +105,33 @@ export function approvalPolicyManifests(): Record<string, unknown>[] {
         { name: 'changedBy', expression: CHANGED_DECIDED_BY },
         // The steps awaiting a decision before this request, as the operator last wrote them.
         { name: 'pending',
-          expression:
-            `oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals) ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []` },
+          expression: 'oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals)'
+            + " ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []" },
       ],
       validations: [
         {
-          expression:
-            `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns').subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name).check('${APPROVAL_VERB}').allowed()`,
-          messageExpression:
-            `'user ' + request.userInfo.username + ' may not decide on AgentRun steps (' + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
+          expression: `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns')`
+            + `.subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name)`
+            + `.check('${APPROVAL_VERB}').allowed()`,
+          messageExpression: "'user ' + request.userInfo.username + ' may not decide on AgentRun steps ('"
+            + ` + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/`
+            + `${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the `
+            + `ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
           reason: 'Forbidden',
         },
         {
           // A decision made before its step waits would approve input nobody has seen.
           expression: `variables.changed.all(k, k.substring(k.indexOf('/') + 1) in variables.pending)`,
-          messageExpression:
-            `'a decision counts only for a step awaiting approval: ' + variables.changed.filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ') + ' names a step that is not waiting; awaiting approval now: ' + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))`,
+          messageExpression: "'a decision counts only for a step awaiting approval: ' + variables.changed"
+            + ".filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ')"
+            + " + ' names a step that is not waiting; awaiting approval now: '"
+            + " + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))",
           reason: 'Forbidden',
         },
         {
           expression: `variables.changedBy.all(k, object.metadata.annotations[k] == request.userInfo.username)`,
-          messageExpression:
-            `'${DECIDED_BY_PREFIX}* annotations record who decided and are set by the apiserver; they cannot be set to anyone but the requester (' + request.userInfo.username + ')'`,
+          messageExpression: `'${DECIDED_BY_PREFIX}* annotations record who decided and are set by the apiserver; `
+            + "they cannot be set to anyone but the requester (' + request.userInfo.username + ')'",
           reason: 'Forbidden',
         },
       ],

@@ -122,7 +122,8 @@ export function agentRunCrd(): JsonSchema {
     plural: 'agentruns',
     shortNames: ['ar'],
     description:
-      'AgentRun is one durable run of an AI agent: a model, a task and tools, each tool call in its own Pod, every step journaled.',
+      'AgentRun is one durable run of an AI agent: a model, a task and tools, each tool call in its own Pod, '
+      + 'every step journaled.',
     spec,
     status: openApi(agentRunStatus),
     columns: [
@@ -168,8 +169,8 @@ export function agentRunJournalCrd(): JsonSchema {
     kind: JOURNAL_KIND,
     plural: JOURNAL_PLURAL,
     shortNames: ['arj'],
-    description:
-      'AgentRunJournal is one immutable journal entry of an AgentRun (a model response, a tool result, or its resolved tools), written only by the operator.',
+    description: 'AgentRunJournal is one immutable journal entry of an AgentRun (a model response, a tool result, '
+      + 'or its resolved tools), written only by the operator.',
     spec,
     columns: [
       { name: 'Run', type: 'string', jsonPath: '.spec.run.name', description: 'The AgentRun.' },
@@ -186,8 +187,8 @@ export function modelEndpointCrd(): JsonSchema {
     kind: MODEL_ENDPOINT_KIND,
     plural: MODEL_ENDPOINT_PLURAL,
     shortNames: ['me'],
-    description:
-      'ModelEndpoint is a model API admins configure for a namespace: URL, the Secret with its key, allowed models and limits. Runs reference it by name; their creators need the verb use on it.',
+    description: 'ModelEndpoint is a model API admins configure for a namespace: URL, the Secret with its key, '
+      + 'allowed models and limits. Runs reference it by name; their creators need the verb use on it.',
     spec: openApi(modelEndpointSpec),
     columns: [
       { name: 'Provider', type: 'string', jsonPath: '.spec.provider', description: 'The API it speaks.' },
@@ -204,8 +205,9 @@ export function mcpServerCrd(): JsonSchema {
     kind: MCP_SERVER_KIND,
     plural: MCP_SERVER_PLURAL,
     shortNames: ['mcp'],
-    description:
-      'MCPServer is a Model Context Protocol server (Streamable HTTP) admins configure for a namespace; the operator lists its tools into status and runs call them durably. Runs reference it by name; their creators need the verb use on it.',
+    description: 'MCPServer is a Model Context Protocol server (Streamable HTTP) admins configure for a namespace; '
+      + 'the operator lists its tools into status and runs call them durably. Runs reference it by name; '
+      + 'their creators need the verb use on it.',
     spec: openApi(mcpServerSpec),
     status: openApi(mcpServerStatus),
     columns: [

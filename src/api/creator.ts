@@ -38,8 +38,8 @@ export function creatorPolicyManifests(): Record<string, unknown>[] {
         patchType: 'ApplyConfiguration',
         applyConfiguration: {
           // Spaces between the closing braces: a Helm template of this file must not read "}}".
-          expression:
-            `Object{metadata: Object.metadata{annotations: {'${CREATED_BY_USER}': request.userInfo.username, '${CREATED_BY_GROUPS}': ${GROUPS}} } }`,
+          expression: `Object{metadata: Object.metadata{annotations: {'${CREATED_BY_USER}': request.userInfo.username, `
+            + `'${CREATED_BY_GROUPS}': ${GROUPS}} } }`,
         },
       }],
     }),
@@ -54,10 +54,11 @@ export function creatorPolicyManifests(): Record<string, unknown>[] {
       ],
       validations: [{
         expression: `request.operation == 'CREATE'`
-          + ` ? variables.now[?'${CREATED_BY_USER}'].orValue('') == request.userInfo.username && variables.now[?'${CREATED_BY_GROUPS}'].orValue('') == ${GROUPS}`
+          + ` ? variables.now[?'${CREATED_BY_USER}'].orValue('') == request.userInfo.username`
+          + ` && variables.now[?'${CREATED_BY_GROUPS}'].orValue('') == ${GROUPS}`
           + ` : variables.keys.all(k, variables.now[?k] == variables.before[?k])`,
-        message:
-          `${CREATED_BY_USER} and ${CREATED_BY_GROUPS} record who created the run; the apiserver sets them and nobody may change them`,
+        message: `${CREATED_BY_USER} and ${CREATED_BY_GROUPS} record who created the run; `
+          + 'the apiserver sets them and nobody may change them',
         reason: 'Forbidden',
       }],
     }),

@@ -22,14 +22,14 @@ export function parseDurationMs(value: string): number {
 export const objectName = (description: string) =>
   z.string().min(1).max(253)
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
-      error:
-        'must be a Kubernetes object name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
+      error: 'must be a Kubernetes object name: lowercase letters, digits, "-" and ".", '
+        + 'starting and ending with a letter or digit',
     })
     .describe(description);
 
 /** Kubernetes resource quantity (`500m`, `256Mi`, `2`), as int-or-string like core/v1. */
-export const QUANTITY_PATTERN =
-  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+export const QUANTITY_PATTERN = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))'
+  + '(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
 export const quantity = z.union([
   z.string().regex(new RegExp(QUANTITY_PATTERN), { error: 'must be a Kubernetes quantity such as 500m, 256Mi or 2' }),
   z.int().min(0),

@@ -41,14 +41,13 @@ export function modelResponseProblem(response: ModelResponse, stepsUsed: number,
     return invalid(`nests JSON deeper than ${MAX_JSON_DEPTH} levels; the operator does not record it.`);
   const uses = response.content.filter((b) => b.type === 'tool_use');
   if (uses.length > MAX_TOOL_USES_PER_RESPONSE) {
-    return invalid(
-      `asks for ${uses.length} tool calls at once; a response may ask for at most ${MAX_TOOL_USES_PER_RESPONSE}. Tell the model (spec.prompt or spec.systemPrompt) to call fewer tools per turn.`,
-    );
+    return invalid(`asks for ${uses.length} tool calls at once; a response may ask for at most `
+      + `${MAX_TOOL_USES_PER_RESPONSE}. Tell the model (spec.prompt or spec.systemPrompt) `
+      + 'to call fewer tools per turn.');
   }
   if (stepsUsed + uses.length > MAX_STATUS_STEPS) {
-    return invalid(
-      `asks for ${uses.length} tool calls, but the run has ${stepsUsed} of the ${MAX_STATUS_STEPS} steps status can hold. Lower limits.maxTurns or split the task into several runs.`,
-    );
+    return invalid(`asks for ${uses.length} tool calls, but the run has ${stepsUsed} of the ${MAX_STATUS_STEPS} `
+      + 'steps status can hold. Lower limits.maxTurns or split the task into several runs.');
   }
   for (const use of uses) {
     if (typeof use.id !== 'string' || use.id.length === 0 || use.id.length > MAX_TOOL_USE_ID_LENGTH)
@@ -59,8 +58,8 @@ export function modelResponseProblem(response: ModelResponse, stepsUsed: number,
   const bytes = journalEntryBytes(entry);
   if (bytes > MAX_JOURNAL_ENTRY_BYTES) {
     return { reason: Reason.ModelResponseTooLarge,
-      message:
-        `The model's response is ${bytes} bytes as a journal entry, over the ${MAX_JOURNAL_ENTRY_BYTES} bytes one entry may hold. Lower spec.model.maxTokens.` };
+      message: `The model's response is ${bytes} bytes as a journal entry, over the ${MAX_JOURNAL_ENTRY_BYTES} `
+        + 'bytes one entry may hold. Lower spec.model.maxTokens.' };
   }
   return undefined;
 }
@@ -110,13 +109,15 @@ function encodedStringBytes(text: string): number {
 function encodedSizeAt(text: string, i: number): { units: number; bytes: number } {
   const c = text.charCodeAt(i);
   if (c === 0x22 || c === 0x5c) return { units: 1, bytes: 2 }; // \" and \\
-  if (c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) return { units: 1, bytes: 2 }; // \b \t \n \f \r
+  // \b \t \n \f \r
+  if (c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) return { units: 1, bytes: 2 };
   if (c < 0x20) return { units: 1, bytes: 6 }; // \u00XX
   if (c < 0x80) return { units: 1, bytes: 1 };
   if (c < 0x800) return { units: 1, bytes: 2 };
   if (c >= 0xd800 && c <= 0xdbff) {
     const next = text.charCodeAt(i + 1);
-    return next >= 0xdc00 && next <= 0xdfff ? { units: 2, bytes: 4 } : { units: 1, bytes: 6 }; // a pair, or a lone surrogate as \udXXX
+    // a pair, or a lone surrogate as \udXXX
+    return next >= 0xdc00 && next <= 0xdfff ? { units: 2, bytes: 4 } : { units: 1, bytes: 6 };
   }
   if (c >= 0xdc00 && c <= 0xdfff) return { units: 1, bytes: 6 };
   return { units: 1, bytes: 3 };

@@ -50,17 +50,15 @@ export function progressModelStep(d: Draft): void {
     const deadline = runDeadline(d.spec, d.status.startTime ?? now(d));
     if (nextAt >= deadline) {
       finish(d, 'Failed', Reason.DeadlineExceeded,
-        `The model API kept failing (${failure.errorClass}: ${
-          truncate(failure.message, 300)
-        }) and the next retry would pass limits.timeout (${d.spec.limits.timeout}).`);
+        `The model API kept failing (${failure.errorClass}: ${truncate(failure.message, 300)}) `
+          + `and the next retry would pass limits.timeout (${d.spec.limits.timeout}).`);
       return;
     }
     step.retry = { attempt: step.attempt, errorClass: failure.errorClass, errorMessage: truncate(failure.message, 1024),
       nextRetryAt: new Date(nextAt).toISOString() };
     event(d, 'Warning', Reason.ModelRetrying,
-      `Model call of step ${step.id} failed (attempt ${step.attempt}, ${failure.errorClass}); retrying at ${
-        new Date(nextAt).toISOString()
-      }.`);
+      `Model call of step ${step.id} failed (attempt ${step.attempt}, ${failure.errorClass}); `
+        + `retrying at ${new Date(nextAt).toISOString()}.`);
     step.attempt += 1;
     requeueAt(d, nextAt);
     return;
@@ -128,12 +126,12 @@ export function completeModelStep(d: Draft, step: StepRecord, entry: ModelRespon
       return;
     case 'model_context_window_exceeded':
       finish(d, 'Failed', Reason.ContextWindowExceeded,
-        "The conversation no longer fits the model's context window. Lower limits.maxToolOutputBytes or narrow the task.");
+        "The conversation no longer fits the model's context window. "
+          + 'Lower limits.maxToolOutputBytes or narrow the task.');
       return;
     default:
       finish(d, 'Failed', Reason.UnexpectedStopReason,
-        `The model stopped with stop_reason ${
-          truncate(String(response.stop_reason), STOP_REASON_MAX)
-        }, which this operator does not handle.`);
+        `The model stopped with stop_reason ${truncate(String(response.stop_reason), STOP_REASON_MAX)}, `
+          + 'which this operator does not handle.');
   }
 }

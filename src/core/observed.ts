@@ -108,7 +108,10 @@ export interface Observed {
   readonly toolSnapshot?: { readonly tools: readonly ResolvedTool[]; readonly digest: string };
   /** The ModelEndpoint the run references; absent while it does not exist. */
   readonly modelEndpoint?: ModelEndpointSpec;
-  /** Whether the run's creator may use what the run references; absent when not checked (--require-creator-identity=false). */
+  /**
+   * Whether the run's creator may use what the run references; absent when not checked
+   * (--require-creator-identity=false).
+   */
   readonly access?: AccessObservation;
   /** Journal objects that failed verification: nothing from them is used, and the run fails. */
   readonly journalProblems?: readonly JournalProblem[];

@@ -130,9 +130,8 @@ export function utf8Bytes(text: string): number {
  */
 export function toolSchemaProblem(schema: Record<string, unknown>): string | undefined {
   if (schema.type !== 'object')
-    return `"type" must be "object" (the Messages API takes only object inputs), not ${
-      JSON.stringify(schema.type ?? null).slice(0, 40)
-    }`;
+    return '"type" must be "object" (the Messages API takes only object inputs), '
+      + `not ${JSON.stringify(schema.type ?? null).slice(0, 40)}`;
   const validate = compile(schema);
   return typeof validate === 'string' ? validate : undefined;
 }
@@ -149,10 +148,12 @@ export function toolInputProblem(schema: Record<string, unknown>, input: unknown
     if (validate(input)) return undefined;
   } catch (error) {
     if (!(error instanceof ValidationBudgetExceeded)) throw error;
-    return `validating it against the tool's inputSchema took more than ${VALIDATION_STEP_BUDGET} schema evaluations (nested anyOf/oneOf over deep input); send a flatter input, or ask the tool's owner to simplify its inputSchema`;
+    return `validating it against the tool's inputSchema took more than ${VALIDATION_STEP_BUDGET} schema evaluations `
+      + '(nested anyOf/oneOf over deep input); send a flatter input, '
+      + "or ask the tool's owner to simplify its inputSchema";
   }
-  return ajv.errorsText(validate.errors?.slice(0, MAX_REPORTED_ERRORS), { dataVar: 'input', separator: '; ' }).slice(0,
-    2048);
+  const errors = ajv.errorsText(validate.errors?.slice(0, MAX_REPORTED_ERRORS), { dataVar: 'input', separator: '; ' });
+  return errors.slice(0, 2048);
 }
 
 /** The compiled validator, or why the schema does not compile; cached (LRU) by the schema's text. */

@@ -110,8 +110,8 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
     if (refused !== undefined) {
       // Creating it again would be refused again: the model is told, the run goes on.
       recordToolResult(d, step, { isError: true, outcome: StepOutcome.PodRejected,
-        output:
-          `Error: the tool's pod could not be created; the cluster refused it (${refused}). The tool definition needs fixing; calling it again will fail the same way.` });
+        output: `Error: the tool's pod could not be created; the cluster refused it (${refused}). `
+          + 'The tool definition needs fixing; calling it again will fail the same way.' });
       return;
     }
     // Intent recorded, pod never seen: the process died before creating it. Creating is idempotent.
@@ -154,9 +154,8 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
   const detail = waiting ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : '';
   if (waiting && IMAGE_PULL_REASONS.has(waiting.reason)) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.ImagePullFailed,
-      output: `Error: the tool's image "${
-        tool.container?.image ?? ''
-      }" could not be pulled (${detail}); the tool did not run.` });
+      output: `Error: the tool's image "${tool.container?.image ?? ''}" could not be pulled (${detail}); `
+        + 'the tool did not run.' });
     return true;
   }
   if (waiting && CONFIG_REASONS.has(waiting.reason)) {
@@ -192,7 +191,8 @@ export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, po
     return;
   }
   const output = !safeToRetry
-    ? `Error: the tool pod ${what} while the tool was running. The tool is not idempotent, so it was not run again; it may or may not have had its effect.`
+    ? `Error: the tool pod ${what} while the tool was running. The tool is not idempotent, so it was not run again; `
+      + 'it may or may not have had its effect.'
     : `Error: the tool pod ${what} on each of ${step.attempt} attempts; giving up.`;
   recordToolResult(d, step, { isError: true, outcome: safeToRetry ? StepOutcome.RetriesExhausted : StepOutcome.PodLost,
     output });
@@ -248,9 +248,8 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
   const exitCode = pod.terminated?.exitCode;
   if (pod.reason === 'DeadlineExceeded' || (exitCode === undefined && pod.phase === 'Failed')) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.TimedOut, truncated,
-      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.${
-        text ? `\nOutput so far:\n${text}` : ''
-      }` });
+      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.`
+        + (text ? `\nOutput so far:\n${text}` : '') });
     return;
   }
   if (oom) {
@@ -299,9 +298,8 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
   settlePod(d, step.podName ? d.o.pods.get(step.podName) : undefined);
   if (entry.isError || d.o.stepEvents)
     event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
-      `Step ${step.id} (${entry.tool}) ${entry.outcome}${
-        entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''
-      }.`);
+      `Step ${step.id} (${entry.tool}) ${entry.outcome}`
+        + `${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
 }
 
 export function toolInputOf(d: Draft, step: StepRecord): unknown {

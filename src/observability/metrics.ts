@@ -84,8 +84,8 @@ export class OperatorMetrics {
     });
     this.mcpCallDuration = new Histogram({
       name: `${PREFIX}mcp_call_duration_seconds`,
-      help:
-        'Latency of one MCP tool call, by MCPServer (namespace/name) and outcome (result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error).',
+      help: 'Latency of one MCP tool call, by MCPServer (namespace/name) and outcome '
+        + '(result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error).',
       labelNames: ['server', 'outcome'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
       registers,

@@ -45,18 +45,18 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
   const ref = `agentrun "${run.metadata.name}" in namespace "${run.metadata.namespace}"`;
 
   const pendingCount = run.status?.pendingApprovals?.length ?? 0;
+  const ofPending = pendingCount > targets.length ? ` of ${pendingCount} awaiting approval` : '';
   out.print(
-    `${ref}: ${req.verb === 'approve' ? 'approving' : 'rejecting'} ${plural(targets.length, 'step')}${
-      pendingCount > targets.length ? ` of ${pendingCount} awaiting approval` : ''
-    }`,
+    `${ref}: ${req.verb === 'approve' ? 'approving' : 'rejecting'} ${plural(targets.length, 'step')}${ofPending}`,
   );
   const now = Date.now();
-  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'],
-    ...targets.map((
-      p,
-    ) => [String(p.step), pendingSubject(p), `${age(p.since, now)} ago`,
-      truncate(p.inputPreview, Math.max(30, out.width - 40))]
-    )], '  ')) out.print(line);
+  const rows = targets.map((p) => [
+    String(p.step),
+    pendingSubject(p),
+    `${age(p.since, now)} ago`,
+    truncate(p.inputPreview, Math.max(30, out.width - 40)),
+  ]);
+  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'], ...rows], '  ')) out.print(line);
   for (const p of targets) {
     if (req.showInput === true || (req.confirm && isCut(p))) await printFullInput(ctx, run, p);
   }
@@ -67,9 +67,8 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
   if (req.confirm) {
     const list = targets.map((p) => `step ${p.step} (${pendingSubject(p)})`).join(', ');
     if (ctx.input.isTTY !== true) {
-      throw new PluginError(
-        `not ${past}: confirmation needs a terminal and stdin is not one; re-run with --yes to ${req.verb} ${list} without asking`,
-      );
+      throw new PluginError(`not ${past}: confirmation needs a terminal and stdin is not one; `
+        + `re-run with --yes to ${req.verb} ${list} without asking`);
     }
     const yes = await ask(ctx, `${capitalise(req.verb)} ${list} of ${ref}? [y/N] `);
     if (!yes) throw new PluginError(`aborted: nothing was ${past}`);
@@ -97,11 +96,9 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
     out.print(`step ${p.step} (${pendingSubject(p)}) ${past}${by !== undefined ? `, decided by ${by}` : ''}`);
   }
   if (unrecorded.length > 0) {
-    out.note(
-      `note: the apiserver recorded no ${
-        decidedByKey(unrecorded[0] ?? 0)
-      }, so the MutatingAdmissionPolicy agentrun-record-approver (Kubernetes 1.36+) is not active on this cluster; the operator ignores a decision without it unless it runs with --require-approver-identity=false`,
-    );
+    out.note(`note: the apiserver recorded no ${decidedByKey(unrecorded[0] ?? 0)}, so the MutatingAdmissionPolicy `
+      + 'agentrun-record-approver (Kubernetes 1.36+) is not active on this cluster; the operator ignores a decision '
+      + 'without it unless it runs with --require-approver-identity=false');
   }
 }
 
@@ -121,10 +118,9 @@ export async function printFullInput(ctx: CommandContext, run: Run, p: Pending):
     );
     return;
   }
+  const matches = input.matches ? ', matches the digest the operator recorded' : '';
   ctx.out.print(
-    `Step ${p.step} (${pendingSubject(p)}) input, ${p.inputBytes ?? Buffer.byteLength(input.text)} bytes${
-      input.matches ? ', matches the digest the operator recorded' : ''
-    }:`,
+    `Step ${p.step} (${pendingSubject(p)}) input, ${p.inputBytes ?? Buffer.byteLength(input.text)} bytes${matches}:`,
   );
   ctx.out.print(input.text);
   if (!input.matches)
@@ -141,9 +137,9 @@ function selectTargets(run: Run, req: DecisionRequest): Pending[] {
     const d = decided.get(step);
     if (!d) return '';
     const ignored = run.status?.ignoredDecisions?.filter((i) => i.annotation === d.annotation).at(-1);
-    return `${d.decision.toLowerCase()} (${d.annotation}${
-      d.by !== undefined ? ` by ${d.by}` : ', no decided-by recorded'
-    })${ignored ? `, ignored by the operator: ${ignored.reason}` : ''}`;
+    const by = d.by !== undefined ? ` by ${d.by}` : ', no decided-by recorded';
+    const why = ignored ? `, ignored by the operator: ${ignored.reason}` : '';
+    return `${d.decision.toLowerCase()} (${d.annotation}${by})${why}`;
   };
   const pendingList = pending.length === 0
     ? 'no step is awaiting approval'
@@ -155,10 +151,9 @@ function selectTargets(run: Run, req: DecisionRequest): Pending[] {
       throw new PluginError(`${ref} has no step awaiting approval (phase ${run.status?.phase ?? 'Pending'})`);
     const open = pending.filter((p) => !decided.has(p.step));
     if (open.length === 0) {
+      const decisions = pending.map((p) => `step ${p.step} ${describeDecided(p.step)}`).join(', ');
       throw new PluginError(
-        `every step of ${ref} awaiting approval already has a decision the operator has not acted on yet: ${
-          pending.map((p) => `step ${p.step} ${describeDecided(p.step)}`).join(', ')
-        }`,
+        `every step of ${ref} awaiting approval already has a decision the operator has not acted on yet: ${decisions}`,
       );
     }
     return open;
@@ -168,13 +163,9 @@ function selectTargets(run: Run, req: DecisionRequest): Pending[] {
     const p = pending.find((x) => x.step === step);
     if (!p) {
       const record = run.status?.steps?.find((s) => s.id === step);
-      const what = record === undefined
-        ? `the run has no step ${step}`
-        : `it is ${record.phase}${
-          record.approval
-            ? `, ${record.approval.decision}${record.approval.by !== undefined ? ` by ${record.approval.by}` : ''}`
-            : ''
-        }`;
+      const approval = record?.approval;
+      const decision = approval ? `, ${approval.decision}${approval.by !== undefined ? ` by ${approval.by}` : ''}` : '';
+      const what = record === undefined ? `the run has no step ${step}` : `it is ${record.phase}${decision}`;
       throw new PluginError(`step ${step} of ${ref} is not awaiting approval (${what}); ${pendingList}`);
     }
     if (decided.has(step)) {

@@ -61,11 +61,8 @@ export class Kube {
     }
     if (flags.context !== undefined) {
       if (!kc.getContexts().some((c) => c.name === flags.context)) {
-        throw new PluginError(
-          `context "${flags.context}" does not exist in the kubeconfig (contexts: ${
-            kc.getContexts().map((c) => c.name).join(', ') || 'none'
-          })`,
-        );
+        const contexts = kc.getContexts().map((c) => c.name).join(', ') || 'none';
+        throw new PluginError(`context "${flags.context}" does not exist in the kubeconfig (contexts: ${contexts})`);
       }
       kc.setCurrentContext(flags.context);
     }
@@ -163,11 +160,9 @@ export function toRun(raw: unknown): Run {
   const label = `${meta?.namespace ?? '?'}/${meta?.name ?? '?'}`;
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new PluginError(
-      `agentrun ${label} does not look like an agentrun.dev/${VERSION} AgentRun this plugin understands (${
-        issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'
-      }); is the plugin older than the operator?`,
-    );
+    const why = issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid';
+    throw new PluginError(`agentrun ${label} does not look like an agentrun.dev/${VERSION} AgentRun this plugin `
+      + `understands (${why}); is the plugin older than the operator?`);
   }
   const { name, namespace } = parsed.data.metadata;
   if (name === undefined || namespace === undefined)

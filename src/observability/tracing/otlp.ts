@@ -28,7 +28,10 @@ import type { SpanData } from './spans.ts';
 /** The instrumentation scope of every span (fixed: Jaeger deduplicates only identical copies). */
 export const SCOPE = { name: 'agentrun-operator', version: '1' } as const;
 
-/** The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name (the spec's values); default parentbased_always_on. */
+/**
+ * The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name (the spec's values); default
+ * parentbased_always_on.
+ */
 export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
   const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
   const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
@@ -53,7 +56,10 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
   }
 }
 
-/** service.name agentrun-operator, then OTEL_RESOURCE_ATTRIBUTES (key=value,... percent-encoded), then OTEL_SERVICE_NAME. */
+/**
+ * service.name agentrun-operator, then OTEL_RESOURCE_ATTRIBUTES (key=value,... percent-encoded), then
+ * OTEL_SERVICE_NAME.
+ */
 export function resourceAttributes(env: NodeJS.ProcessEnv): Record<string, string> {
   const attributes: Record<string, string> = { [ATTR_SERVICE_NAME]: 'agentrun-operator' };
   for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',')) {

@@ -96,8 +96,8 @@ export class SinkRunTracer implements RunTracer {
       context = { traceId: parsed.traceId, spanId: runSpanId(uid, 'root'), parentSpanId: parsed.spanId, sampled };
     } else {
       if (parsed)
-        warning =
-          `Annotation ${TRACEPARENT_ANNOTATION} ${parsed.error}: ignored, the run has a trace of its own. Use a W3C traceparent such as 00-<32 hex>-<16 hex>-01.`;
+        warning = `Annotation ${TRACEPARENT_ANNOTATION} ${parsed.error}: ignored, the run has a trace of its own. `
+          + 'Use a W3C traceparent such as 00-<32 hex>-<16 hex>-01.';
       const traceId = runTraceId(uid);
       context = { traceId, spanId: runSpanId(uid, 'root'), sampled: this.sink.sample(traceId, undefined) };
     }

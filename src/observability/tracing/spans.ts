@@ -65,9 +65,12 @@ const ms = (t: string | undefined): number | undefined => {
   const v = t === undefined ? NaN : Date.parse(t);
   return Number.isFinite(v) ? v : undefined;
 };
-const clip = (s: string): string => (s.length > MAX_CONTENT_CHARS ? `${s.slice(0, MAX_CONTENT_CHARS)}…[truncated]` : s);
+const clip = (s: string): string => s.length > MAX_CONTENT_CHARS ? `${s.slice(0, MAX_CONTENT_CHARS)}…[truncated]` : s;
 
-/** Every span the recorded state of the run ends: finished steps, decided approvals, and the root once the run ended. */
+/**
+ * Every span the recorded state of the run ends: finished steps, decided approvals, and the root once
+ * the run ended.
+ */
 export function runSpans(input: RunSpanInput): SpanData[] {
   const spans: SpanData[] = [];
   const skip = input.skip ?? new Set<string>();

@@ -31,10 +31,9 @@ export async function describe(ctx: CommandContext): Promise<void> {
   field(out, 'Model',
     `${spec.model.name} (max_tokens ${spec.model.maxTokens}, ModelEndpoint ${spec.model.endpointRef.name})`);
   field(out, 'Tokens', usageLine(s.usage));
-  field(out, 'Limits',
-    `${spec.limits.maxTurns} turn${spec.limits.maxTurns === 1 ? '' : 's'}, ${
-      spec.limits.maxTotalTokens === undefined ? 'no token budget' : `${spec.limits.maxTotalTokens} tokens`
-    }, timeout ${spec.limits.timeout}, approval timeout ${spec.limits.approvalTimeout}`);
+  const budget = spec.limits.maxTotalTokens === undefined ? 'no token budget' : `${spec.limits.maxTotalTokens} tokens`;
+  field(out, 'Limits', `${spec.limits.maxTurns} turn${spec.limits.maxTurns === 1 ? '' : 's'}, ${budget}, `
+    + `timeout ${spec.limits.timeout}, approval timeout ${spec.limits.approvalTimeout}`);
   if (s.currentTurn !== undefined) field(out, 'Turn', String(s.currentTurn));
   if (s.currentStep !== undefined) field(out, 'Step', s.currentStep);
   if (s.waitingFor !== undefined) field(out, 'Waiting For', s.waitingFor);
@@ -86,7 +85,8 @@ function field(out: Output, label: string, value: string): void {
 
 function usageLine(u: TokenUsage | undefined): string {
   if (!u) return '0';
-  return `${u.totalTokens} total: input ${u.inputTokens}, output ${u.outputTokens}, cache read ${u.cacheReadInputTokens}, cache write ${u.cacheCreationInputTokens}`;
+  return `${u.totalTokens} total: input ${u.inputTokens}, output ${u.outputTokens}, `
+    + `cache read ${u.cacheReadInputTokens}, cache write ${u.cacheCreationInputTokens}`;
 }
 
 const DONE = new Set(['Succeeded', 'Failed', 'Skipped']);
@@ -129,9 +129,8 @@ function waitCell(run: Run, st: StepRecord, now: number): string {
   const next = r.nextRetryAt;
   if (!DONE.has(st.phase) && next !== undefined) {
     const inMs = new Date(next).getTime() - now;
-    return `retry ${r.errorClass} (attempt ${r.attempt} failed) next at ${next}${
-      inMs > 0 ? ` (in ${elapsed(new Date(now).toISOString(), next, now)})` : ''
-    }`;
+    const wait = inMs > 0 ? ` (in ${elapsed(new Date(now).toISOString(), next, now)})` : '';
+    return `retry ${r.errorClass} (attempt ${r.attempt} failed) next at ${next}${wait}`;
   }
   return `retried after ${r.errorClass} (attempt ${r.attempt})`;
 }
@@ -144,11 +143,13 @@ async function printPendingApprovals(ctx: CommandContext, run: Run, now: number)
     return;
   }
   out.print('Pending Approvals:');
-  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'],
-    ...pending.map((
-      p,
-    ) => [String(p.step), pendingSubject(p), `${p.since} (${age(p.since, now)})`, truncate(p.inputPreview, 80)])],
-    '  ')) out.print(line);
+  const rows = pending.map((p) => [
+    String(p.step),
+    pendingSubject(p),
+    `${p.since} (${age(p.since, now)})`,
+    truncate(p.inputPreview, 80),
+  ]);
+  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'], ...rows], '  ')) out.print(line);
   for (const p of pending) {
     if (booleanFlag(ctx, 'show-input')) await printFullInput(ctx, run, p);
     else if (isCut(p))

@@ -25,26 +25,18 @@ export async function logs(ctx: CommandContext): Promise<void> {
   const step = steps.find((s) => s.id === stepId);
   if (!step) {
     const ids = steps.map((s) => s.id);
-    throw new PluginError(
-      `agentrun "${name}" has no step ${stepId} (${
-        ids.length === 0 ? 'it has no steps yet' : `steps ${Math.min(...ids)}-${Math.max(...ids)}`
-      })`,
-    );
+    const range = ids.length === 0 ? 'it has no steps yet' : `steps ${Math.min(...ids)}-${Math.max(...ids)}`;
+    throw new PluginError(`agentrun "${name}" has no step ${stepId} (${range})`);
   }
   if (step.kind !== 'Tool') {
-    throw new PluginError(
-      `step ${stepId} of agentrun "${name}" is a model call, which runs no pod; see ${
-        suggest(ctx, namespace, ['transcript', name])
-      }`,
-    );
+    const transcript = suggest(ctx, namespace, ['transcript', name]);
+    throw new PluginError(`step ${stepId} of agentrun "${name}" is a model call, which runs no pod; see ${transcript}`);
   }
   const attempt = attemptFlag === undefined ? step.attempt : Number(attemptFlag);
-  if (attempt > step.attempt)
-    throw new PluginError(
-      `step ${stepId} of agentrun "${name}" has had ${step.attempt} attempt${
-        step.attempt === 1 ? '' : 's'
-      }, not ${attempt}`,
-    );
+  if (attempt > step.attempt) {
+    const attempts = `${step.attempt} attempt${step.attempt === 1 ? '' : 's'}`;
+    throw new PluginError(`step ${stepId} of agentrun "${name}" has had ${attempts}, not ${attempt}`);
+  }
   const pod = attempt === step.attempt && step.podName !== undefined
     ? step.podName
     : toolPodName(name, stepId, attempt);
@@ -68,14 +60,13 @@ export async function logs(ctx: CommandContext): Promise<void> {
     );
   }
   if (attempt !== entry.attempt) {
-    throw new PluginError(
-      `${why}, and the journal holds the output of attempt ${entry.attempt} of step ${stepId}, not of attempt ${attempt}`,
-    );
+    throw new PluginError(`${why}, and the journal holds the output of attempt ${entry.attempt} of step ${stepId}, `
+      + `not of attempt ${attempt}`);
   }
+  const truncated = entry.truncated ? ', truncated at limits.maxToolOutputBytes' : '';
+  const exit = entry.exitCode !== undefined ? `, exit code ${entry.exitCode}` : '';
   ctx.out.note(
-    `${why}; showing the output journaled for step ${stepId} instead (what the model got${
-      entry.truncated ? ', truncated at limits.maxToolOutputBytes' : ''
-    }${entry.exitCode !== undefined ? `, exit code ${entry.exitCode}` : ''})`,
+    `${why}; showing the output journaled for step ${stepId} instead (what the model got${truncated}${exit})`,
   );
   if (entry.output !== '') ctx.out.print(entry.output.replace(/\n$/, ''));
 }

@@ -109,35 +109,27 @@ function printModelStep(out: Output, step: StepRecord, entry: JournalEntry | und
     out.print(heading(meta.join(' · '), width, style));
     let note: string;
     if (step.phase === 'Succeeded' || step.phase === 'Failed')
-      note = `(${step.phase}${step.outcome ? `/${step.outcome}` : ''}; no journal entry${
-        step.message ? `: ${step.message}` : ''
-      })`;
+      note = noEntryNote(step);
     else if (step.phase === 'AwaitingApproval')
       note = '(the run reached a limit and waits for approval of a budget extension before this call)';
     else if (step.retry?.nextRetryAt !== undefined)
-      note =
-        `(model call failed: ${step.retry.errorClass}: ${step.retry.errorMessage}; retry ${step.attempt} at ${step.retry.nextRetryAt})`;
+      note = `(model call failed: ${step.retry.errorClass}: ${step.retry.errorMessage}; `
+        + `retry ${step.attempt} at ${step.retry.nextRetryAt})`;
     else if (step.phase === 'Pending') note = '(not started yet)';
     else note = '(model call in flight)';
     for (const line of wrap(note, width)) out.print(style.dim(line));
     return;
   }
   const u = entry.response.usage;
-  meta.push(
-    `${u.input_tokens} in, ${u.output_tokens} out${
-      u.cache_read_input_tokens ? `, ${u.cache_read_input_tokens} cache read` : ''
-    }${u.cache_creation_input_tokens ? `, ${u.cache_creation_input_tokens} cache write` : ''}`,
-  );
+  const cacheRead = u.cache_read_input_tokens ? `, ${u.cache_read_input_tokens} cache read` : '';
+  const cacheWrite = u.cache_creation_input_tokens ? `, ${u.cache_creation_input_tokens} cache write` : '';
+  meta.push(`${u.input_tokens} in, ${u.output_tokens} out${cacheRead}${cacheWrite}`);
   out.print(heading(meta.join(' · '), width, style));
   const a = step.approval;
-  if (a)
-    out.print(
-      style.dim(
-        `(budget extension ${a.decision.toLowerCase()}${a.by !== undefined ? ` by ${a.by}` : ''}${
-          a.comment ? `: ${a.comment}` : ''
-        })`,
-      ),
-    );
+  if (a) {
+    const by = a.by !== undefined ? ` by ${a.by}` : '';
+    out.print(style.dim(`(budget extension ${a.decision.toLowerCase()}${by}${a.comment ? `: ${a.comment}` : ''})`));
+  }
   for (const b of entry.response.content) printBlock(out, b, stepOfToolUse);
   const stop = entry.response.stop_reason;
   if (stop !== 'end_turn' && stop !== 'tool_use') out.print(style.yellow(`(stopped: ${stop ?? 'no stop_reason'})`));
@@ -152,12 +144,9 @@ function printBlock(out: Output, b: WireBlock, stepOfToolUse: ReadonlyMap<string
     case 'tool_use': {
       const id = typeof b.id === 'string' ? b.id : '';
       const stepId = stepOfToolUse.get(id);
+      const name = typeof b.name === 'string' ? b.name : '?';
       out.print(
-        style.cyan(
-          `→ tool call ${typeof b.name === 'string' ? b.name : '?'}${id ? ` (${id})` : ''}${
-            stepId !== undefined ? ` · step ${stepId}` : ''
-          }`,
-        ),
+        style.cyan(`→ tool call ${name}${id ? ` (${id})` : ''}${stepId !== undefined ? ` · step ${stepId}` : ''}`),
       );
       for (const line of wrap(JSON.stringify(b.input ?? {}, null, 2), width, '    ')) out.print(line);
       return;
@@ -192,14 +181,17 @@ function printToolStep(out: Output, step: StepRecord, entry: JournalEntry | unde
       note = `(running${where}, attempt ${step.attempt})`;
     }
     else if (step.phase === 'Pending') note = '(not started yet)';
-    else
-      note = `(${step.phase}${step.outcome ? `/${step.outcome}` : ''}; no journal entry${
-        step.message ? `: ${step.message}` : ''
-      })`;
+    else note = noEntryNote(step);
     for (const line of wrap(note, width)) out.print(style.dim(line));
     return;
   }
   printToolResult(out, step, entry, meta);
+}
+
+/** The note for a step that ended without a journal entry: its phase, outcome and message. */
+function noEntryNote(step: StepRecord): string {
+  const outcome = step.outcome ? `/${step.outcome}` : '';
+  return `(${step.phase}${outcome}; no journal entry${step.message ? `: ${step.message}` : ''})`;
 }
 
 function printToolResult(out: Output, step: StepRecord, entry: ToolResultEntry, meta: string[]): void {
