@@ -72,10 +72,18 @@ export default tseslint.config(
     rules: {
       'jsdoc/require-jsdoc': ['error', {
         publicOnly: { esm: true, cjs: false },
-        require: { FunctionDeclaration: true, ClassDeclaration: true, ArrowFunctionExpression: true,
-          FunctionExpression: true, MethodDefinition: false },
-        contexts: ['TSInterfaceDeclaration', 'TSTypeAliasDeclaration', 'TSEnumDeclaration',
-          'ExportNamedDeclaration > VariableDeclaration'],
+        require: { FunctionDeclaration: true, ClassDeclaration: true, ArrowFunctionExpression: false,
+          FunctionExpression: false, MethodDefinition: false },
+        contexts: [
+          'TSInterfaceDeclaration',
+          'TSEnumDeclaration',
+          'ExportNamedDeclaration > VariableDeclaration',
+          // A type derived from the value beside it (`z.infer<typeof schema>`, `(typeof X)[keyof typeof X]`)
+          // is documented once, on that value: the schema is the source of truth.
+          'TSTypeAliasDeclaration'
+            + ":not([typeAnnotation.typeName.right.name='infer'])"
+            + ":not([typeAnnotation.type='TSIndexedAccessType'][typeAnnotation.objectType.type='TSTypeQuery'])",
+        ],
         enableFixer: false,
       }],
       'jsdoc/require-description': ['error', { contexts: ['any'] }],

@@ -104,8 +104,10 @@ const configSchema = z.object({
     ctx.addIssue({ code: 'custom', path: ['leaderElectionRetryPeriodMs'], message: 'must be positive' });
   }
 });
+/** The operator's settings, parsed and checked once at startup, then frozen. */
 export type Config = Readonly<z.infer<typeof configSchema>>;
 
+/** A flag or environment variable that is missing or invalid; its message says what to fix. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

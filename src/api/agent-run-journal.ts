@@ -15,18 +15,23 @@ import { validatingPolicy } from './admission.ts';
 import { GROUP, PART_OF_LABEL } from './group.ts';
 import { objectName } from './primitives.ts';
 
+/** Kind of the journal objects; one object per journaled step. */
 export const JOURNAL_KIND = 'AgentRunJournal';
+/** Resource name of the journal kind, as RBAC rules and the REST path spell it. */
 export const JOURNAL_PLURAL = 'agentrunjournals';
 /** The RBAC verb and virtual subresource that allow writing a run's journal and its status. */
 export const JOURNAL_WRITE_VERB = 'write';
+/** Virtual subresource of agentruns whose `write` verb marks the operator (never served). */
 export const JOURNAL_SUBRESOURCE = 'journal';
 /** ClusterRole that lets people read journals (transcripts, the plugin); aggregated into view. */
 export const JOURNAL_READER_CLUSTER_ROLE = 'agentrun-journal-reader';
 /** Largest entry text: etcd's object limit is 1.5 MiB; keep room for metadata. */
 export const MAX_JOURNAL_ENTRY_BYTES = 1_048_576;
 
+/** What a journal entry can hold: a model response, a tool result, or the run's resolved tools. */
 export const JOURNAL_ENTRY_KINDS = ['ModelResponse', 'ToolResult', 'Tools'] as const;
 
+/** Spec of an AgentRunJournal: which run and step it records, and the entry as the exact bytes its digest covers. */
 export const agentRunJournalSpec = z.object({
   run: z.object({
     name: objectName('The AgentRun this entry belongs to.'),

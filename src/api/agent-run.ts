@@ -1,6 +1,6 @@
 /**
  * The `AgentRun` kind: one run of an agent. The spec says what to run; the status is the run's
- * journal index (compact step records; large payloads live in owned journal ConfigMaps).
+ * journal index (compact step records; large payloads live in owned AgentRunJournal objects).
  */
 import { z } from 'zod';
 import { API_VERSION } from './group.ts';
@@ -18,6 +18,7 @@ const toolName = withRules(
   }],
 );
 
+/** One tool of a run: an AgentTool by reference, an inline container, or an MCPServer's tool. */
 export const runTool = withRules(z.object({
   name: toolName,
   toolRef: z.object({ name: objectName("Name of an AgentTool in the run's namespace.") }).optional()
@@ -139,6 +140,10 @@ type SpecKey = keyof typeof specShape;
 const IMMUTABLE_SPEC_FIELDS = (Object.keys(specShape) as SpecKey[])
   .filter((k) => !(MUTABLE_SPEC_FIELDS as readonly string[]).includes(k));
 
+/**
+ * What to run: the model and endpoint, the task, the tools, limits and approval rules. Fixed at creation except
+ * suspend and cancel.
+ */
 export const agentRunSpec = withRules(z.object(specShape), [
   {
     cel: '!has(self.tools) || self.tools.all(t, self.tools.exists_one(u, u.name == t.name))',
@@ -177,16 +182,20 @@ export const specTransitionRules: readonly TransitionRule<AgentRunSpec>[] = [
 
 // ---- status ----
 
+/** Phases of a run, as `kubectl get agentruns` shows them. */
 export const RUN_PHASES = ['Pending', 'Running', 'AwaitingApproval', 'Suspended', 'Succeeded', 'Failed',
   'Cancelled'] as const;
 export type RunPhase = (typeof RUN_PHASES)[number];
 
+/** A step is one model call or one tool call. */
 export const STEP_KINDS = ['Model', 'Tool'] as const;
+/** Phases of a step; a step never moves back to an earlier one. */
 export const STEP_PHASES = ['Pending', 'AwaitingApproval', 'Running', 'Succeeded', 'Failed', 'Skipped'] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 
 const count = z.int().min(0);
 
+/** Tokens counted for a step or a whole run, as the model API reported them. */
 export const tokenUsage = z.object({
   inputTokens: count.default(0),
   outputTokens: count.default(0),
@@ -203,6 +212,7 @@ export const journalRef = z.object({
 });
 export type JournalRef = z.infer<typeof journalRef>;
 
+/** One step in the run's status: a compact record that points at its journal entry for the payload. */
 export const stepRecord = z.object({
   id: z.int().min(1).describe('Sequence number of the step in the run; never reused.'),
   kind: z.enum(STEP_KINDS),
@@ -239,6 +249,7 @@ export const stepRecord = z.object({
 });
 export type StepRecord = z.infer<typeof stepRecord>;
 
+/** A step or budget extension waiting for a human decision, with what the approver decides on. */
 export const pendingApproval = z.object({
   step: z.int().min(1),
   kind: z.enum(['Tool', 'Budget']).default('Tool').describe(
@@ -257,6 +268,7 @@ export const pendingApproval = z.object({
 });
 export type PendingApproval = z.infer<typeof pendingApproval>;
 
+/** A decision annotation the operator did not act on, kept so the person who wrote it can see why. */
 export const ignoredDecision = z.object({
   annotation: z.string().max(253),
   value: z.string().max(1024),
@@ -276,6 +288,7 @@ export const runTrace = z.object({
   'Written by the operator only; step span ids derive from the run UID, step id and attempt (docs/tracing.md).',
 );
 
+/** Status of a run, written only by the operator: its phase, steps, usage, pending approvals and result. */
 export const agentRunStatus = z.object({
   phase: z.enum(RUN_PHASES).optional(),
   conditions: z.array(condition).max(16).optional().meta({ 'x-kubernetes-list-type': 'map',
@@ -301,6 +314,7 @@ export const agentRunStatus = z.object({
 });
 export type AgentRunStatus = z.infer<typeof agentRunStatus>;
 
+/** An AgentRun as read from the apiserver: metadata kept loose, spec and status validated. */
 export const agentRun = z.object({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal('AgentRun'),

@@ -78,12 +78,14 @@ export const toolBehaviourFields = {
   ),
 };
 
+/** A reusable tool: what the model is told about it and the container that runs each call. */
 export const agentToolSpec = z.object({
   ...toolBehaviourFields,
   container: toolContainer,
 }).describe('AgentToolSpec is a reusable tool: what the model sees and the container that runs each call.');
 export type AgentToolSpec = z.infer<typeof agentToolSpec>;
 
+/** An AgentTool as read from the apiserver: metadata kept loose, spec validated. */
 export const agentTool = z.object({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal('AgentTool'),

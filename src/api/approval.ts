@@ -17,20 +17,28 @@
 import { mutatingPolicy, validatingPolicy } from './admission.ts';
 import { GROUP, PART_OF_LABEL } from './group.ts';
 
+/** Prefix of the annotation that approves a step: `approve.agentrun.dev/step-<id>`. */
 export const APPROVE_PREFIX = `approve.${GROUP}/`;
+/** Prefix of the annotation that rejects a step: `reject.agentrun.dev/step-<id>`. */
 export const REJECT_PREFIX = `reject.${GROUP}/`;
+/** Prefix of the annotation in which the apiserver records who decided on a step. */
 export const DECIDED_BY_PREFIX = `decided-by.${GROUP}/`;
 /** The RBAC verb and virtual subresource that allow deciding on a run's pending steps. */
 export const APPROVAL_VERB = 'approve';
+/** Virtual subresource of agentruns whose `approve` verb lets a person decide (never served). */
 export const APPROVAL_SUBRESOURCE = 'approval';
+/** ClusterRole granting the approve verb; bind it per namespace to the people who decide. */
 export const APPROVER_CLUSTER_ROLE = 'agentrun-approver';
 
+/** Annotation key that approves step `stepId`. */
 export function approveKey(stepId: number): string {
   return `${APPROVE_PREFIX}step-${stepId}`;
 }
+/** Annotation key that rejects step `stepId`. */
 export function rejectKey(stepId: number): string {
   return `${REJECT_PREFIX}step-${stepId}`;
 }
+/** Annotation key in which the apiserver records who decided on step `stepId`. */
 export function decidedByKey(stepId: number): string {
   return `${DECIDED_BY_PREFIX}step-${stepId}`;
 }

@@ -3,6 +3,7 @@
  * documentation that troubleshooting docs and Events reuse.
  */
 
+/** The condition types an AgentRun reports. */
 export const ConditionType = {
   /** The batch condition: Unknown while the run runs, True when it succeeded, False when it ended otherwise. */
   Succeeded: 'Succeeded',
@@ -121,4 +122,5 @@ export const Label = {
   step: 'agentrun.dev/step',
   attempt: 'agentrun.dev/attempt',
 } as const;
+/** Value of the managed-by label on every object the operator creates. */
 export const MANAGED_BY = 'agentrun-operator';

@@ -9,6 +9,7 @@
 import { mutatingPolicy, validatingPolicy } from './admission.ts';
 import { GROUP } from './group.ts';
 
+/** Annotation in which the apiserver records the user who created a run; nobody can set or change it. */
 export const CREATED_BY_USER = `created-by.${GROUP}/user`;
 /** The creator's groups, joined with ", " (group names have no comma in practice; documented). */
 export const CREATED_BY_GROUPS = `created-by.${GROUP}/groups`;

@@ -6,10 +6,12 @@
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import type { JournalEntry, ResolvedTool, WireBlock } from './journal.ts';
 
+/** One message of the conversation, as the Messages API takes it. */
 export interface WireMessage {
   role: 'user' | 'assistant';
   content: WireBlock[];
 }
+/** One tool definition, as the Messages API takes it; the last one carries the cache breakpoint. */
 export interface WireTool {
   name: string;
   description?: string;

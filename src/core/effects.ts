@@ -8,6 +8,7 @@ import type { EventReason } from '../api/conditions.ts';
 import type { JournalEntry } from './journal.ts';
 import type { ModelRequest } from './conversation.ts';
 
+/** One side effect decide() asks for; the reconciler carries it out, in the order of the execution plan. */
 export type Effect =
   | { readonly type: 'addFinalizer' }
   | { readonly type: 'writeJournal'; readonly name: string; readonly stepId?: number; readonly entry: JournalEntry;
@@ -30,6 +31,7 @@ export type Effect =
   | { readonly type: 'removeFinalizer' }
   | { readonly type: 'deleteRun' };
 
+/** What one decide() call returns: the next status, the effects, and when to look again. */
 export interface Decision {
   /** The complete next status; the reconciler writes it only when it differs from the current one. */
   readonly status: AgentRunStatus;

@@ -15,6 +15,7 @@ import type { RecordedEntry } from './observed.ts';
 export const wireBlock = z.object({ type: z.string() }).loose();
 export type WireBlock = z.infer<typeof wireBlock>;
 
+/** Token usage as the Messages API reports it; unknown fields kept. */
 export const modelUsage = z.object({
   input_tokens: z.number().default(0),
   output_tokens: z.number().default(0),
@@ -64,6 +65,7 @@ export type PodTool = ResolvedTool & { container: NonNullable<ResolvedTool['cont
 /** A tool called on an MCP server. */
 export type MCPTool = ResolvedTool & { mcp: NonNullable<ResolvedTool['mcp']> };
 
+/** One journal entry: a model response, a tool call's result, or the run's resolved tools. */
 export const journalEntry = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('ModelResponse'),
@@ -94,7 +96,9 @@ export const journalEntry = z.discriminatedUnion('kind', [
   }),
 ]);
 export type JournalEntry = z.infer<typeof journalEntry>;
+/** A journaled model response, with the step, turn and attempt it answers. */
 export type ModelResponseEntry = Extract<JournalEntry, { kind: 'ModelResponse' }>;
+/** A journaled tool result: what the model gets back, and how the call ended. */
 export type ToolResultEntry = Extract<JournalEntry, { kind: 'ToolResult' }>;
 
 /** A digest as status records it: `sha256:<hex>` of the stored text (the hash is injected: core does no I/O). */

@@ -8,6 +8,7 @@ import { RESULT_MAX, STATUS_MESSAGE_MAX, emptyUsage, event, now, requeueAt, setC
   type Draft } from './draft.ts';
 import { reportIgnoredDecisions } from './gates.ts';
 
+/** Starts a run: its start time, turn 0, zero usage, and a Started Event. */
 export function start(d: Draft): void {
   d.status.startTime = now(d);
   d.status.currentTurn = 0;
@@ -43,6 +44,10 @@ export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', re
   if (ttl !== undefined) requeueAt(d, d.o.now + ttl * 1000);
 }
 
+/**
+ * Tidies up after the run ended: answers late decisions, removes its pods, then its finalizer, and deletes the run
+ * when its TTL passes.
+ */
 export function afterFinish(d: Draft): Decision {
   // A decision that arrives after the run ended still deserves an answer.
   reportIgnoredDecisions(d, decisionsFrom(d.o.run.metadata.annotations));
@@ -61,6 +66,7 @@ export function afterFinish(d: Draft): Decision {
     ...(d.requeueAfterMs !== undefined ? { requeueAfterMs: d.requeueAfterMs } : {}) };
 }
 
+/** Lets a deleted run go: cancels its model call, deletes its pods, then releases its finalizer. */
 export function finalizeDeletion(d: Draft): Decision {
   for (const step of d.status.steps) {
     if (step.kind === 'Model' && !isStepDone(step)) d.effects.push({ type: 'cancelModelCall', stepId: step.id });

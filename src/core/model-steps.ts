@@ -11,6 +11,7 @@ import { STOP_REASON_MAX, addUsage, emptyUsage, event, journal, nextStepId, now,
 import { finish } from './lifecycle.ts';
 import { modelResponseProblem } from './caps.ts';
 
+/** Moves the run's current model step on: records a response, schedules a retry, or fails the run. */
 export function progressModelStep(d: Draft): void {
   const step = d.status.steps.findLast((s) => s.kind === 'Model');
   if (!step || isStepDone(step) || step.phase === 'AwaitingApproval') return;
@@ -72,14 +73,15 @@ export function progressModelStep(d: Draft): void {
   startModelCall(d, step);
 }
 
+/** Asks for the model call of `step`, with the conversation rebuilt from the journal. */
 export function startModelCall(d: Draft, step: StepRecord): void {
-  const entries = [...d.journal.values()].map((r) => r.entry).filter((e) => e.kind !== 'Tools').sort((a, b) =>
-    entryStep(a) - entryStep(b)
-  );
+  const entries = [...d.journal.values()].map((r) => r.entry).filter((e) => e.kind !== 'Tools')
+    .sort((a, b) => entryStep(a) - entryStep(b));
   const request = buildModelRequest(d.spec, d.tools, entries);
   d.effects.push({ type: 'startModelCall', stepId: step.id, attempt: step.attempt, request });
 }
 
+/** Records a journaled model response on its step and acts on its stop reason: final answer, tool calls, or failure. */
 export function completeModelStep(d: Draft, step: StepRecord, entry: ModelResponseEntry, digest: string): void {
   const { response } = entry;
   moveStep(step, 'Succeeded');

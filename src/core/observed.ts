@@ -61,6 +61,7 @@ export interface PodObservation {
   readonly interrupted?: boolean;
 }
 
+/** Where the model call of a step stands in this process: in flight, answered, or failed. */
 export type ModelCallObservation =
   | { readonly state: 'in-flight'; readonly attempt: number }
   | { readonly state: 'succeeded'; readonly attempt: number; readonly response: ModelResponse }
@@ -80,6 +81,7 @@ export interface MCPCallResult {
   readonly truncated: boolean;
 }
 
+/** Where the MCP call of a step stands in this process: in flight, or done with its result. */
 export type MCPCallObservation =
   | { readonly state: 'in-flight'; readonly attempt: number }
   | { readonly state: 'done'; readonly attempt: number; readonly result: MCPCallResult };
@@ -91,10 +93,15 @@ export interface MCPServerObservation {
   readonly tools: readonly DiscoveredTool[] | undefined;
 }
 
+/** The output read from an ended tool pod's log, or why it could not be read. */
 export type ToolOutputObservation =
   | { readonly ok: true; readonly text: string; readonly truncated: boolean }
   | { readonly ok: false; readonly error: string };
 
+/**
+ * Everything decide() sees of the world: the run, its pods, journal, model and MCP calls, and the time. Gathered by
+ * the reconciler, never fetched by core/.
+ */
 export interface Observed {
   /** The run, parsed (spec defaults applied), with the newest resourceVersion this process knows. */
   readonly run: AgentRun & { metadata: { name: string; namespace: string; uid: string } };

@@ -17,6 +17,10 @@ export type ModelFailure =
   /** The endpoint sent more than the operator reads (--max-model-response-bytes); the rest was not read. */
   | { kind: 'response-too-large'; limitBytes: number; message: string };
 
+/**
+ * How a model failure is handled: retried (with an optional wait), or fatal with the run's reason and a message
+ * that says what to fix.
+ */
 export type FailureClass =
   | { retryable: true; errorClass: string; message: string; retryAfterMs?: number }
   | { retryable: false; reason: Reason; errorClass: string; message: string };

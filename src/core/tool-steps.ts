@@ -24,6 +24,7 @@ export const OUTPUT_READ_RECHECK_MS = 30_000;
  */
 export const DECISION_POD_BUDGET = 8;
 
+/** Moves every unfinished tool step on, starting at most DECISION_POD_BUDGET pods per decision. */
 export function progressToolSteps(d: Draft): void {
   let running = d.status.steps.filter((s) => s.kind === 'Tool' && s.phase === 'Running').length;
   let started = 0;
@@ -85,6 +86,7 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
   return true;
 }
 
+/** Asks for the pod of the step's current attempt; its name derives from the step, so a repeated create is harmless. */
 export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): void {
   const { name, namespace, uid } = d.o.run.metadata;
   if (!tool.container) return; // an MCP tool: never a pod
@@ -97,6 +99,7 @@ export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): vo
   });
 }
 
+/** Follows a running tool call: its pod (or MCP call) until a result is recorded, retried, or given up. */
 export function progressRunningTool(d: Draft, step: StepRecord): void {
   const tool = d.tools.find((t) => t.name === step.tool);
   if (tool && isMCPTool(tool)) {
@@ -198,6 +201,7 @@ export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, po
     output });
 }
 
+/** Turns an ended pod's exit code and output into the step's result, or retries a call killed for memory. */
 export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObservation): void {
   const oom = pod.terminated?.reason === 'OOMKilled';
   if (oom && tool.idempotent && step.attempt <= tool.retries) {
@@ -263,6 +267,7 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
       output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
 }
 
+/** Journals a tool result, its output cut so the entry fits, and completes the step with it. */
 export function recordToolResult(d: Draft, step: StepRecord,
   r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean;
     mcp?: ToolResultEntry['mcp'] }): void {
@@ -286,6 +291,7 @@ export function recordToolResult(d: Draft, step: StepRecord,
   completeToolStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
 }
 
+/** Marks a tool step done from its journaled result and lets go of its pod. */
 export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEntry, digest: string): void {
   moveStep(step, entry.isError ? 'Failed' : 'Succeeded');
   step.outcome = entry.outcome;
@@ -302,6 +308,7 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
         + `${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
 }
 
+/** The input the model gave the step's tool call, from the journaled model response. */
 export function toolInputOf(d: Draft, step: StepRecord): unknown {
   for (const { entry } of d.journal.values()) {
     if (entry.kind !== 'ModelResponse' || entry.turn !== step.turn) continue;

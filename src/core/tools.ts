@@ -9,6 +9,7 @@ import type { MCPServerObservation } from './observed.ts';
 const DEFAULT_TIMEOUT = '10m';
 const DEFAULT_RETRIES = 2;
 
+/** The run's tools with every reference resolved, or what is missing or wrong. */
 export type ToolResolution =
   | { ok: true; tools: ResolvedTool[] }
   /**

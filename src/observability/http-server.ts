@@ -13,6 +13,7 @@ export interface Readiness {
   readonly reason: string;
 }
 
+/** What the /metrics, /healthz and /readyz server serves, and where it listens. */
 export interface ObservabilityServerOptions {
   readonly port: number;
   /** Interface to listen on (default all: '::' falls back to IPv4 where there is no IPv6). */
@@ -22,6 +23,7 @@ export interface ObservabilityServerOptions {
   readonly log: Logger;
 }
 
+/** The running /metrics, /healthz and /readyz server. */
 export interface ObservabilityServer {
   /** The port actually bound (useful with port 0 in tests). */
   readonly port: number;

@@ -25,8 +25,10 @@ const SECRET_FIELDS = [
   'headers.cookie',
 ];
 
+/** Paths pino replaces with [Redacted]: every secret field at the top level and one level down. */
 export const REDACTED_PATHS: readonly string[] = [...SECRET_FIELDS, ...SECRET_FIELDS.map((p) => `*.${p}`)];
 
+/** Creates the operator's JSON logger at `level`, with secret fields redacted. */
 export function createLogger(level: string, destination?: DestinationStream): PinoLogger {
   const options = {
     level,

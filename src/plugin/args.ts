@@ -7,6 +7,7 @@ import { UsageError } from './errors.ts';
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: false };
 
+/** Flags every command takes: where the cluster is, as kubectl's flags say. */
 export const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
@@ -26,9 +27,12 @@ export const COMMAND_OPTIONS = {
   version: {},
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
+/** The name of a plugin command. */
 export type CommandName = keyof typeof COMMAND_OPTIONS;
+/** Every plugin command, in help order. */
 export const COMMANDS = Object.keys(COMMAND_OPTIONS) as CommandName[];
 
+/** Whether `name` is a plugin command. */
 export function isCommand(name: string): name is CommandName {
   return Object.hasOwn(COMMAND_OPTIONS, name);
 }
@@ -40,6 +44,7 @@ export interface GlobalFlags {
   readonly namespace?: string;
 }
 
+/** A parsed command line: a request for help, or a command with its flags and positionals. */
 export type ParsedCommandLine =
   | { readonly kind: 'help'; readonly command?: CommandName }
   | {

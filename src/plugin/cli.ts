@@ -23,6 +23,7 @@ const RUNNERS: Record<CommandName, () => Promise<Runner>> = {
   version: async () => (await import('./commands/version.ts')).version,
 };
 
+/** What the plugin uses of its process: argv, the standard streams and the environment; tests pass their own. */
 export interface Process {
   readonly argv: readonly string[];
   readonly stdin: Input;

@@ -8,6 +8,7 @@ export interface Input extends NodeJS.ReadableStream {
   readonly isTTY?: boolean;
 }
 
+/** What a command runs with: the cluster, where to print, its parsed flags and positionals. */
 export interface CommandContext {
   readonly command: CommandName;
   readonly kube: Kube;
@@ -26,6 +27,7 @@ export function stringFlag(ctx: CommandContext, name: string): string | undefine
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Whether a boolean flag was given. */
 export function booleanFlag(ctx: CommandContext, name: string): boolean {
   return ctx.flags[name] === true;
 }

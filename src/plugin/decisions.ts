@@ -21,6 +21,7 @@ export function pendingSubject(p: Pick<Pending, 'kind' | 'tool'>): string {
   return p.kind === 'Budget' ? 'budget extension' : p.tool;
 }
 
+/** An approve or reject command, as parsed: which run and steps, and how to confirm. */
 export interface DecisionRequest {
   readonly verb: 'approve' | 'reject';
   readonly name: string;
@@ -37,6 +38,10 @@ export interface DecisionRequest {
 /** Conflicting writes retried before giving up; each retry re-checks on a fresh read. */
 const MAX_CONFLICTS = 5;
 
+/**
+ * Writes approve or reject annotations on a run's pending steps as the current user, after showing what is decided
+ * on; retries on conflicts with a fresh read.
+ */
 export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): Promise<void> {
   const out = ctx.out;
   let run = await ctx.kube.getRun(req.name);

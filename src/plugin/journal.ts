@@ -9,6 +9,7 @@ import { sha256 } from '../adapters/kube/journal.ts';
 import { journalDigest, verifyJournalObject, type JournalEntry } from '../core/journal.ts';
 import type { Kube, Run } from './kube.ts';
 
+/** A step of a run with its journal entry, when one could be read and verified. */
 export interface JournaledStep {
   readonly step: StepRecord;
   /** The entry, when the step has one that could be read and verified. */

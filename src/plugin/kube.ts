@@ -24,6 +24,7 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /** An AgentRun as read from the cluster: parsed, with its name and namespace known. */
 export type Run = AgentRun & { metadata: { name: string; namespace: string } };
 
+/** The plugin's view of the cluster: runs, journals, pods and Events in a namespace, as the kubeconfig's user. */
 export class Kube {
   /** The namespace commands work in: -n, else the context's, else default. */
   readonly namespace: string;

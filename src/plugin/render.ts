@@ -16,6 +16,7 @@ export interface Output {
   readonly style: Style;
 }
 
+/** Text styles for terminal output; plain when colour is off (NO_COLOR, not a TTY). */
 export interface Style {
   bold(s: string): string;
   dim(s: string): string;

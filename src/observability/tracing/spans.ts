@@ -8,6 +8,7 @@ import type { JournalEntry } from '../../core/journal.ts';
 import { isFinished, isStepDone } from '../../core/machine.ts';
 import { runSpanId, stepSpanId, type RunTraceContext } from './ids.ts';
 
+/** A span attribute value, as OpenTelemetry allows it. */
 export type AttributeValue = string | number | boolean | string[];
 
 /** One finished span, ready to export. */

@@ -15,6 +15,7 @@ import { age, elapsed, table, truncate, when, wrap, type Output } from '../rende
 const MAX_EVENTS = 20;
 const LABEL_WIDTH = 14;
 
+/** Prints a run's state, steps, pending approvals and Events, with the commands to act on what it waits for. */
 export async function describe(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'describe', ['NAME']);
   const [name = ''] = ctx.positionals;

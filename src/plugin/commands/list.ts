@@ -3,6 +3,7 @@ import { expectPositionals } from '../args.ts';
 import { booleanFlag, type CommandContext } from '../context.ts';
 import { age, table } from '../render.ts';
 
+/** Prints one line per run: phase, turn, steps, waiting for, age. */
 export async function list(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'list', []);
   const all = booleanFlag(ctx, 'all-namespaces');

@@ -11,6 +11,7 @@ import { readEntry } from '../journal.ts';
 /** The container name of every tool pod (src/core/tool-pod.ts). */
 export const TOOL_CONTAINER = 'tool';
 
+/** Prints a tool step's log from its pod, or the journaled output when the pod is gone. */
 export async function logs(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'logs', ['NAME', 'STEP']);
   const [name = '', stepText = ''] = ctx.positionals;

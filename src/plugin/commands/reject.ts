@@ -4,6 +4,7 @@ import { stringFlag, type CommandContext } from '../context.ts';
 import { decideOnSteps } from '../decisions.ts';
 import { UsageError } from '../errors.ts';
 
+/** Rejects the given steps with the --reason the model is told. */
 export async function reject(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'reject', ['NAME', 'STEP'], { rest: true });
   const [name = '', ...steps] = ctx.positionals;

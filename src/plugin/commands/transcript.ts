@@ -13,6 +13,7 @@ import { readJournal, type JournaledStep } from '../journal.ts';
 import type { Run } from '../kube.ts';
 import { age, heading, truncate, wrap, type Output } from '../render.ts';
 
+/** Prints the run's conversation from its journal, as text or (-o json) as entries and the rebuilt request. */
 export async function transcript(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'transcript', ['NAME']);
   const format = stringFlag(ctx, 'output') ?? 'text';

@@ -11,6 +11,7 @@ import { booleanFlag, stringFlag, type CommandContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { startConsole } from '../console/server.ts';
 
+/** Serves the web console on localhost until Ctrl-C, opening the browser unless --no-open. */
 export async function ui(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'ui', []);
   const portText = stringFlag(ctx, 'port') ?? '0';

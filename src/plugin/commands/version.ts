@@ -10,6 +10,7 @@ import { expectPositionals } from '../args.ts';
 /** Replaced by the single-executable build (esbuild `define`); absent when run from a checkout. */
 declare const AGENTRUN_BUILD: { readonly version: string; readonly commit: string } | undefined;
 
+/** The plugin's version, the commit it was built from, and how it runs. */
 export interface PluginVersion {
   readonly version: string;
   /** The git commit it was built from, or "source" when run from a checkout. */
@@ -28,6 +29,7 @@ export function pluginVersion(): PluginVersion {
   return { version, commit: build?.commit ?? 'source', node: process.version, singleExecutable: isSea() };
 }
 
+/** `kubectl agentrun version`: prints the plugin's version, commit and runtime. */
 export async function version(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'version', []);
   const v = pluginVersion();

@@ -34,6 +34,7 @@ export interface RunSummary {
   readonly pending: readonly PendingSummary[];
 }
 
+/** A pending approval as the console lists it: the step, what it is about, a preview of its input. */
 export interface PendingSummary {
   readonly step: number;
   readonly kind: 'Tool' | 'Budget';

@@ -106,6 +106,7 @@ export interface Refusal {
   readonly message: string;
 }
 
+/** The parts of an HTTP request the security checks look at. */
 export interface RequestFacts {
   readonly method: string | undefined;
   readonly host: string | undefined;

@@ -31,6 +31,7 @@ const HEARTBEAT_MS = 15_000;
 const NAME = '[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?';
 const RUN_PATH = new RegExp(`^/api/runs/(${NAME})/(${NAME})(/pending|/decisions)?$`);
 
+/** How to start the console: the cluster, the port, and stand-ins for tests. */
 export interface ConsoleOptions {
   readonly kube: Kube;
   /** 0: a free port chosen by the system. */
@@ -44,6 +45,7 @@ export interface ConsoleOptions {
 /** The live runs list the server streams: RunWatcher, or a stand-in in unit tests. */
 export type RunSource = Pick<RunWatcher, 'scope' | 'snapshot' | 'subscribe' | 'start' | 'stop'>;
 
+/** A started console: where it listens, its session token and URL, and how to stop it. */
 export interface RunningConsole {
   readonly port: number;
   readonly token: string;

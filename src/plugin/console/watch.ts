@@ -35,6 +35,10 @@ interface RawList {
   metadata?: { resourceVersion?: string };
 }
 
+/**
+ * Keeps the live list of runs the user may see, by list and watch per namespace, and tells subscribers of every
+ * change.
+ */
 export class RunWatcher {
   private readonly runs = new Map<string, RunSummary>();
   private readonly listeners = new Set<Listener>();
