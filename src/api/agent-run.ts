@@ -141,8 +141,8 @@ const IMMUTABLE_SPEC_FIELDS = (Object.keys(specShape) as SpecKey[])
   .filter((k) => !(MUTABLE_SPEC_FIELDS as readonly string[]).includes(k));
 
 /**
- * What to run: the model and endpoint, the task, the tools, limits and approval rules. Fixed at creation except
- * suspend and cancel.
+ * What to run: the model and endpoint, the task, the tools, limits and approval rules. Fixed at
+ * creation except suspend and cancel.
  */
 export const agentRunSpec = withRules(z.object(specShape), [
   {
@@ -189,7 +189,7 @@ export type RunPhase = (typeof RUN_PHASES)[number];
 
 /** A step is one model call or one tool call. */
 export const STEP_KINDS = ['Model', 'Tool'] as const;
-/** Phases of a step; a step never moves back to an earlier one. */
+/** Phases of a step; Succeeded, Failed and Skipped are final. */
 export const STEP_PHASES = ['Pending', 'AwaitingApproval', 'Running', 'Succeeded', 'Failed', 'Skipped'] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 

@@ -21,8 +21,8 @@ export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 export const ANY_MODEL = '*';
 
 /**
- * What an admin configures for a model API: its URL, the Secret with its key, the models runs may use, a maxTokens
- * cap.
+ * What an admin configures for a model API: its URL, the Secret with its key, the models runs may
+ * use, a maxTokens cap.
  */
 export const modelEndpointSpec = z.object({
   provider: z.enum(['anthropic']).default('anthropic').describe(

@@ -33,8 +33,8 @@ import { waitForMCPServers } from './mcp-wait.ts';
 export { OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from './tool-steps.ts';
 
 /**
- * Decides what a run does next from what was observed: the new status, the effects to carry out in order, and when
- * to look again. Pure: it executes nothing.
+ * Decides what a run does next from what was observed: the new status, the effects to carry out in
+ * order, and when to look again. Pure: it executes nothing.
  */
 export function decide(o: Observed): Decision {
   const d: Draft = {

@@ -45,8 +45,8 @@ export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', re
 }
 
 /**
- * Tidies up after the run ended: answers late decisions, removes its pods, then its finalizer, and deletes the run
- * when its TTL passes.
+ * Tidies up after the run ended: answers late decisions, removes its pods, then its finalizer, and
+ * deletes the run when its TTL passes.
  */
 export function afterFinish(d: Draft): Decision {
   // A decision that arrives after the run ended still deserves an answer.

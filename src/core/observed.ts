@@ -99,8 +99,8 @@ export type ToolOutputObservation =
   | { readonly ok: false; readonly error: string };
 
 /**
- * Everything decide() sees of the world: the run, its pods, journal, model and MCP calls, and the time. Gathered by
- * the reconciler, never fetched by core/.
+ * Everything decide() sees of the world: the run, its pods, journal, model and MCP calls, and the
+ * time. Gathered by the reconciler, never fetched by core/.
  */
 export interface Observed {
   /** The run, parsed (spec defaults applied), with the newest resourceVersion this process knows. */

@@ -18,8 +18,8 @@ export type ModelFailure =
   | { kind: 'response-too-large'; limitBytes: number; message: string };
 
 /**
- * How a model failure is handled: retried (with an optional wait), or fatal with the run's reason and a message
- * that says what to fix.
+ * How a model failure is handled: retried (with an optional wait), or fatal with the run's reason
+ * and a message that says what to fix.
  */
 export type FailureClass =
   | { retryable: true; errorClass: string; message: string; retryAfterMs?: number }

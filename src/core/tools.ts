@@ -13,8 +13,8 @@ const DEFAULT_RETRIES = 2;
 export type ToolResolution =
   | { ok: true; tools: ResolvedTool[] }
   /**
-   * `missing`: AgentTools not found; `waiting`: MCPServers not found or not listed yet; `problem`: unusable as
-   * written.
+   * `missing`: AgentTools not found; `waiting`: MCPServers not found or not listed yet; `problem`:
+   * unusable as written.
    */
   | { ok: false; missing: string[]; waiting?: string[]; problem?: string };
 

@@ -7,7 +7,7 @@ import { UsageError } from './errors.ts';
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: false };
 
-/** Flags every command takes: where the cluster is, as kubectl's flags say. */
+/** Flags every command takes: where the cluster is, as kubectl's flags say, and --help. */
 export const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
@@ -29,7 +29,7 @@ export const COMMAND_OPTIONS = {
 
 /** The name of a plugin command. */
 export type CommandName = keyof typeof COMMAND_OPTIONS;
-/** Every plugin command, in help order. */
+/** Every plugin command, as error messages list them. */
 export const COMMANDS = Object.keys(COMMAND_OPTIONS) as CommandName[];
 
 /** Whether `name` is a plugin command. */

@@ -39,8 +39,8 @@ export interface DecisionRequest {
 const MAX_CONFLICTS = 5;
 
 /**
- * Writes approve or reject annotations on a run's pending steps as the current user, after showing what is decided
- * on; retries on conflicts with a fresh read.
+ * Writes approve or reject annotations on a run's pending steps as the current user, after showing
+ * what is decided on; retries on conflicts with a fresh read.
  */
 export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): Promise<void> {
   const out = ctx.out;

@@ -36,8 +36,8 @@ interface RawList {
 }
 
 /**
- * Keeps the live list of runs the user may see, by list and watch per namespace, and tells subscribers of every
- * change.
+ * Keeps the live list of runs the user may see (list, then watch: cluster-wide or per namespace)
+ * and tells subscribers of every change.
  */
 export class RunWatcher {
   private readonly runs = new Map<string, RunSummary>();
