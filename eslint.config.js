@@ -1,5 +1,8 @@
 // Type-checked lint rules, plus the import fences that keep the architecture honest:
-// core/ is pure, controller/ knows nothing about agents.
+// core/ is pure, controller/ knows nothing about agents. Layout is dprint's job (dprint.json);
+// the only layout rule here is the line limit, which dprint cannot enforce on strings and comments.
+import jsdoc from 'eslint-plugin-jsdoc';
+import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -66,6 +69,33 @@ export default tseslint.config(
             message: 'reconciler/ may import only adapters/mcp/connect.ts here (MCP discovery); nothing else of adapters/.' },
         ],
       }],
+    },
+  },
+  {
+    // Every export of src/ says what it does; lines fit in 120 columns.
+    files: ['src/**/*.ts'],
+    plugins: { jsdoc, '@stylistic': stylistic },
+    rules: {
+      'jsdoc/require-jsdoc': ['error', {
+        publicOnly: { esm: true, cjs: false },
+        require: { FunctionDeclaration: true, ClassDeclaration: true, ArrowFunctionExpression: false,
+          FunctionExpression: false, MethodDefinition: false },
+        contexts: [
+          'TSInterfaceDeclaration',
+          'TSEnumDeclaration',
+          'ExportNamedDeclaration > VariableDeclaration',
+          // A type derived from the value beside it (`z.infer<typeof schema>`, `(typeof X)[keyof typeof X]`)
+          // is documented once, on that value: the schema is the source of truth.
+          'TSTypeAliasDeclaration'
+            + ":not([typeAnnotation.typeName.right.name='infer'])"
+            + ":not([typeAnnotation.type='TSIndexedAccessType'][typeAnnotation.objectType.type='TSTypeQuery'])",
+        ],
+        enableFixer: false,
+      }],
+      'jsdoc/require-description': ['error', { contexts: ['any'] }],
+      'jsdoc/no-blank-block-descriptions': 'error',
+      'jsdoc/informative-docs': 'error',
+      '@stylistic/max-len': ['error', { code: 120, tabWidth: 2, ignoreUrls: true }],
     },
   },
   {

@@ -41,9 +41,13 @@ onSignals({ stop: () => operator.stop() }, log);
 try {
   await operator.start();
   log.info({
-    namespaces: config.namespaces.length > 0 ? config.namespaces : 'all', workers: config.workers,
-    metricsPort: operator.metricsPort() ?? null, tracing: config.tracing,
-    leaderElection: operator.elector ? { identity: operator.elector.identity, leader: operator.elector.isLeader() } : false,
+    namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+    workers: config.workers,
+    metricsPort: operator.metricsPort() ?? null,
+    tracing: config.tracing,
+    leaderElection: operator.elector
+      ? { identity: operator.elector.identity, leader: operator.elector.isLeader() }
+      : false,
   }, 'operator started');
 } catch (error) {
   log.error({ err: error }, 'operator failed to start');

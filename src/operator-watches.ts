@@ -16,8 +16,8 @@ import type { PodMemory } from './reconciler/memory/pod-memory.ts';
 type Obj = k8s.KubernetesObject;
 
 /** Lists a custom resource in a namespace, or in all of them. */
-export type CustomList = (plural: string, ns: string | undefined) =>
-  (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
+export type CustomList = (plural: string,
+  ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
 
 /** The informers the AgentRun controller reads from, once per watched namespace. */
 export interface RunInformers {
@@ -46,15 +46,21 @@ export interface RunInformerOptions {
 /** Adds the informers to the manager (they start with it); nothing is enqueued until watchRuns. */
 export function addRunInformers(o: RunInformerOptions): RunInformers {
   const { manager, kc, log, core, custom } = o;
-  const customList: CustomList = (plural, ns) => async (s) => (ns
-    ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace: ns, ...s })
-    : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, ...s })
-  ) as Promise<k8s.KubernetesListObject<Obj>>;
+  const customList: CustomList = (plural, ns) => async (s) =>
+    (ns
+      ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace: ns, ...s })
+      : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, ...s })) as Promise<
+        k8s.KubernetesListObject<Obj>
+      >;
   const customPath = (plural: string, ns: string | undefined): string =>
     `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${plural}`;
   const custom$ = (plural: string, ns: string | undefined, onEvent?: (type: string, obj: Obj) => void): Informer<Obj> =>
     manager.addInformer(new Informer<Obj>({
-      kc, log, name: `${plural}${ns ? `/${ns}` : ''}`, path: customPath(plural, ns), list: customList(plural, ns),
+      kc,
+      log,
+      name: `${plural}${ns ? `/${ns}` : ''}`,
+      path: customPath(plural, ns),
+      list: customList(plural, ns),
       ...(onEvent ? { onEvent } : {}),
     }));
   const podSelector = `${Label.managedBy}=${MANAGED_BY},${Label.component}=tool`;
@@ -66,13 +72,22 @@ export function addRunInformers(o: RunInformerOptions): RunInformers {
     tools: o.namespaces.map((ns) => custom$('agenttools', ns)),
     endpoints: o.namespaces.map((ns) => custom$(MODEL_ENDPOINT_PLURAL, ns)),
     pods: o.namespaces.map((ns) => manager.addInformer(new Informer<k8s.V1Pod>({
-      kc, log, name: `pods${ns ? `/${ns}` : ''}`, path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+      kc,
+      log,
+      name: `pods${ns ? `/${ns}` : ''}`,
+      path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
       labelSelector: podSelector,
       list: (s) => (ns ? core.listNamespacedPod({ namespace: ns, ...s }) : core.listPodForAllNamespaces(s)),
       // Recorded before the owner is enqueued (handlers run in order): the reconcile sees the change.
-      onAdd: (pod) => { o.podMemory.record(pod); },
-      onUpdate: (pod) => { o.podMemory.record(pod); },
-      onDelete: (pod) => { o.podMemory.vanish(pod); },
+      onAdd: (pod) => {
+        o.podMemory.record(pod);
+      },
+      onUpdate: (pod) => {
+        o.podMemory.record(pod);
+      },
+      onDelete: (pod) => {
+        o.podMemory.vanish(pod);
+      },
     }))),
     customList,
     customPath,

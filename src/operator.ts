@@ -71,7 +71,8 @@ const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceac
 
 /** The Lease's namespace: the flag, else the pod's own namespace, else `default`. */
 export function leaseNamespace(
-  config: Config, readNamespaceFile = () => readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8'),
+  config: Config,
+  readNamespaceFile = () => readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8'),
 ): string {
   if (config.leaderElectionNamespace) return config.leaderElectionNamespace;
   try {
@@ -84,7 +85,8 @@ export function leaseNamespace(
 /** Where the operator's pods are (for managed MCP servers' NetworkPolicy) and how it reaches those servers. */
 export function managedMCPSettings(config: Config, readNamespaceFile?: () => string,
   env: NodeJS.ProcessEnv = process.env): ManagedSettings {
-  const namespace = config.mcpOperatorNamespace ?? leaseNamespace({ ...config, leaderElectionNamespace: undefined }, readNamespaceFile);
+  const namespace = config.mcpOperatorNamespace ??
+    leaseNamespace({ ...config, leaderElectionNamespace: undefined }, readNamespaceFile);
   const inPod = env.KUBERNETES_SERVICE_HOST !== undefined && config.kubeconfig === undefined;
   const address = config.mcpAddress === 'auto' ? (inPod ? 'service' : 'endpoints') : config.mcpAddress;
   return { peer: { namespace, podLabels: config.mcpOperatorPodLabels }, address };
@@ -102,7 +104,10 @@ export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
 
 /** Builds the operator from its configuration; nothing runs until start(). */
 export function createOperator(
-  config: Config, log: Logger, kc = loadKubeConfig(config.kubeconfig), hooks: OperatorHooks = {},
+  config: Config,
+  log: Logger,
+  kc = loadKubeConfig(config.kubeconfig),
+  hooks: OperatorHooks = {},
 ): Operator {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -113,7 +118,8 @@ export function createOperator(
   const podMemory = new PodMemory(memory);
   const metrics = new OperatorMetrics();
   const model = new AnthropicModelClient({
-    timeoutMs: config.modelTimeoutMs, maxResponseBytes: config.maxModelResponseBytes,
+    timeoutMs: config.modelTimeoutMs,
+    maxResponseBytes: config.maxModelResponseBytes,
   });
   const modelCalls = new ModelCalls(model, (outcome, ms) => {
     metrics.modelCallDuration.observe({ outcome }, ms / 1000);
@@ -127,15 +133,26 @@ export function createOperator(
   const informers = addRunInformers({ manager, kc, log, namespaces, core, custom, podMemory, statuses });
 
   const mcp = addMCPServerController({
-    manager, kc, log, namespaces, customPath: informers.customPath, customList: informers.customList,
-    status: new KubeMCPServerStatusWriter(custom), secrets, workers: config.workers,
+    manager,
+    kc,
+    log,
+    namespaces,
+    customPath: informers.customPath,
+    customList: informers.customList,
+    status: new KubeMCPServerStatusWriter(custom),
+    secrets,
+    workers: config.workers,
     managed: managedMCPSettings(config),
     managedObjects: new KubeManagedObjects({
-      apps: kc.makeApiClient(k8s.AppsV1Api), core, net: kc.makeApiClient(k8s.NetworkingV1Api),
+      apps: kc.makeApiClient(k8s.AppsV1Api),
+      core,
+      net: kc.makeApiClient(k8s.NetworkingV1Api),
       discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
     }),
     // An MCPServer listing its tools can unblock runs waiting for it (events flow once controllers start).
-    onChange: (namespace) => { for (const key of runsIn(informers, namespace)) controller.enqueue(key); },
+    onChange: (namespace) => {
+      for (const key of runsIn(informers, namespace)) controller.enqueue(key);
+    },
     onReconcileDone: (durationMs, outcome) => {
       metrics.reconcileDuration.observe({ controller: 'mcpserver', outcome }, durationMs / 1000);
       if (outcome === 'error' || outcome === 'terminal') {
@@ -160,17 +177,26 @@ export function createOperator(
     clock: { now: () => Date.now() },
     log,
     // A finished call enqueues its run; calls start only from reconciles, after the controller exists.
-    enqueue: (key) => { controller.enqueue(key); },
+    enqueue: (key) => {
+      controller.enqueue(key);
+    },
     statusByteBudget: config.statusByteBudget,
     requireApproverIdentity: config.requireApproverIdentity,
     stepEvents: config.stepEvents,
-    onStatusWritten: (bytes) => { metrics.statusBytes.observe(bytes); },
-    onEffect: (effect) => { metrics.effects.inc({ type: effect.type }); },
+    onStatusWritten: (bytes) => {
+      metrics.statusBytes.observe(bytes);
+    },
+    onEffect: (effect) => {
+      metrics.effects.inc({ type: effect.type });
+    },
     // Off, the reconciler has no tracer at all: not even the calls that would do nothing.
     ...(hooks.tracer && hooks.tracer !== NO_TRACING ? { tracer: hooks.tracer } : {}),
   });
   const controller = manager.addController(new Controller({
-    name: 'agentrun', reconcile: reconciler.reconcile, workers: config.workers, log,
+    name: 'agentrun',
+    reconcile: reconciler.reconcile,
+    workers: config.workers,
+    log,
     queue: { baseDelayMs: 200, maxDelayMs: 60_000 },
     onReconcileDone: (_key, durationMs, outcome) => {
       metrics.reconcileDuration.observe({ controller: 'agentrun', outcome }, durationMs / 1000);
@@ -197,7 +223,9 @@ export function createOperator(
       if (config.metricsPort > 0) {
         try {
           server = await startObservabilityServer({
-            port: config.metricsPort, log, readiness,
+            port: config.metricsPort,
+            log,
+            readiness,
             metrics: async () => {
               const modelCallsInFlight = (): number => modelCalls.inFlight();
               refreshGauges(metrics, { ...sources, controller, modelCallsInFlight, runInformers: informers.runs });
@@ -224,7 +252,9 @@ export function createOperator(
       // Only once no controller runs may a standby take over.
       await elector?.release();
       await server?.close();
-      await hooks.tracer?.shutdown().catch((err: unknown) => { log.warn({ err }, 'flushing traces failed'); });
+      await hooks.tracer?.shutdown().catch((err: unknown) => {
+        log.warn({ err }, 'flushing traces failed');
+      });
     },
   };
 }
@@ -239,10 +269,15 @@ function leaderElector(config: Config, kc: k8s.KubeConfig, log: Logger, manager:
     renewDeadlineMs: config.leaderElectionRenewDeadlineMs,
     retryPeriodMs: config.leaderElectionRetryPeriodMs,
     log,
-    onStartedLeading: () => { manager.startControllers(); },
+    onStartedLeading: () => {
+      manager.startControllers();
+    },
     onStoppedLeading: (reason) => {
       modelCalls.abortAll();
-      const exit = (r: string): void => { log.error({ reason: r }, 'leadership lost; exiting'); process.exit(1); };
+      const exit = (r: string): void => {
+        log.error({ reason: r }, 'leadership lost; exiting');
+        process.exit(1);
+      };
       (hooks.onLostLeadership ?? exit)(reason);
     },
   });

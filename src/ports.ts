@@ -21,7 +21,11 @@ export type AgentRunObject = Omit<AgentRun, 'spec'> & {
 };
 
 /** The run that owns something (journal entries, pods, Events). */
-export interface RunOwner { readonly name: string; readonly namespace: string; readonly uid: string }
+export interface RunOwner {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+}
 
 /** Reads from the informer caches (never the apiserver). */
 export interface Caches {
@@ -39,7 +43,10 @@ export interface AccessReviewer {
    * returns the denied ones.
    */
   denied(
-    namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[],
+    namespace: string,
+    user: string,
+    groups: readonly string[],
+    requirements: readonly AccessRequirement[],
   ): Promise<AccessRequirement[]>;
 }
 
@@ -76,7 +83,10 @@ export interface PodClient {
   deleteAll(namespace: string, labelSelector: string): Promise<void>;
   /** Up to `limitBytes` of the container's log; `truncated` when there was more. */
   readLog(
-    namespace: string, name: string, container: string, limitBytes: number,
+    namespace: string,
+    name: string,
+    container: string,
+    limitBytes: number,
   ): Promise<{ text: string; truncated: boolean }>;
 }
 
@@ -97,7 +107,8 @@ export type ModelCallOutcome = { ok: true; response: ModelResponse } | { ok: fal
 /** Calls a model API once (no retries: the core decides). */
 export interface ModelClient {
   call(
-    request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal },
+    request: ModelRequest,
+    options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal },
   ): Promise<ModelCallOutcome>;
 }
 
@@ -105,7 +116,9 @@ export interface ModelClient {
  * Wall-clock time (epoch ms) for decisions and status timestamps; the controller runtime's
  * monotonic Clock schedules.
  */
-export interface WallClock { now(): number }
+export interface WallClock {
+  now(): number;
+}
 
 /** One MCP tool call: the server (with its spec as the call starts), the tool, its input and bounds. */
 export interface MCPCallRequest {
@@ -141,7 +154,10 @@ export interface EnsureResult {
 }
 
 /** A waiting or crashing container of a managed MCP server's pod. */
-export interface PodProblem { readonly reason: string; readonly message: string }
+export interface PodProblem {
+  readonly reason: string;
+  readonly message: string;
+}
 
 /** The apiserver side of managed MCP servers: their owned objects, pod problems, ready addresses. */
 export interface ManagedObjectsClient {

@@ -11,8 +11,10 @@ const API = 'admissionregistration.k8s.io/v1';
 export function validatingPolicy(name: string, spec: Record<string, unknown>): Record<string, unknown>[] {
   const labels = { ...PART_OF_LABEL };
   return [
-    { apiVersion: API, kind: 'ValidatingAdmissionPolicy', metadata: { name, labels }, spec: { failurePolicy: 'Fail', ...spec } },
-    { apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding', metadata: { name, labels }, spec: { policyName: name, validationActions: ['Deny'] } },
+    { apiVersion: API, kind: 'ValidatingAdmissionPolicy', metadata: { name, labels },
+      spec: { failurePolicy: 'Fail', ...spec } },
+    { apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding', metadata: { name, labels },
+      spec: { policyName: name, validationActions: ['Deny'] } },
   ];
 }
 
@@ -20,7 +22,8 @@ export function validatingPolicy(name: string, spec: Record<string, unknown>): R
 export function mutatingPolicy(name: string, spec: Record<string, unknown>): Record<string, unknown>[] {
   const labels = { ...PART_OF_LABEL };
   return [
-    { apiVersion: API, kind: 'MutatingAdmissionPolicy', metadata: { name, labels }, spec: { failurePolicy: 'Fail', reinvocationPolicy: 'Never', ...spec } },
+    { apiVersion: API, kind: 'MutatingAdmissionPolicy', metadata: { name, labels },
+      spec: { failurePolicy: 'Fail', reinvocationPolicy: 'Never', ...spec } },
     { apiVersion: API, kind: 'MutatingAdmissionPolicyBinding', metadata: { name, labels }, spec: { policyName: name } },
   ];
 }

@@ -15,27 +15,32 @@ import { validatingPolicy } from './admission.ts';
 import { GROUP, PART_OF_LABEL } from './group.ts';
 import { objectName } from './primitives.ts';
 
+/** Kind of the journal objects; one object per journaled step. */
 export const JOURNAL_KIND = 'AgentRunJournal';
+/** Resource name of the journal kind, as RBAC rules and the REST path spell it. */
 export const JOURNAL_PLURAL = 'agentrunjournals';
 /** The RBAC verb and virtual subresource that allow writing a run's journal and its status. */
 export const JOURNAL_WRITE_VERB = 'write';
+/** Virtual subresource of agentruns whose `write` verb marks the operator (never served). */
 export const JOURNAL_SUBRESOURCE = 'journal';
 /** ClusterRole that lets people read journals (transcripts, the plugin); aggregated into view. */
 export const JOURNAL_READER_CLUSTER_ROLE = 'agentrun-journal-reader';
 /** Largest entry text: etcd's object limit is 1.5 MiB; keep room for metadata. */
 export const MAX_JOURNAL_ENTRY_BYTES = 1_048_576;
 
+/** What a journal entry can hold: a model response, a tool result, or the run's resolved tools. */
 export const JOURNAL_ENTRY_KINDS = ['ModelResponse', 'ToolResult', 'Tools'] as const;
 
+/** Spec of an AgentRunJournal: which run and step it records, and the entry as the exact bytes its digest covers. */
 export const agentRunJournalSpec = z.object({
   run: z.object({
     name: objectName('The AgentRun this entry belongs to.'),
     uid: z.string().min(1).max(64).describe('Its UID: an entry of an earlier run with the same name never counts.'),
   }),
-  step: z.int().min(0).describe('The step id the entry records; 0 for the run\'s resolved tools.'),
+  step: z.int().min(0).describe("The step id the entry records; 0 for the run's resolved tools."),
   kind: z.enum(JOURNAL_ENTRY_KINDS).describe('What the entry holds.'),
   entry: z.string().max(MAX_JOURNAL_ENTRY_BYTES)
-    .describe('The entry as JSON text: exactly the bytes the digest in the run\'s status covers.'),
+    .describe("The entry as JSON text: exactly the bytes the digest in the run's status covers."),
 });
 export type AgentRunJournalSpec = z.infer<typeof agentRunJournalSpec>;
 
@@ -59,21 +64,26 @@ export function journalPolicyManifests(): Record<string, unknown>[] {
   const isOperator = `authorizer.group('${GROUP}').resource('agentruns').subresource('${JOURNAL_SUBRESOURCE}')`
     + `.namespace(request.namespace).check('${JOURNAL_WRITE_VERB}').allowed()`;
   // The garbage collector and the namespace controller remove entries of deleted runs and namespaces.
-  const isCleanup = `request.operation == 'DELETE' && (request.userInfo.username.startsWith('system:serviceaccount:kube-system:')`
+  const isCleanup =
+    `request.operation == 'DELETE' && (request.userInfo.username.startsWith('system:serviceaccount:kube-system:')`
     + ` || request.userInfo.username == 'system:kube-controller-manager')`;
   return [
     ...validatingPolicy('agentrun-journal', {
       matchConstraints: {
         resourceRules: [
-          { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [JOURNAL_PLURAL] },
+          { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'],
+            resources: [JOURNAL_PLURAL] },
           { apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['agentruns/status'] },
         ],
       },
       validations: [{
         expression: `${isOperator} || ${isCleanup}`,
-        messageExpression: `'only the agentrun operator writes ' + (request.resource.resource == '${JOURNAL_PLURAL}' ? 'AgentRun journals' : 'AgentRun status')`
-          + ` + ': user ' + request.userInfo.username + ' lacks the verb ${JOURNAL_WRITE_VERB} on agentruns/${JOURNAL_SUBRESOURCE}`
-          + ` in namespace ' + request.namespace + ' (granted to the operator\\'s ServiceAccount only; see docs/security.md)'`,
+        messageExpression: "'only the agentrun operator writes '"
+          + ` + (request.resource.resource == '${JOURNAL_PLURAL}' ? 'AgentRun journals' : 'AgentRun status')`
+          + " + ': user ' + request.userInfo.username"
+          + ` + ' lacks the verb ${JOURNAL_WRITE_VERB} on agentruns/${JOURNAL_SUBRESOURCE}`
+          + " in namespace ' + request.namespace"
+          + " + ' (granted to the operator\\'s ServiceAccount only; see docs/security.md)'",
         reason: 'Forbidden',
       }],
     }),

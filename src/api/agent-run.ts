@@ -1,6 +1,6 @@
 /**
  * The `AgentRun` kind: one run of an agent. The spec says what to run; the status is the run's
- * journal index (compact step records; large payloads live in owned journal ConfigMaps).
+ * journal index (compact step records; large payloads live in owned AgentRunJournal objects).
  */
 import { z } from 'zod';
 import { API_VERSION } from './group.ts';
@@ -18,23 +18,30 @@ const toolName = withRules(
   }],
 );
 
+/** One tool of a run: an AgentTool by reference, an inline container, or an MCPServer's tool. */
 export const runTool = withRules(z.object({
   name: toolName,
-  toolRef: z.object({ name: objectName('Name of an AgentTool in the run\'s namespace.') }).optional()
+  toolRef: z.object({ name: objectName("Name of an AgentTool in the run's namespace.") }).optional()
     .describe('Use a reusable AgentTool. Set exactly one of toolRef, container and mcpServerRef.'),
   ...toolBehaviourFields,
-  container: toolContainer.optional().describe('Define the tool inline. Set exactly one of toolRef, container and mcpServerRef.'),
+  container: toolContainer.optional().describe(
+    'Define the tool inline. Set exactly one of toolRef, container and mcpServerRef.',
+  ),
   ...mcpToolFields,
 }), [
   {
     cel: '(has(self.toolRef) ? 1 : 0) + (has(self.container) ? 1 : 0) + (has(self.mcpServerRef) ? 1 : 0) == 1',
-    message: 'set exactly one of toolRef (use an AgentTool), container (define the tool inline) or mcpServerRef (use an MCPServer\'s tools)',
+    message: 'set exactly one of toolRef (use an AgentTool), container (define the tool inline) '
+      + "or mcpServerRef (use an MCPServer's tools)",
     check: (t) => [t.toolRef, t.container, t.mcpServerRef].filter((v) => v !== undefined).length === 1,
   },
   {
-    cel: '!has(self.toolRef) || !(has(self.description) || has(self.inputSchema) || has(self.timeout) || has(self.idempotent) || has(self.retries))',
-    message: 'a tool with toolRef takes description, inputSchema, timeout, idempotent and retries from its AgentTool: remove them here (only requiresApproval may be added)',
-    check: (t) => t.toolRef === undefined
+    cel: '!has(self.toolRef) || !(has(self.description) || has(self.inputSchema) || has(self.timeout)'
+      + ' || has(self.idempotent) || has(self.retries))',
+    message: 'a tool with toolRef takes description, inputSchema, timeout, idempotent and retries from its AgentTool: '
+      + 'remove them here (only requiresApproval may be added)',
+    check: (t) =>
+      t.toolRef === undefined
       || [t.description, t.inputSchema, t.timeout, t.idempotent, t.retries].every((v) => v === undefined),
   },
   ...mcpToolRules,
@@ -44,18 +51,26 @@ export type RunTool = z.infer<typeof runTool>;
 const model = z.object({
   name: z.string().min(1).max(128).describe('Model id, e.g. claude-sonnet-4-5; the endpoint must allow it.'),
   maxTokens: z.int().min(1).max(128_000).default(4096).describe('max_tokens for each model call.'),
-  endpointRef: z.object({ name: objectName('A ModelEndpoint in the run\'s namespace.') })
-    .describe('The ModelEndpoint (URL, key, allowed models) admins configured; the run\'s creator needs the verb use on it.'),
+  endpointRef: z.object({ name: objectName("A ModelEndpoint in the run's namespace.") })
+    .describe(
+      "The ModelEndpoint (URL, key, allowed models) admins configured; the run's creator needs the verb use on it.",
+    ),
 });
 
 const limits = withRules(z.object({
   maxTurns: z.int().min(1).max(1000).default(20).describe('Model calls the run may make.'),
-  maxTotalTokens: z.int().min(1).max(1_000_000_000).optional().describe('Token budget over all model calls (input + output + cache). Unlimited when unset.'),
+  maxTotalTokens: z.int().min(1).max(1_000_000_000).optional().describe(
+    'Token budget over all model calls (input + output + cache). Unlimited when unset.',
+  ),
   timeout: duration('Deadline for the whole run, from its start. Default 1h.').default('1h'),
   approvalTimeout: duration('How long a step waits for a human decision. Default 24h.').default('24h'),
   maxParallelTools: z.int().min(1).max(32).default(4).describe('Tool pods of one run that may run at once.'),
-  maxToolOutputBytes: z.int().min(1024).max(786_432).default(65_536).describe('Tool output beyond this is truncated (the model is told).'),
-  onExhausted: z.enum(['Fail', 'AskForApproval']).default('Fail').describe('What reaching maxTurns or maxTotalTokens does: fail the run, or pause it for a human to extend.'),
+  maxToolOutputBytes: z.int().min(1024).max(786_432).default(65_536).describe(
+    'Tool output beyond this is truncated (the model is told).',
+  ),
+  onExhausted: z.enum(['Fail', 'AskForApproval']).default('Fail').describe(
+    'What reaching maxTurns or maxTotalTokens does: fail the run, or pause it for a human to extend.',
+  ),
 }), [{
   cel: "duration(self.timeout) >= duration('1s')",
   message: 'limits.timeout must be at least 1s',
@@ -83,7 +98,9 @@ const toleration = z.object({
 
 const toolPodDefaults = z.object({
   serviceAccountName: objectName('ServiceAccount tool pods run as (its token is never mounted).').optional(),
-  resources: resourceRequirements.optional().describe('Default resources of tool containers. Default 500m CPU, 256Mi memory.'),
+  resources: resourceRequirements.optional().describe(
+    'Default resources of tool containers. Default 500m CPU, 256Mi memory.',
+  ),
   nodeSelector: z.record(z.string().max(316), z.string().max(63)).optional(),
   tolerations: z.array(toleration).max(32).optional(),
 }).describe('Defaults for every tool pod of the run.');
@@ -105,19 +122,28 @@ const specShape = {
   prompt: z.string().min(1).max(65_536).describe('The task: the first user message.'),
   tools: z.array(runTool).max(64).optional().describe('Tools the model may call; each call runs in its own Pod.'),
   approvals: approvals.optional(),
-  limits: limits.default({ maxTurns: 20, timeout: '1h', approvalTimeout: '24h', maxParallelTools: 4, maxToolOutputBytes: 65_536, onExhausted: 'Fail' }),
+  limits: limits.default({ maxTurns: 20, timeout: '1h', approvalTimeout: '24h', maxParallelTools: 4,
+    maxToolOutputBytes: 65_536, onExhausted: 'Fail' }),
   modelRetry: modelRetry.default({ initialBackoff: '1s', backoffFactor: 2, maxBackoff: '100s' })
     .describe('Backoff for transient model errors (429, 529, 5xx, timeouts); retried until the run deadline.'),
   toolPodDefaults: toolPodDefaults.optional(),
   suspend: z.boolean().default(false).describe('Finish the step in flight, then start nothing new until unset.'),
-  cancel: z.boolean().default(false).describe('Stop the run: tool pods are deleted and the run ends Cancelled. Cannot be undone.'),
-  ttlSecondsAfterFinished: z.int().min(0).max(31_536_000).optional().describe('Delete the run (and its journal and pods) this long after it finishes.'),
+  cancel: z.boolean().default(false).describe(
+    'Stop the run: tool pods are deleted and the run ends Cancelled. Cannot be undone.',
+  ),
+  ttlSecondsAfterFinished: z.int().min(0).max(31_536_000).optional().describe(
+    'Delete the run (and its journal and pods) this long after it finishes.',
+  ),
 };
 
 type SpecKey = keyof typeof specShape;
 const IMMUTABLE_SPEC_FIELDS = (Object.keys(specShape) as SpecKey[])
   .filter((k) => !(MUTABLE_SPEC_FIELDS as readonly string[]).includes(k));
 
+/**
+ * What to run: the model and endpoint, the task, the tools, limits and approval rules. Fixed at
+ * creation except suspend and cancel.
+ */
 export const agentRunSpec = withRules(z.object(specShape), [
   {
     cel: '!has(self.tools) || self.tools.all(t, self.tools.exists_one(u, u.name == t.name))',
@@ -126,21 +152,25 @@ export const agentRunSpec = withRules(z.object(specShape), [
     fieldPath: '.tools',
   },
   {
-    cel: "!has(self.approvals) || !has(self.approvals.requiredFor) || self.approvals.requiredFor.all(n, n == '*' || (has(self.tools) && self.tools.exists(t, t.name == n)))",
-    message: 'approvals.requiredFor names a tool that is not in spec.tools: use a name from spec.tools, or "*" for every tool',
+    cel: '!has(self.approvals) || !has(self.approvals.requiredFor)'
+      + " || self.approvals.requiredFor.all(n, n == '*' || (has(self.tools) && self.tools.exists(t, t.name == n)))",
+    message:
+      'approvals.requiredFor names a tool that is not in spec.tools: use a name from spec.tools, or "*" for every tool',
     check: (s) => (s.approvals?.requiredFor ?? []).every((n) => n === '*' || (s.tools ?? []).some((t) => t.name === n)),
     fieldPath: '.approvals',
   },
 ]);
 export type AgentRunSpec = z.infer<typeof agentRunSpec>;
 
-const sameOptional = (k: string) => `has(self.${k}) == has(oldSelf.${k}) && (!has(self.${k}) || self.${k} == oldSelf.${k})`;
+const sameOptional = (k: string) =>
+  `has(self.${k}) == has(oldSelf.${k}) && (!has(self.${k}) || self.${k} == oldSelf.${k})`;
 
 /** Rules on how a spec may change: everything but suspend and cancel is fixed; cancel is one-way. */
 export const specTransitionRules: readonly TransitionRule<AgentRunSpec>[] = [
   ...IMMUTABLE_SPEC_FIELDS.map((k): TransitionRule<AgentRunSpec> => ({
     cel: sameOptional(k),
-    message: `spec.${k} cannot change after the run is created (only spec.suspend and spec.cancel can): create a new AgentRun instead`,
+    message: `spec.${k} cannot change after the run is created (only spec.suspend and spec.cancel can): `
+      + 'create a new AgentRun instead',
     check: (before, after) => JSON.stringify(before[k]) === JSON.stringify(after[k]),
   })),
   {
@@ -152,15 +182,20 @@ export const specTransitionRules: readonly TransitionRule<AgentRunSpec>[] = [
 
 // ---- status ----
 
-export const RUN_PHASES = ['Pending', 'Running', 'AwaitingApproval', 'Suspended', 'Succeeded', 'Failed', 'Cancelled'] as const;
+/** Phases of a run, as `kubectl get agentruns` shows them. */
+export const RUN_PHASES = ['Pending', 'Running', 'AwaitingApproval', 'Suspended', 'Succeeded', 'Failed',
+  'Cancelled'] as const;
 export type RunPhase = (typeof RUN_PHASES)[number];
 
+/** A step is one model call or one tool call. */
 export const STEP_KINDS = ['Model', 'Tool'] as const;
+/** Phases of a step; Succeeded, Failed and Skipped are final. */
 export const STEP_PHASES = ['Pending', 'AwaitingApproval', 'Running', 'Succeeded', 'Failed', 'Skipped'] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 
 const count = z.int().min(0);
 
+/** Tokens counted for a step or a whole run, as the model API reported them. */
 export const tokenUsage = z.object({
   inputTokens: count.default(0),
   outputTokens: count.default(0),
@@ -177,6 +212,7 @@ export const journalRef = z.object({
 });
 export type JournalRef = z.infer<typeof journalRef>;
 
+/** One step in the run's status: a compact record that points at its journal entry for the payload. */
 export const stepRecord = z.object({
   id: z.int().min(1).describe('Sequence number of the step in the run; never reused.'),
   kind: z.enum(STEP_KINDS),
@@ -189,7 +225,9 @@ export const stepRecord = z.object({
   podName: z.string().max(253).optional(),
   startedAt: RFC3339.optional(),
   finishedAt: RFC3339.optional(),
-  journal: journalRef.optional().describe('Where the step\'s payload (model response, tool input and output) is journaled.'),
+  journal: journalRef.optional().describe(
+    "Where the step's payload (model response, tool input and output) is journaled.",
+  ),
   usage: tokenUsage.optional(),
   stopReason: z.string().max(64).optional(),
   outcome: z.string().max(64).optional().describe('Why the step ended as it did, as a CamelCase reason.'),
@@ -211,11 +249,16 @@ export const stepRecord = z.object({
 });
 export type StepRecord = z.infer<typeof stepRecord>;
 
+/** A step or budget extension waiting for a human decision, with what the approver decides on. */
 export const pendingApproval = z.object({
   step: z.int().min(1),
-  kind: z.enum(['Tool', 'Budget']).default('Tool').describe('Tool: a tool call waits to run. Budget: the run asks to extend its limits.'),
+  kind: z.enum(['Tool', 'Budget']).default('Tool').describe(
+    'Tool: a tool call waits to run. Budget: the run asks to extend its limits.',
+  ),
   tool: z.string().max(64).describe('The tool, for Tool approvals.'),
-  inputPreview: z.string().max(640).describe('The start of the tool input, or what a budget extension grants; says how much is cut.'),
+  inputPreview: z.string().max(640).describe(
+    'The start of the tool input, or what a budget extension grants; says how much is cut.',
+  ),
   inputBytes: z.int().min(0).optional().describe('Size of the whole tool input in bytes (UTF-8).'),
   inputDigest: z.string().max(80).optional()
     .describe('sha256 of the whole tool input: what the approver approves (kubectl agentrun describe --show-input).'),
@@ -225,6 +268,7 @@ export const pendingApproval = z.object({
 });
 export type PendingApproval = z.infer<typeof pendingApproval>;
 
+/** A decision annotation the operator did not act on, kept so the person who wrote it can see why. */
 export const ignoredDecision = z.object({
   annotation: z.string().max(253),
   value: z.string().max(1024),
@@ -235,31 +279,42 @@ export const ignoredDecision = z.object({
 /** The run's trace (OpenTelemetry), recorded by the operator when the run starts with tracing on. */
 export const runTrace = z.object({
   traceId: z.string().regex(/^[0-9a-f]{32}$/).describe('The trace every span of the run belongs to.'),
-  spanId: z.string().regex(/^[0-9a-f]{16}$/).describe('The run\'s root span (invoke_agent).'),
-  parentSpanId: z.string().regex(/^[0-9a-f]{16}$/).optional().describe('The caller\'s span, from the traceparent annotation.'),
-  sampled: z.boolean().describe('Whether the run\'s spans are exported.'),
-}).describe('Written by the operator only; step span ids derive from the run UID, step id and attempt (docs/tracing.md).');
+  spanId: z.string().regex(/^[0-9a-f]{16}$/).describe("The run's root span (invoke_agent)."),
+  parentSpanId: z.string().regex(/^[0-9a-f]{16}$/).optional().describe(
+    "The caller's span, from the traceparent annotation.",
+  ),
+  sampled: z.boolean().describe("Whether the run's spans are exported."),
+}).describe(
+  'Written by the operator only; step span ids derive from the run UID, step id and attempt (docs/tracing.md).',
+);
 
+/** Status of a run, written only by the operator: its phase, steps, usage, pending approvals and result. */
 export const agentRunStatus = z.object({
   phase: z.enum(RUN_PHASES).optional(),
-  conditions: z.array(condition).max(16).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  conditions: z.array(condition).max(16).optional().meta({ 'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['type'] }),
   observedGeneration: count.optional(),
   startTime: RFC3339.optional(),
   completionTime: RFC3339.optional(),
   currentTurn: count.optional(),
   currentStep: z.string().max(128).optional().describe('The step in flight, for humans: e.g. "4 tool/web_fetch".'),
-  waitingFor: z.string().max(256).optional().describe('What the run waits for, if anything: approval, model retry, tool pod.'),
+  waitingFor: z.string().max(256).optional().describe(
+    'What the run waits for, if anything: approval, model retry, tool pod.',
+  ),
   toolsJournal: journalRef.optional().describe('The journaled tool definitions the run uses, fixed at its start.'),
   steps: z.array(stepRecord).max(2000).optional(),
   usage: tokenUsage.optional(),
   pendingApprovals: z.array(pendingApproval).max(64).optional(),
-  ignoredDecisions: z.array(ignoredDecision).max(64).optional().describe('Decision annotations that changed nothing, and why.'),
+  ignoredDecisions: z.array(ignoredDecision).max(64).optional().describe(
+    'Decision annotations that changed nothing, and why.',
+  ),
   result: z.string().max(4096).optional().describe('The final answer, truncated; the whole of it is in the journal.'),
   message: z.string().max(1024).optional().describe('What is happening, or what is wrong and what to do.'),
   trace: runTrace.optional(),
 });
 export type AgentRunStatus = z.infer<typeof agentRunStatus>;
 
+/** An AgentRun as read from the apiserver: metadata kept loose, spec and status validated. */
 export const agentRun = z.object({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal('AgentRun'),

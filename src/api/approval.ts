@@ -17,17 +17,31 @@
 import { mutatingPolicy, validatingPolicy } from './admission.ts';
 import { GROUP, PART_OF_LABEL } from './group.ts';
 
+/** Prefix of the annotation that approves a step: `approve.agentrun.dev/step-<id>`. */
 export const APPROVE_PREFIX = `approve.${GROUP}/`;
+/** Prefix of the annotation that rejects a step: `reject.agentrun.dev/step-<id>`. */
 export const REJECT_PREFIX = `reject.${GROUP}/`;
+/** Prefix of the annotation in which the apiserver records who decided on a step. */
 export const DECIDED_BY_PREFIX = `decided-by.${GROUP}/`;
 /** The RBAC verb and virtual subresource that allow deciding on a run's pending steps. */
 export const APPROVAL_VERB = 'approve';
+/** Virtual subresource of agentruns whose `approve` verb lets a person decide (never served). */
 export const APPROVAL_SUBRESOURCE = 'approval';
+/** ClusterRole granting the approve verb; bind it per namespace to the people who decide. */
 export const APPROVER_CLUSTER_ROLE = 'agentrun-approver';
 
-export function approveKey(stepId: number): string { return `${APPROVE_PREFIX}step-${stepId}`; }
-export function rejectKey(stepId: number): string { return `${REJECT_PREFIX}step-${stepId}`; }
-export function decidedByKey(stepId: number): string { return `${DECIDED_BY_PREFIX}step-${stepId}`; }
+/** Annotation key that approves step `stepId`. */
+export function approveKey(stepId: number): string {
+  return `${APPROVE_PREFIX}step-${stepId}`;
+}
+/** Annotation key that rejects step `stepId`. */
+export function rejectKey(stepId: number): string {
+  return `${REJECT_PREFIX}step-${stepId}`;
+}
+/** Annotation key in which the apiserver records who decided on step `stepId`. */
+export function decidedByKey(stepId: number): string {
+  return `${DECIDED_BY_PREFIX}step-${stepId}`;
+}
 
 /** A decision found on a run. */
 export interface AnnotatedDecision {
@@ -43,7 +57,9 @@ export interface AnnotatedDecision {
 const DECISION_KEY = /^(approve|reject)\.agentrun\.dev\/step-([1-9][0-9]*)$/;
 
 /** Decisions on a run's annotations; a step with both approve and reject counts as rejected. */
-export function decisionsFrom(annotations: Readonly<Record<string, string>> | undefined): Map<number, AnnotatedDecision> {
+export function decisionsFrom(
+  annotations: Readonly<Record<string, string>> | undefined,
+): Map<number, AnnotatedDecision> {
   const out = new Map<number, AnnotatedDecision>();
   for (const [key, value] of Object.entries(annotations ?? {})) {
     const match = DECISION_KEY.exec(key);
@@ -69,7 +85,8 @@ const CHANGED_DECIDED_BY = `has(object.metadata.annotations) ? object.metadata.a
    oldObject.metadata.annotations[k] != object.metadata.annotations[k])) : []`;
 
 const matchAgentRuns = {
-  resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: ['agentruns'] }],
+  resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'],
+    resources: ['agentruns'] }],
 };
 
 /** The admission policies, their bindings and the approver ClusterRole, as shipped in crds/. */
@@ -95,23 +112,34 @@ export function approvalPolicyManifests(): Record<string, unknown>[] {
         { name: 'changed', expression: CHANGED_DECISIONS },
         { name: 'changedBy', expression: CHANGED_DECIDED_BY },
         // The steps awaiting a decision before this request, as the operator last wrote them.
-        { name: 'pending', expression: `oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals) ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []` },
+        { name: 'pending',
+          expression: 'oldObject != null && has(oldObject.status) && has(oldObject.status.pendingApprovals)'
+            + " ? oldObject.status.pendingApprovals.map(p, 'step-' + string(p.step)) : []" },
       ],
       validations: [
         {
-          expression: `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns').subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name).check('${APPROVAL_VERB}').allowed()`,
-          messageExpression: `'user ' + request.userInfo.username + ' may not decide on AgentRun steps (' + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
+          expression: `size(variables.changed) == 0 || authorizer.group('${GROUP}').resource('agentruns')`
+            + `.subresource('${APPROVAL_SUBRESOURCE}').namespace(object.metadata.namespace).name(object.metadata.name)`
+            + `.check('${APPROVAL_VERB}').allowed()`,
+          messageExpression: "'user ' + request.userInfo.username + ' may not decide on AgentRun steps ('"
+            + ` + variables.changed.join(', ') + '): it needs the verb ${APPROVAL_VERB} on agentruns/`
+            + `${APPROVAL_SUBRESOURCE} in namespace ' + object.metadata.namespace + ', e.g. a RoleBinding to the `
+            + `ClusterRole ${APPROVER_CLUSTER_ROLE}'`,
           reason: 'Forbidden',
         },
         {
           // A decision made before its step waits would approve input nobody has seen.
           expression: `variables.changed.all(k, k.substring(k.indexOf('/') + 1) in variables.pending)`,
-          messageExpression: `'a decision counts only for a step awaiting approval: ' + variables.changed.filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ') + ' names a step that is not waiting; awaiting approval now: ' + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))`,
+          messageExpression: "'a decision counts only for a step awaiting approval: ' + variables.changed"
+            + ".filter(k, !(k.substring(k.indexOf('/') + 1) in variables.pending)).join(', ')"
+            + " + ' names a step that is not waiting; awaiting approval now: '"
+            + " + (size(variables.pending) == 0 ? 'none' : variables.pending.join(', '))",
           reason: 'Forbidden',
         },
         {
           expression: `variables.changedBy.all(k, object.metadata.annotations[k] == request.userInfo.username)`,
-          messageExpression: `'${DECIDED_BY_PREFIX}* annotations record who decided and are set by the apiserver; they cannot be set to anyone but the requester (' + request.userInfo.username + ')'`,
+          messageExpression: `'${DECIDED_BY_PREFIX}* annotations record who decided and are set by the apiserver; `
+            + "they cannot be set to anyone but the requester (' + request.userInfo.username + ')'",
           reason: 'Forbidden',
         },
       ],

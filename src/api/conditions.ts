@@ -3,6 +3,7 @@
  * documentation that troubleshooting docs and Events reuse.
  */
 
+/** The condition types an AgentRun reports. */
 export const ConditionType = {
   /** The batch condition: Unknown while the run runs, True when it succeeded, False when it ended otherwise. */
   Succeeded: 'Succeeded',
@@ -18,8 +19,9 @@ export const Reason = {
   Running: 'Running', // a model call or tool pods are in flight
   ModelRetrying: 'ModelRetrying', // the model API failed transiently; the next attempt is scheduled
   WaitingForAgentTool: 'WaitingForAgentTool', // a toolRef names an AgentTool that does not exist yet
-  WaitingForModelEndpoint: 'WaitingForModelEndpoint', // spec.model.endpointRef names a ModelEndpoint that does not exist yet
-  WaitingForMCPServer: 'WaitingForMCPServer', // an mcpServerRef names an MCPServer that does not exist or has not listed its tools yet
+  WaitingForModelEndpoint: 'WaitingForModelEndpoint', // spec.model.endpointRef names a ModelEndpoint not there yet
+  // an mcpServerRef names an MCPServer that does not exist or has not listed its tools yet
+  WaitingForMCPServer: 'WaitingForMCPServer',
   Suspended: 'Suspended', // spec.suspend is set; nothing new starts
   ApprovalRequired: 'ApprovalRequired', // a step waits for a human decision (AwaitingApproval=True)
   NoApprovalPending: 'NoApprovalPending', // no step waits for a decision (AwaitingApproval=False)
@@ -42,14 +44,18 @@ export const Reason = {
   ApprovalTimedOut: 'ApprovalTimedOut', // no decision within limits.approvalTimeout and approvals.onTimeout is Fail
   StatusTooLarge: 'StatusTooLarge', // the run's status would exceed its byte budget
   JournalCorrupted: 'JournalCorrupted', // a journal entry the status names is missing or unreadable
-  AccessDenied: 'AccessDenied', // the run's creator may not use an object the run references (Secret, ModelEndpoint, ...)
-  CreatorUnknown: 'CreatorUnknown', // no admission policy recorded who created the run, so nothing it references may be used
+  AccessDenied: 'AccessDenied', // the run's creator may not use an object it references (Secret, ModelEndpoint, ...)
+  CreatorUnknown: 'CreatorUnknown', // no admission policy recorded the run's creator, so it may use nothing it names
   ModelNotAllowed: 'ModelNotAllowed', // the ModelEndpoint does not allow the run's model or maxTokens
-  JournalTampered: 'JournalTampered', // an object at a journal name is not the operator's own entry (owner, run, step or digest differ)
-  InvalidToolDefinition: 'InvalidToolDefinition', // a tool's inputSchema is not a valid JSON object schema (the message names the tool and the error)
-  ModelResponseTooLarge: 'ModelResponseTooLarge', // a model response exceeded the bytes the operator reads or a journal entry holds
-  ModelResponseInvalid: 'ModelResponseInvalid', // a model response cannot be recorded: too many tool calls, bad tool_use ids or names, too deeply nested
-  WriteRejected: 'WriteRejected', // the apiserver refused a write as too large or invalid (413/422); retrying cannot help
+  // an object at a journal name is not the operator's own entry (owner, run, step or digest differ)
+  JournalTampered: 'JournalTampered',
+  // a tool's inputSchema is not a valid JSON object schema (the message names the tool and the error)
+  InvalidToolDefinition: 'InvalidToolDefinition',
+  // a model response exceeded the bytes the operator reads or a journal entry holds
+  ModelResponseTooLarge: 'ModelResponseTooLarge',
+  // a model response cannot be recorded: too many tool calls, bad tool_use ids or names, too deeply nested
+  ModelResponseInvalid: 'ModelResponseInvalid',
+  WriteRejected: 'WriteRejected', // the apiserver refused a write as too large or invalid (413/422); a retry can't help
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 
@@ -65,7 +71,8 @@ export const EventOnlyReason = {
   Rejected: 'Rejected', // a waiting step was rejected, by whom
   ApprovalTimedOut: 'ApprovalTimedOut', // nobody decided within limits.approvalTimeout
   DecisionIgnored: 'DecisionIgnored', // an approve/reject annotation that changes nothing, and why
-  InvalidTraceparent: 'InvalidTraceparent', // with --tracing: the traceparent annotation is not W3C; the run traces on its own
+  // with --tracing: the traceparent annotation is not W3C; the run traces on its own
+  InvalidTraceparent: 'InvalidTraceparent',
 } as const;
 
 /** Every reason an Event of the operator may carry. */
@@ -82,7 +89,8 @@ export const StepOutcome = {
   RetriesExhausted: 'RetriesExhausted', // infrastructure failures used up the tool's retries
   ResultUnavailable: 'ResultUnavailable', // the pod finished but its output could not be read
   ImagePullFailed: 'ImagePullFailed', // the tool's image could not be pulled (or its name is invalid); no container ran
-  ContainerConfigError: 'ContainerConfigError', // the container could not be configured (a missing Secret or ConfigMap key); no container ran
+  // the container could not be configured (a missing Secret or ConfigMap key); no container ran
+  ContainerConfigError: 'ContainerConfigError',
   Cancelled: 'Cancelled', // the run was cancelled or failed while the step was in flight
   Rejected: 'Rejected', // a human rejected the call (or no one decided in time); the model was told
   PodRejected: 'PodRejected', // the apiserver refused to create the tool's pod (413/422); the model was told
@@ -114,4 +122,5 @@ export const Label = {
   step: 'agentrun.dev/step',
   attempt: 'agentrun.dev/attempt',
 } as const;
+/** Value of the managed-by label on every object the operator creates. */
 export const MANAGED_BY = 'agentrun-operator';

@@ -23,7 +23,8 @@ export function toStructural(node: unknown): unknown {
   const out: JsonSchema = {};
   for (const [key, value] of Object.entries(src)) {
     if (key === '$schema' || key === 'id') continue;
-    if (key === 'additionalProperties' && (value === false || (typeof value === 'object' && value !== null && Object.keys(value).length === 0))) continue;
+    if (key === 'additionalProperties' &&
+      (value === false || (typeof value === 'object' && value !== null && Object.keys(value).length === 0))) continue;
     // Property names are data, not schema keywords: recurse into each schema, keep the names.
     if (key === 'properties' && typeof value === 'object' && value !== null) {
       out[key] = Object.fromEntries(Object.entries(value).map(([name, s]) => [name, toStructural(s)]));
@@ -46,14 +47,27 @@ export function toStructural(node: unknown): unknown {
 }
 
 function openApi(schema: z.ZodType): JsonSchema {
-  return toStructural(z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' })) as JsonSchema;
+  return toStructural(
+    z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'throw' }),
+  ) as JsonSchema;
 }
 
-interface PrinterColumn { name: string; type: string; jsonPath: string; description: string; priority?: number }
+interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description: string;
+  priority?: number;
+}
 
 function crd(options: {
-  kind: string; plural: string; shortNames: string[]; description: string;
-  spec: JsonSchema; status?: JsonSchema; columns: PrinterColumn[];
+  kind: string;
+  plural: string;
+  shortNames: string[];
+  description: string;
+  spec: JsonSchema;
+  status?: JsonSchema;
+  columns: PrinterColumn[];
 }): JsonSchema {
   const properties: JsonSchema = { spec: options.spec };
   if (options.status) properties.status = options.status;
@@ -65,8 +79,12 @@ function crd(options: {
       group: GROUP,
       scope: 'Namespaced',
       names: {
-        kind: options.kind, listKind: `${options.kind}List`, plural: options.plural,
-        singular: options.kind.toLowerCase(), shortNames: options.shortNames, categories: ['agents'],
+        kind: options.kind,
+        listKind: `${options.kind}List`,
+        plural: options.plural,
+        singular: options.kind.toLowerCase(),
+        shortNames: options.shortNames,
+        categories: ['agents'],
       },
       versions: [{
         name: VERSION,
@@ -103,7 +121,9 @@ export function agentRunCrd(): JsonSchema {
     kind: 'AgentRun',
     plural: 'agentruns',
     shortNames: ['ar'],
-    description: 'AgentRun is one durable run of an AI agent: a model, a task and tools, each tool call in its own Pod, every step journaled.',
+    description:
+      'AgentRun is one durable run of an AI agent: a model, a task and tools, each tool call in its own Pod, '
+      + 'every step journaled.',
     spec,
     status: openApi(agentRunStatus),
     columns: [
@@ -111,10 +131,12 @@ export function agentRunCrd(): JsonSchema {
       { name: 'Step', type: 'string', jsonPath: '.status.currentStep', description: 'The step in flight.' },
       { name: 'Turn', type: 'integer', jsonPath: '.status.currentTurn', description: 'Model turns so far.' },
       { name: 'Tokens', type: 'integer', jsonPath: '.status.usage.totalTokens', description: 'Tokens used so far.' },
-      { name: 'Waiting-For', type: 'string', jsonPath: '.status.waitingFor', description: 'What the run waits for (approval, model retry, tool pod).' },
+      { name: 'Waiting-For', type: 'string', jsonPath: '.status.waitingFor',
+        description: 'What the run waits for (approval, model retry, tool pod).' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
       { name: 'Model', type: 'string', jsonPath: '.spec.model.name', description: 'Model id.', priority: 1 },
-      { name: 'Message', type: 'string', jsonPath: '.status.message', description: 'What is happening or wrong.', priority: 1 },
+      { name: 'Message', type: 'string', jsonPath: '.status.message', description: 'What is happening or wrong.',
+        priority: 1 },
     ],
   });
 }
@@ -147,7 +169,8 @@ export function agentRunJournalCrd(): JsonSchema {
     kind: JOURNAL_KIND,
     plural: JOURNAL_PLURAL,
     shortNames: ['arj'],
-    description: 'AgentRunJournal is one immutable journal entry of an AgentRun (a model response, a tool result, or its resolved tools), written only by the operator.',
+    description: 'AgentRunJournal is one immutable journal entry of an AgentRun (a model response, a tool result, '
+      + 'or its resolved tools), written only by the operator.',
     spec,
     columns: [
       { name: 'Run', type: 'string', jsonPath: '.spec.run.name', description: 'The AgentRun.' },
@@ -164,7 +187,8 @@ export function modelEndpointCrd(): JsonSchema {
     kind: MODEL_ENDPOINT_KIND,
     plural: MODEL_ENDPOINT_PLURAL,
     shortNames: ['me'],
-    description: 'ModelEndpoint is a model API admins configure for a namespace: URL, the Secret with its key, allowed models and limits. Runs reference it by name; their creators need the verb use on it.',
+    description: 'ModelEndpoint is a model API admins configure for a namespace: URL, the Secret with its key, '
+      + 'allowed models and limits. Runs reference it by name; their creators need the verb use on it.',
     spec: openApi(modelEndpointSpec),
     columns: [
       { name: 'Provider', type: 'string', jsonPath: '.spec.provider', description: 'The API it speaks.' },
@@ -181,15 +205,20 @@ export function mcpServerCrd(): JsonSchema {
     kind: MCP_SERVER_KIND,
     plural: MCP_SERVER_PLURAL,
     shortNames: ['mcp'],
-    description: 'MCPServer is a Model Context Protocol server (Streamable HTTP) admins configure for a namespace; the operator lists its tools into status and runs call them durably. Runs reference it by name; their creators need the verb use on it.',
+    description: 'MCPServer is a Model Context Protocol server (Streamable HTTP) admins configure for a namespace; '
+      + 'the operator lists its tools into status and runs call them durably. Runs reference it by name; '
+      + 'their creators need the verb use on it.',
     spec: openApi(mcpServerSpec),
     status: openApi(mcpServerStatus),
     columns: [
-      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Connected and tools listed.' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+        description: 'Connected and tools listed.' },
       { name: 'Tools', type: 'integer', jsonPath: '.status.toolCount', description: 'Tools the server lists.' },
-      { name: 'URL', type: 'string', jsonPath: '.status.url', description: 'Where the operator reaches the server (spec.url, or a managed server\'s address).' },
+      { name: 'URL', type: 'string', jsonPath: '.status.url',
+        description: "Where the operator reaches the server (spec.url, or a managed server's address)." },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
-      { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Why it is (not) ready.', priority: 1 },
+      { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+        description: 'Why it is (not) ready.', priority: 1 },
     ],
   });
 }

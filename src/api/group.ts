@@ -1,6 +1,8 @@
-/** The API group and version every kind of this operator belongs to. */
+/** The API group every kind of this operator belongs to. */
 export const GROUP = 'agentrun.dev';
+/** The one served version of every kind in the group. */
 export const VERSION = 'v1alpha1';
+/** The apiVersion every object of the group carries. */
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
 /** Label put on every object the operator manages, and on its CRDs. */

@@ -12,12 +12,13 @@ export const DEFAULT_MCP_PATH = '/mcp';
 /** The container port when none is given. */
 export const DEFAULT_MCP_PORT = 8080;
 
+/** A managed MCP server: the container the operator runs as a Deployment behind a Service. */
 export const mcpManagedSpec = z.object({
   image: z.string().min(1).max(512).describe('Container image of the server, e.g. agentrun.dev/mcp-servers:2026.8.31.'),
-  command: z.array(z.string().max(4096)).max(64).optional().describe('Entrypoint (the image\'s when unset).'),
+  command: z.array(z.string().max(4096)).max(64).optional().describe("Entrypoint (the image's when unset)."),
   args: z.array(z.string().max(4096)).max(64).optional(),
   env: z.array(envVar).max(64).optional()
-    .describe('Environment of the server: values, or keys of Secrets/ConfigMaps in the MCPServer\'s namespace.'),
+    .describe("Environment of the server: values, or keys of Secrets/ConfigMaps in the MCPServer's namespace."),
   port: z.int().min(1).max(65535).default(DEFAULT_MCP_PORT).describe('Port the server listens on. Default 8080.'),
   path: z.string().max(256).regex(/^\/[^\s?#]*$/, { error: 'must be a URL path starting with "/"' })
     .default(DEFAULT_MCP_PATH).describe('Path of the Streamable HTTP endpoint. Default /mcp.'),

@@ -11,7 +11,9 @@ import { RFC3339, condition, duration, freeFormObject, objectName } from './prim
 import { withRules } from './rules.ts';
 import { mcpManagedSpec } from './mcp-managed.ts';
 
+/** The kind of MCP servers' objects. */
 export const MCP_SERVER_KIND = 'MCPServer';
+/** The resource (plural) of MCPServer objects. */
 export const MCP_SERVER_PLURAL = 'mcpservers';
 
 /** Bounds on what a server's tools/list may put in status (a server is not trusted to be small). */
@@ -29,9 +31,11 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 const RESERVED_HEADERS = ['content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'content-length', 'host'];
 
 const header = withRules(z.object({
-  name: z.string().regex(HEADER_NAME, { error: 'must be an HTTP header name' }).describe('Header name, e.g. Authorization.'),
+  name: z.string().regex(HEADER_NAME, { error: 'must be an HTTP header name' }).describe(
+    'Header name, e.g. Authorization.',
+  ),
   secretKeyRef: z.object({
-    name: objectName('Secret in the MCPServer\'s namespace.'),
+    name: objectName("Secret in the MCPServer's namespace."),
     key: z.string().min(1).max(253).describe('Key in the Secret; its value is the header value.'),
   }),
 }), [{
@@ -41,30 +45,39 @@ const header = withRules(z.object({
 }]);
 
 const toolOverride = z.object({
-  name: z.string().min(1).max(128).describe('The tool\'s name on the server.'),
+  name: z.string().min(1).max(128).describe("The tool's name on the server."),
   idempotent: z.boolean().optional()
-    .describe('A call interrupted by an operator crash is safe to make again. Overrides the server\'s idempotentHint.'),
+    .describe("A call interrupted by an operator crash is safe to make again. Overrides the server's idempotentHint."),
   requiresApproval: z.boolean().optional()
     .describe('Calls wait for a human decision (true) or not (false). Overrides destructiveHint/readOnlyHint.'),
 });
 export type MCPToolOverride = z.infer<typeof toolOverride>;
 
+/** An MCPServer's spec: a remote URL or a managed server, headers, timeouts and per-tool overrides. */
 export const mcpServerSpec = withRules(z.object({
   url: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' })
-    .describe('A remote server\'s Streamable HTTP endpoint, e.g. http://tools.team-a.svc:3001/mcp. Exclusive with managed.')
+    .describe(
+      "A remote server's Streamable HTTP endpoint, e.g. http://tools.team-a.svc:3001/mcp. Exclusive with managed.",
+    )
     .optional(),
   managed: mcpManagedSpec.optional().describe('The operator runs the server from an image. Exclusive with url.'),
   headers: z.array(header).max(16).optional()
-    .describe('Headers sent with every request (tokens), each from a Secret. Never copied into status, Events or logs.'),
+    .describe(
+      'Headers sent with every request (tokens), each from a Secret. Never copied into status, Events or logs.',
+    ),
   timeouts: z.object({
     connect: duration('Connecting and initialize. Default 10s.').default('10s'),
     call: duration('One tool call; the model gets a TimedOut error result after it. Default 60s.').default('60s'),
   }).default({ connect: '10s', call: '60s' }),
-  refreshInterval: duration('How often tools/list is read again (also on notifications/tools/list_changed). Default 5m.')
+  refreshInterval: duration(
+    'How often tools/list is read again (also on notifications/tools/list_changed). Default 5m.',
+  )
     .default('5m'),
   trustHints: z.boolean().default(false)
-    .describe('Trust the server\'s idempotentHint: an interrupted call of such a tool is made again. Default false.'),
-  tools: z.array(toolOverride).max(128).optional().describe('Per-tool decisions of the admin; they win over annotations.'),
+    .describe("Trust the server's idempotentHint: an interrupted call of such a tool is made again. Default false."),
+  tools: z.array(toolOverride).max(128).optional().describe(
+    'Per-tool decisions of the admin; they win over annotations.',
+  ),
 }).describe('MCPServerSpec is an MCP server (Streamable HTTP), remote or managed, runs may call tools of.'), [{
   cel: 'has(self.url) != has(self.managed)',
   message: 'set exactly one of url (a remote server) or managed (the operator runs it)',
@@ -87,31 +100,41 @@ export const toolAnnotations = z.object({
 });
 export type ToolAnnotations = z.infer<typeof toolAnnotations>;
 
+/** A tool as the server listed it, bounded, kept in status. */
 export const discoveredTool = z.object({
   name: z.string().max(128),
   description: z.string().max(MCP_LIMITS.maxDescriptionChars + 64).optional(),
   inputSchema: freeFormObject('JSON Schema of the tool input, as the server lists it.').optional(),
   annotations: toolAnnotations.optional(),
-  problem: z.string().max(512).optional().describe('Why runs cannot use this tool (name or schema the Messages API rejects).'),
+  problem: z.string().max(512).optional().describe(
+    'Why runs cannot use this tool (name or schema the Messages API rejects).',
+  ),
 });
 export type DiscoveredTool = z.infer<typeof discoveredTool>;
 
+/** What the operator observed of an MCPServer: Ready, the server's identity and its tools. */
 export const mcpServerStatus = z.object({
-  conditions: z.array(condition).max(8).optional().meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  conditions: z.array(condition).max(8).optional().meta({ 'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['type'] }),
   observedGeneration: z.int().min(0).optional(),
   serverInfo: z.object({
     name: z.string().max(256).optional(),
     version: z.string().max(128).optional(),
     protocolVersion: z.string().max(64).optional(),
   }).optional(),
-  toolCount: z.int().min(0).optional().describe('How many tools the server listed (also those left out of discoveredTools).'),
+  toolCount: z.int().min(0).optional().describe(
+    'How many tools the server listed (also those left out of discoveredTools).',
+  ),
   discoveredTools: z.array(discoveredTool).max(MCP_LIMITS.maxTools).optional(),
   lastRefreshTime: RFC3339.optional(),
   url: z.string().max(2048).optional()
-    .describe('Where the operator reaches the server: spec.url, or for a managed one its Service or a ready pod address.'),
+    .describe(
+      'Where the operator reaches the server: spec.url, or for a managed one its Service or a ready pod address.',
+    ),
 });
 export type MCPServerStatus = z.infer<typeof mcpServerStatus>;
 
+/** An MCPServer object as the apiserver stores it. */
 export const mcpServer = z.object({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(MCP_SERVER_KIND),

@@ -9,28 +9,41 @@ import { z } from 'zod';
 import { API_VERSION } from './group.ts';
 import { objectName } from './primitives.ts';
 
+/** Kind of the model endpoints admins configure. */
 export const MODEL_ENDPOINT_KIND = 'ModelEndpoint';
+/** Resource name of ModelEndpoints, as RBAC rules (the verb `use`) spell it. */
 export const MODEL_ENDPOINT_PLURAL = 'modelendpoints';
 /** The RBAC verb that lets a run's creator use an endpoint (and a ServiceAccount for tool pods). */
 export const USE_VERB = 'use';
+/** Where an endpoint without baseURL sends model calls: Anthropic's public API. */
 export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 /** Allows every model of the endpoint. */
 export const ANY_MODEL = '*';
 
+/**
+ * What an admin configures for a model API: its URL, the Secret with its key, the models runs may
+ * use, a maxTokens cap.
+ */
 export const modelEndpointSpec = z.object({
-  provider: z.enum(['anthropic']).default('anthropic').describe('The API the endpoint speaks: the Anthropic Messages API.'),
-  baseURL: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' }).default(DEFAULT_BASE_URL)
+  provider: z.enum(['anthropic']).default('anthropic').describe(
+    'The API the endpoint speaks: the Anthropic Messages API.',
+  ),
+  baseURL: z.string().max(2048).regex(/^https?:\/\/[^\s]+$/, { error: 'must be an http(s) URL' })
+    .default(DEFAULT_BASE_URL)
     .describe('Where the API is. Default https://api.anthropic.com.'),
   apiKeySecretRef: z.object({
-    name: objectName('Secret in the endpoint\'s namespace.'),
+    name: objectName("Secret in the endpoint's namespace."),
     key: z.string().min(1).max(253).default('api-key').describe('Key in the Secret. Default api-key.'),
-  }).optional().describe('Secret holding the API key. Runs never see it; it is never copied into status, Events or logs.'),
+  }).optional().describe(
+    'Secret holding the API key. Runs never see it; it is never copied into status, Events or logs.',
+  ),
   models: z.array(z.string().min(1).max(128)).min(1).max(64)
     .describe('Model ids runs may use through this endpoint, or "*" for any.'),
-  maxTokens: z.int().min(1).max(128_000).optional().describe('Upper bound for a run\'s spec.model.maxTokens.'),
+  maxTokens: z.int().min(1).max(128_000).optional().describe("Upper bound for a run's spec.model.maxTokens."),
 }).describe('ModelEndpointSpec is a model API admins configure: URL, key, allowed models and limits.');
 export type ModelEndpointSpec = z.infer<typeof modelEndpointSpec>;
 
+/** A ModelEndpoint as read from the apiserver: metadata kept loose, spec validated. */
 export const modelEndpoint = z.object({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(MODEL_ENDPOINT_KIND),

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 
+/** A validation rule declared once, enforced both by the apiserver (CEL) and by zod. */
 export interface Rule<T> {
   /** CEL evaluated by the apiserver with `self` bound to the value. */
   readonly cel: string;

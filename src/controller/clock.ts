@@ -29,7 +29,9 @@ export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 export const realClock: Clock = {
   now: () => performance.now(),
   setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout | number); },
+  clearTimeout: (handle) => {
+    clearTimeout(handle as NodeJS.Timeout | number);
+  },
 };
 
 interface ManualTimer {

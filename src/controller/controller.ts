@@ -97,7 +97,9 @@ export class Controller {
     informer: { addHandler(handler: (type: InformerEventType, obj: T) => void): void },
     toKeys: (obj: T, type: InformerEventType) => Iterable<string>,
   ): void {
-    informer.addHandler((type, obj) => { for (const key of toKeys(obj, type)) this.enqueue(key); });
+    informer.addHandler((type, obj) => {
+      for (const key of toKeys(obj, type)) this.enqueue(key);
+    });
   }
 
   /** Queues a key for reconciliation (de-duplicated with keys already queued). */

@@ -12,7 +12,11 @@
  * - An exception in an event handler would abort the relist or be swallowed; here it is logged.
  */
 import {
-  ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject,
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
 } from '@kubernetes/client-node';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import type { Logger } from './logger.ts';
@@ -149,10 +153,16 @@ export class Informer<T extends KubernetesObject> {
       isStopped: () => this.state === 'stopped',
     });
     for (const type of ['add', 'update', 'delete'] as const) {
-      this.upstream.on(type, (obj) => { this.dispatch(type, obj); });
+      this.upstream.on(type, (obj) => {
+        this.dispatch(type, obj);
+      });
     }
-    this.upstream.on('error', (err) => { this.handleFailure(err); });
-    this.upstream.on('connect', () => { this.log.debug({ informer: this.name }, 'informer connecting'); });
+    this.upstream.on('error', (err) => {
+      this.handleFailure(err);
+    });
+    this.upstream.on('connect', () => {
+      this.log.debug({ informer: this.name }, 'informer connecting');
+    });
   }
 
   /** Starts listing and watching in the background; see {@link Informer.waitForSync}. Idempotent. */
@@ -202,8 +212,14 @@ export class Informer<T extends KubernetesObject> {
         if (signal) reject(abortReason(signal));
       };
       const waiter: SyncWaiter = {
-        resolve: () => { signal?.removeEventListener('abort', onAbort); resolve(); },
-        reject: (reason) => { signal?.removeEventListener('abort', onAbort); reject(reason); },
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (reason) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(reason);
+        },
       };
       this.syncWaiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -223,7 +239,9 @@ export class Informer<T extends KubernetesObject> {
   private runAttempt(): void {
     const attempt = ++this.attempt;
     this.upstream.start().then(
-      () => { this.finishAttempt(attempt); },
+      () => {
+        this.finishAttempt(attempt);
+      },
       (err: unknown) => {
         this.handleFailure(err);
         this.finishAttempt(attempt);
@@ -263,9 +281,18 @@ export class Informer<T extends KubernetesObject> {
     if (this.state === 'stopped') return;
     const { onAdd, onUpdate, onDelete, onEvent } = this.options;
     const handler = type === 'add' ? onAdd : type === 'update' ? onUpdate : onDelete;
-    if (handler !== undefined) this.runHandler(type, obj, () => { handler(obj); });
-    if (onEvent !== undefined) this.runHandler(type, obj, () => { onEvent(type, obj); });
-    for (const extra of this.handlers) this.runHandler(type, obj, () => { extra(type, obj); });
+    if (handler !== undefined)
+      this.runHandler(type, obj, () => {
+        handler(obj);
+      });
+    if (onEvent !== undefined)
+      this.runHandler(type, obj, () => {
+        onEvent(type, obj);
+      });
+    for (const extra of this.handlers)
+      this.runHandler(type, obj, () => {
+        extra(type, obj);
+      });
   }
 
   /**
@@ -323,7 +350,13 @@ class StoppableWatch extends Watch {
 function createClientNodeListWatch<T extends KubernetesObject>(args: ListWatchArgs<T>): ListWatchLike<T> {
   const watch = new StoppableWatch(args.kc, args.isStopped);
   return new ListWatch<T>(
-    args.path, watch, args.list, false, args.labelSelector, args.fieldSelector, { delayFn: args.delay },
+    args.path,
+    watch,
+    args.list,
+    false,
+    args.labelSelector,
+    args.fieldSelector,
+    { delayFn: args.delay },
   );
 }
 

@@ -74,8 +74,11 @@ export interface LeaderElectorOptions {
   readonly onNewLeader?: (identity: string) => void;
 }
 
+/** How long standbys wait after the last renewal before taking over (client-go's default). */
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
+/** How long the leader tries to renew before it gives up leadership (client-go's default). */
 export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
+/** How often candidates try to acquire and the leader renews (client-go's default). */
 export const DEFAULT_RETRY_PERIOD_MS = 2_000;
 /** client-go's JitterFactor: acquire attempts are spread over [retryPeriod, 2.2 × retryPeriod). */
 const JITTER_FACTOR = 1.2;
@@ -118,10 +121,16 @@ export class LeaderElector {
     this.random = options.random ?? Math.random;
     if (!this.identity) throw new RangeError('leader election needs a non-empty identity');
     if (!(this.leaseDurationMs > this.renewDeadlineMs)) {
-      throw new RangeError(`the lease duration (${this.leaseDurationMs} ms) must be greater than the renew deadline (${this.renewDeadlineMs} ms)`);
+      throw new RangeError(
+        `the lease duration (${this.leaseDurationMs} ms) must be greater than `
+          + `the renew deadline (${this.renewDeadlineMs} ms)`,
+      );
     }
     if (!(this.renewDeadlineMs > JITTER_FACTOR * this.retryPeriodMs)) {
-      throw new RangeError(`the renew deadline (${this.renewDeadlineMs} ms) must be greater than ${JITTER_FACTOR} × the retry period (${this.retryPeriodMs} ms)`);
+      throw new RangeError(
+        `the renew deadline (${this.renewDeadlineMs} ms) must be greater than `
+          + `${JITTER_FACTOR} × the retry period (${this.retryPeriodMs} ms)`,
+      );
     }
   }
 
@@ -129,7 +138,8 @@ export class LeaderElector {
   start(): void {
     if (this.state !== 'new') return;
     this.state = 'candidate';
-    this.log.info({ lease: this.lock.description, identity: this.identity }, 'leader election started; trying to acquire the lease');
+    this.log.info({ lease: this.lock.description, identity: this.identity },
+      'leader election started; trying to acquire the lease');
     this.attempt();
   }
 
@@ -160,12 +170,16 @@ export class LeaderElector {
       if (current?.record.holderIdentity !== this.identity) return;
       const now = this.wallClock();
       await this.lock.update({
-        holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now,
+        holderIdentity: '',
+        leaseDurationSeconds: 1,
+        acquireTime: now,
+        renewTime: now,
         leaseTransitions: current.record.leaseTransitions,
       }, current.resourceVersion);
       this.log.info({ lease: this.lock.description, identity: this.identity }, 'lease released');
     } catch (err) {
-      this.log.warn({ lease: this.lock.description, err }, 'releasing the lease failed; a standby takes over when it expires');
+      this.log.warn({ lease: this.lock.description, err },
+        'releasing the lease failed; a standby takes over when it expires');
     }
   }
 
@@ -173,12 +187,16 @@ export class LeaderElector {
     this.tick = undefined;
     if (this.state !== 'candidate' && this.state !== 'leading') return;
     const run = this.withTimeout(this.tryAcquireOrRenew()).then(
-      (ok) => { this.afterAttempt(ok); },
+      (ok) => {
+        this.afterAttempt(ok);
+      },
       (err: unknown) => {
         this.log.debug({ lease: this.lock.description, err }, 'lease request failed');
         this.afterAttempt(false);
       },
-    ).finally(() => { if (this.inFlight === run) this.inFlight = undefined; });
+    ).finally(() => {
+      if (this.inFlight === run) this.inFlight = undefined;
+    });
     this.inFlight = run;
   }
 
@@ -196,7 +214,8 @@ export class LeaderElector {
     if (ok) {
       this.lastRenewAt = this.clock.now();
       this.armWatchdog();
-    } else if (this.observed && this.observed.record.holderIdentity !== this.identity && this.observed.record.holderIdentity !== '') {
+    } else if (this.observed && this.observed.record.holderIdentity !== this.identity &&
+      this.observed.record.holderIdentity !== '') {
       this.lose(`the lease is now held by ${this.observed.record.holderIdentity}`);
       return;
     }
@@ -207,9 +226,13 @@ export class LeaderElector {
   private withTimeout<T>(work: Promise<T>): Promise<T> {
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = this.clock.setTimeout(() => { reject(new Error(`lease request took longer than ${this.renewDeadlineMs} ms`)); }, this.renewDeadlineMs);
+      timer = this.clock.setTimeout(() => {
+        reject(new Error(`lease request took longer than ${this.renewDeadlineMs} ms`));
+      }, this.renewDeadlineMs);
     });
-    return Promise.race([work, timeout]).finally(() => { if (timer !== undefined) this.clock.clearTimeout(timer); });
+    return Promise.race([work, timeout]).finally(() => {
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+    });
   }
 
   private becomeLeader(): void {
@@ -230,7 +253,8 @@ export class LeaderElector {
     const dueIn = this.lastRenewAt + this.renewDeadlineMs - this.clock.now();
     this.watchdog = this.clock.setTimeout(() => {
       this.watchdog = undefined;
-      if (this.state === 'leading') this.lose(`no renewal succeeded within the renew deadline (${this.renewDeadlineMs} ms)`);
+      if (this.state === 'leading')
+        this.lose(`no renewal succeeded within the renew deadline (${this.renewDeadlineMs} ms)`);
     }, Math.max(0, dueIn));
   }
 
@@ -243,7 +267,9 @@ export class LeaderElector {
 
   private schedule(delayMs: number): void {
     if (this.tick !== undefined) this.clock.clearTimeout(this.tick);
-    this.tick = this.clock.setTimeout(() => { this.attempt(); }, delayMs);
+    this.tick = this.clock.setTimeout(() => {
+      this.attempt();
+    }, delayMs);
   }
 
   private clearTimers(): void {
@@ -261,8 +287,11 @@ export class LeaderElector {
     if (this.state === 'stopped') return false;
     if (current === undefined) {
       const record: LeaseRecord = {
-        holderIdentity: this.identity, leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-        acquireTime: wall, renewTime: wall, leaseTransitions: 0,
+        holderIdentity: this.identity,
+        leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+        acquireTime: wall,
+        renewTime: wall,
+        leaseTransitions: 0,
       };
       const resourceVersion = await this.lock.create(record);
       this.observe({ record, resourceVersion }, now);
@@ -276,12 +305,16 @@ export class LeaderElector {
     const record: LeaseRecord = holder === this.identity
       ? { ...current.record, leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000), renewTime: wall }
       : {
-          holderIdentity: this.identity, leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-          acquireTime: wall, renewTime: wall, leaseTransitions: current.record.leaseTransitions + 1,
-        };
+        holderIdentity: this.identity,
+        leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
+        acquireTime: wall,
+        renewTime: wall,
+        leaseTransitions: current.record.leaseTransitions + 1,
+      };
     const resourceVersion = await this.lock.update(record, current.resourceVersion);
     if (holder !== this.identity) {
-      this.log.info({ lease: this.lock.description, previous: holder || '(released)', transitions: record.leaseTransitions }, 'lease taken over');
+      this.log.info({ lease: this.lock.description, previous: holder || '(released)',
+        transitions: record.leaseTransitions }, 'lease taken over');
     }
     this.observe({ record, resourceVersion }, now);
     return true;
@@ -293,7 +326,8 @@ export class LeaderElector {
     const holder = lease.record.holderIdentity;
     if (holder === this.currentLeader) return;
     this.currentLeader = holder;
-    if (holder !== this.identity) this.log.info({ lease: this.lock.description, leader: holder || '(none)' }, 'observed a new leader');
+    if (holder !== this.identity)
+      this.log.info({ lease: this.lock.description, leader: holder || '(none)' }, 'observed a new leader');
     try {
       this.options.onNewLeader?.(holder);
     } catch (err) {

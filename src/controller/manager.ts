@@ -145,7 +145,9 @@ export class Manager {
 
   private async stopAll(): Promise<void> {
     this.startup.abort(new Error('manager stopping'));
-    const drain: ControllerStopOptions = this.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: this.drainTimeoutMs };
+    const drain: ControllerStopOptions = this.drainTimeoutMs === undefined
+      ? {}
+      : { drainTimeoutMs: this.drainTimeoutMs };
     await Promise.all(this.controllers.map((controller) => controller.stop(drain)));
     await Promise.all(this.informers.map((informer) => informer.stop()));
     this.log.info({}, 'manager stopped');
@@ -186,7 +188,9 @@ export function onSignals(manager: Pick<Manager, 'stop'>, log: Logger, options: 
     stopping = true;
     log.info({ signal }, 'signal received; stopping');
     manager.stop().then(
-      () => { exit(0); },
+      () => {
+        exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, 'stop failed');
         exit(1);

@@ -146,7 +146,7 @@ export class WorkQueue {
   done(key: string): void {
     if (!this.processing.delete(key)) return;
     if (this.shuttingDown) {
-      if (this.processing.size === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+      if (this.processing.size === 0) { for (const resolve of this.drainWaiters.splice(0)) resolve(); }
       return;
     }
     if (this.dirty.has(key)) this.makeReady(key);

@@ -24,19 +24,32 @@ export interface AccessRequirement {
 /** Every permission the run needs its creator to have, without duplicates, in a stable order. */
 export function accessRequirements(spec: AgentRunSpec, tools: readonly ResolvedTool[]): AccessRequirement[] {
   const out = new Map<string, AccessRequirement>();
-  const add = (r: AccessRequirement) => { const k = `${r.group}/${r.resource}/${r.name}/${r.verb}`; if (!out.has(k)) out.set(k, r); };
-  add({ verb: USE_VERB, group: GROUP, resource: MODEL_ENDPOINT_PLURAL, name: spec.model.endpointRef.name, why: 'spec.model.endpointRef' });
+  const add = (r: AccessRequirement) => {
+    const k = `${r.group}/${r.resource}/${r.name}/${r.verb}`;
+    if (!out.has(k)) out.set(k, r);
+  };
+  add({ verb: USE_VERB, group: GROUP, resource: MODEL_ENDPOINT_PLURAL, name: spec.model.endpointRef.name,
+    why: 'spec.model.endpointRef' });
   const sa = spec.toolPodDefaults?.serviceAccountName;
-  if (sa !== undefined) add({ verb: USE_VERB, group: '', resource: 'serviceaccounts', name: sa, why: 'spec.toolPodDefaults.serviceAccountName' });
+  if (sa !== undefined)
+    add({ verb: USE_VERB, group: '', resource: 'serviceaccounts', name: sa,
+      why: 'spec.toolPodDefaults.serviceAccountName' });
   for (const tool of spec.tools ?? []) {
     // The MCPServer's header Secret is sent only for creators who may use the server.
-    if (tool.mcpServerRef) add({ verb: USE_VERB, group: GROUP, resource: MCP_SERVER_PLURAL, name: tool.mcpServerRef.name, why: `tools[${tool.name}].mcpServerRef` });
+    if (tool.mcpServerRef)
+      add({ verb: USE_VERB, group: GROUP, resource: MCP_SERVER_PLURAL, name: tool.mcpServerRef.name,
+        why: `tools[${tool.name}].mcpServerRef` });
   }
   for (const tool of tools) {
     for (const env of tool.container?.env ?? []) {
-      const from = (env as { valueFrom?: { secretKeyRef?: { name: string }; configMapKeyRef?: { name: string } } }).valueFrom;
-      if (from?.secretKeyRef) add({ verb: 'get', group: '', resource: 'secrets', name: from.secretKeyRef.name, why: `tool ${tool.name} (env ${env.name})` });
-      if (from?.configMapKeyRef) add({ verb: 'get', group: '', resource: 'configmaps', name: from.configMapKeyRef.name, why: `tool ${tool.name} (env ${env.name})` });
+      const from =
+        (env as { valueFrom?: { secretKeyRef?: { name: string }; configMapKeyRef?: { name: string } } }).valueFrom;
+      if (from?.secretKeyRef)
+        add({ verb: 'get', group: '', resource: 'secrets', name: from.secretKeyRef.name,
+          why: `tool ${tool.name} (env ${env.name})` });
+      if (from?.configMapKeyRef)
+        add({ verb: 'get', group: '', resource: 'configmaps', name: from.configMapKeyRef.name,
+          why: `tool ${tool.name} (env ${env.name})` });
     }
   }
   return [...out.values()];

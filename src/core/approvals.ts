@@ -20,26 +20,42 @@ export function progressApprovals(d: Draft): void {
     const since = pending?.since ?? now(d);
     const decision = decisions.get(step.id);
     const stale = decision !== undefined && pending?.staleDecision === decisionFingerprint(d, decision);
-    if (decision && !stale && (decision.by !== undefined || d.o.requireApproverIdentity === false)) { applyDecision(d, step, decision, since); continue; }
+    if (decision && !stale && (decision.by !== undefined || d.o.requireApproverIdentity === false)) {
+      applyDecision(d, step, decision, since);
+      continue;
+    }
     const deadline = Date.parse(since) + parseDurationMs(d.spec.limits.approvalTimeout);
-    if (d.o.now >= deadline) { timeOutApproval(d, step, since); continue; }
+    if (d.o.now >= deadline) {
+      timeOutApproval(d, step, since);
+      continue;
+    }
     requeueAt(d, deadline);
   }
   reportIgnoredDecisions(d, decisions);
 }
 
+/** Acts on a human's decision for a waiting step: approved starts it, rejected tells the model. */
 export function applyDecision(d: Draft, step: StepRecord, decision: AnnotatedDecision, since: string): void {
   removePending(d, step.id);
   step.approval = {
-    decision: decision.decision, at: now(d), requestedAt: since, annotation: decision.annotation,
-    ...(decision.by !== undefined ? { by: decision.by } : {}), ...(decision.comment ? { comment: truncate(decision.comment, 1024) } : {}),
+    decision: decision.decision,
+    at: now(d),
+    requestedAt: since,
+    annotation: decision.annotation,
+    ...(decision.by !== undefined ? { by: decision.by } : {}),
+    ...(decision.comment ? { comment: truncate(decision.comment, 1024) } : {}),
   };
   const who = decision.by ?? 'an unauthenticated user';
   const said = decision.comment ? `: ${decision.comment}` : '';
-  const subject = step.kind === 'Tool' ? `Step ${step.id} (${step.tool ?? '?'})` : `The extension asked by step ${step.id}`;
+  const subject = step.kind === 'Tool'
+    ? `Step ${step.id} (${step.tool ?? '?'})`
+    : `The extension asked by step ${step.id}`;
   if (decision.decision === 'Approved') {
     event(d, 'Normal', 'Approved', `${subject} was approved by ${who}${said}.`);
-    if (step.kind === 'Tool') { moveStep(step, 'Pending'); return; } // queued for a free tool slot
+    if (step.kind === 'Tool') {
+      moveStep(step, 'Pending');
+      return;
+    } // queued for a free tool slot
     moveStep(step, 'Running');
     step.startedAt = now(d);
     startModelCall(d, step);
@@ -50,6 +66,10 @@ export function applyDecision(d: Draft, step: StepRecord, decision: AnnotatedDec
     `${subject} was rejected by ${who}${said}; approvals.onReject is Fail.`);
 }
 
+/**
+ * Ends a wait past limits.approvalTimeout: the step is rejected (the model is told), or the run
+ * fails when approvals.onTimeout is Fail.
+ */
 export function timeOutApproval(d: Draft, step: StepRecord, since: string): void {
   removePending(d, step.id);
   step.approval = { decision: 'TimedOut', at: now(d), requestedAt: since };
@@ -57,7 +77,8 @@ export function timeOutApproval(d: Draft, step: StepRecord, since: string): void
   event(d, 'Warning', 'ApprovalTimedOut', `No decision on step ${step.id} within limits.approvalTimeout (${timeout}).`);
   if (d.spec.approvals?.onTimeout === 'Fail') {
     failWaitingStep(d, step);
-    finish(d, 'Failed', Reason.ApprovalTimedOut, `No decision on step ${step.id} within limits.approvalTimeout (${timeout}); approvals.onTimeout is Fail.`);
+    finish(d, 'Failed', Reason.ApprovalTimedOut,
+      `No decision on step ${step.id} within limits.approvalTimeout (${timeout}); approvals.onTimeout is Fail.`);
     return;
   }
   rejectStep(d, step, `No one decided on this tool call within ${timeout}; it was not run.`, Reason.ApprovalTimedOut,
@@ -65,9 +86,12 @@ export function timeOutApproval(d: Draft, step: StepRecord, since: string): void
 }
 
 /** A rejected (or timed-out) step: the model hears why, or the run fails, per approvals.onReject. */
-export function rejectStep(d: Draft, step: StepRecord, toolMessage: string, failReason: Reason, failMessage: string): void {
+export function rejectStep(d: Draft, step: StepRecord, toolMessage: string, failReason: Reason,
+  failMessage: string): void {
   if (step.kind === 'Model') {
-    const limit = exhaustedLimit(d.spec, d.status.steps.filter((s) => s.kind === 'Model' && s.phase === 'Succeeded').length, d.status.usage?.totalTokens ?? 0, extensionsOf(d));
+    const limit = exhaustedLimit(d.spec,
+      d.status.steps.filter((s) => s.kind === 'Model' && s.phase === 'Succeeded').length,
+      d.status.usage?.totalTokens ?? 0, extensionsOf(d));
     failWaitingStep(d, step);
     finish(d, 'Failed', limit?.reason ?? failReason, `${limit?.message ?? ''} ${failMessage}`.trim());
     return;
@@ -80,12 +104,14 @@ export function rejectStep(d: Draft, step: StepRecord, toolMessage: string, fail
   recordToolResult(d, step, { isError: true, outcome: StepOutcome.Rejected, output: `Error: ${toolMessage}` });
 }
 
+/** Marks a step that waited for approval as Failed (Rejected), when the run ends on its account. */
 export function failWaitingStep(d: Draft, step: StepRecord): void {
   moveStep(step, 'Failed');
   step.outcome = StepOutcome.Rejected;
   step.finishedAt = now(d);
 }
 
+/** Drops a step from status.pendingApprovals once it no longer waits. */
 export function removePending(d: Draft, stepId: number): void {
   d.status.pendingApprovals = (d.status.pendingApprovals ?? []).filter((p) => p.step !== stepId);
 }

@@ -6,8 +6,18 @@
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import type { JournalEntry, ResolvedTool, WireBlock } from './journal.ts';
 
-export interface WireMessage { role: 'user' | 'assistant'; content: WireBlock[] }
-export interface WireTool { name: string; description?: string; input_schema: Record<string, unknown>; cache_control?: { type: 'ephemeral' } }
+/** One message of the conversation, as the Messages API takes it. */
+export interface WireMessage {
+  role: 'user' | 'assistant';
+  content: WireBlock[];
+}
+/** One tool definition, as the Messages API takes it; the last one carries the cache breakpoint. */
+export interface WireTool {
+  name: string;
+  description?: string;
+  input_schema: Record<string, unknown>;
+  cache_control?: { type: 'ephemeral' };
+}
 
 /** A Messages API request body (non-streaming), as sent on the wire. */
 export interface ModelRequest {
@@ -21,7 +31,8 @@ export interface ModelRequest {
 const EPHEMERAL = { type: 'ephemeral' } as const;
 
 /** The request for the next model call of a run, given its journal entries in step order. */
-export function buildModelRequest(spec: AgentRunSpec, tools: readonly ResolvedTool[], entries: readonly JournalEntry[]): ModelRequest {
+export function buildModelRequest(spec: AgentRunSpec, tools: readonly ResolvedTool[],
+  entries: readonly JournalEntry[]): ModelRequest {
   const messages: WireMessage[] = [{ role: 'user', content: [{ type: 'text', text: spec.prompt }] }];
   const results = new Map<string, Extract<JournalEntry, { kind: 'ToolResult' }>>();
   for (const e of entries) if (e.kind === 'ToolResult') results.set(e.toolUseId, e);
@@ -31,7 +42,8 @@ export function buildModelRequest(spec: AgentRunSpec, tools: readonly ResolvedTo
     const previous = messages.at(-1);
     // A paused turn continues in the next response: one assistant turn, as the API itself would
     // merge consecutive assistant messages (several pauses in a row stay one message).
-    if (previous?.role === 'assistant') messages[messages.length - 1] = { role: 'assistant', content: [...previous.content, ...entry.response.content] };
+    if (previous?.role === 'assistant')
+      messages[messages.length - 1] = { role: 'assistant', content: [...previous.content, ...entry.response.content] };
     else messages.push({ role: 'assistant', content: entry.response.content });
     const toolUses = entry.response.content.filter((b) => b.type === 'tool_use');
     if (entry.response.stop_reason !== 'tool_use' || toolUses.length === 0) continue;
@@ -50,7 +62,8 @@ export function buildModelRequest(spec: AgentRunSpec, tools: readonly ResolvedTo
     });
   }
 
-  const request: ModelRequest = { model: spec.model.name, max_tokens: spec.model.maxTokens, messages: withCacheBreakpoint(messages) };
+  const request: ModelRequest = { model: spec.model.name, max_tokens: spec.model.maxTokens,
+    messages: withCacheBreakpoint(messages) };
   if (spec.systemPrompt) request.system = [{ type: 'text', text: spec.systemPrompt, cache_control: EPHEMERAL }];
   if (tools.length > 0) {
     request.tools = tools.map((t, i) => ({

@@ -21,7 +21,8 @@ import { endpointRefusal } from '../api/model-endpoint.ts';
 import { toolSchemaProblem } from './tool-input.ts';
 import { MAX_JOURNAL_ENTRY_BYTES, journalEntryBytes } from './caps.ts';
 import type { ResolvedTool } from './journal.ts';
-import { STATUS_MESSAGE_MAX, event, journal, nextStepId, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
+import { STATUS_MESSAGE_MAX, event, journal, nextStepId, now, requeueAt, setCondition, truncate,
+  type Draft } from './draft.ts';
 import { progressApprovals } from './approvals.ts';
 import { extensionsOf, requestApproval } from './gates.ts';
 import { afterFinish, finalizeDeletion, finish, start } from './lifecycle.ts';
@@ -31,6 +32,10 @@ import { waitForMCPServers } from './mcp-wait.ts';
 
 export { OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from './tool-steps.ts';
 
+/**
+ * Decides what a run does next from what was observed: the new status, the effects to carry out in
+ * order, and when to look again. Pure: it executes nothing.
+ */
 export function decide(o: Observed): Decision {
   const d: Draft = {
     o,
@@ -58,20 +63,25 @@ export function decide(o: Observed): Decision {
   }
   const problem = d.o.journalProblems?.[0];
   if (problem) {
-    finish(d, 'Failed', problem.reason, `${problem.problem}. Nothing from it was used; the run stopped because it cannot prove its own history. `
-      + 'Only the operator may write AgentRunJournals: see docs/security.md, and check who wrote the object (kubectl get agentrunjournal -o yaml).');
+    finish(d, 'Failed', problem.reason,
+      `${problem.problem}. Nothing from it was used; the run stopped because it cannot prove its own history. `
+        + 'Only the operator may write AgentRunJournals: see docs/security.md, and check who wrote the object '
+        + '(kubectl get agentrunjournal -o yaml).');
     return conclude(d);
   }
   if (!accessGranted(d)) return conclude(d);
   const deadline = runDeadline(d.spec, d.status.startTime ?? now(d));
   if (o.now >= deadline) {
-    finish(d, 'Failed', Reason.DeadlineExceeded, `The run did not finish within limits.timeout (${d.spec.limits.timeout}). Raise the limit or narrow the task.`);
+    finish(d, 'Failed', Reason.DeadlineExceeded,
+      `The run did not finish within limits.timeout (${d.spec.limits.timeout}). Raise the limit or narrow the task.`);
     return conclude(d);
   }
   requeueAt(d, deadline);
   if (o.writeRejected) {
     const { what, message } = o.writeRejected;
-    finish(d, 'Failed', Reason.WriteRejected, `The apiserver refused ${what} (${truncate(message, 400)}); the same write cannot succeed, so the run was stopped.`);
+    finish(d, 'Failed', Reason.WriteRejected,
+      `The apiserver refused ${what} (${truncate(message, 400)}); the same write cannot succeed, `
+        + 'so the run was stopped.');
     return conclude(d);
   }
 
@@ -84,18 +94,25 @@ export function decide(o: Observed): Decision {
   return conclude(d);
 }
 
-/** The run's creator may use everything the run references (checked by the apiserver), or the run fails saying what is missing. */
+/**
+ * The run's creator may use everything the run references (checked by the apiserver), or the run
+ * fails saying what is missing.
+ */
 function accessGranted(d: Draft): boolean {
   const access = d.o.access;
   if (access?.state === 'unknown-creator') {
-    finish(d, 'Failed', Reason.CreatorUnknown, `No admission policy recorded who created this run (annotation ${CREATED_BY_USER}), so it may not use `
-      + 'any Secret or ModelEndpoint: install crds/agentrun.dev_creator-policies.yaml (Kubernetes 1.36+) and create the run again, or run the operator with --require-creator-identity=false.');
+    finish(d, 'Failed', Reason.CreatorUnknown,
+      `No admission policy recorded who created this run (annotation ${CREATED_BY_USER}), so it may not use `
+        + 'any Secret or ModelEndpoint: install crds/agentrun.dev_creator-policies.yaml (Kubernetes 1.36+) '
+        + 'and create the run again, or run the operator with --require-creator-identity=false.');
     return false;
   }
   if (access?.state !== 'denied') return true;
   const missing = access.denied.map((r) => `${describeRequirement(r)} (for ${r.why})`).join(', ');
-  finish(d, 'Failed', Reason.AccessDenied, `The run's creator ${access.user} may not ${missing} in namespace ${d.o.run.metadata.namespace}; `
-    + 'a run can do nothing its creator could not. Ask an admin to grant that permission (see docs/security.md), then create the run again.');
+  finish(d, 'Failed', Reason.AccessDenied,
+    `The run's creator ${access.user} may not ${missing} in namespace ${d.o.run.metadata.namespace}; `
+      + 'a run can do nothing its creator could not. Ask an admin to grant that permission '
+      + '(see docs/security.md), then create the run again.');
   return false;
 }
 
@@ -104,7 +121,8 @@ function endpointUsable(d: Draft): boolean {
   const endpoint = d.o.modelEndpoint;
   const name = d.spec.model.endpointRef.name;
   if (!endpoint) {
-    const message = `Waiting for ModelEndpoint ${name} in namespace ${d.o.run.metadata.namespace}: ask an admin to create it, or fix spec.model.endpointRef.`;
+    const message = `Waiting for ModelEndpoint ${name} in namespace ${d.o.run.metadata.namespace}: `
+      + 'ask an admin to create it, or fix spec.model.endpointRef.';
     if (d.status.message !== message) event(d, 'Warning', Reason.WaitingForModelEndpoint, message);
     d.waiting = `ModelEndpoint ${name}`;
     d.hold = { reason: Reason.WaitingForModelEndpoint, message };
@@ -113,7 +131,8 @@ function endpointUsable(d: Draft): boolean {
   }
   const refusal = endpointRefusal(endpoint, d.spec.model.name, d.spec.model.maxTokens);
   if (refusal === undefined) return true;
-  finish(d, 'Failed', Reason.ModelNotAllowed, `ModelEndpoint ${name}: ${refusal}. Use a model the endpoint allows, or ask its admin.`);
+  finish(d, 'Failed', Reason.ModelNotAllowed,
+    `ModelEndpoint ${name}: ${refusal}. Use a model the endpoint allows, or ask its admin.`);
   return false;
 }
 
@@ -133,8 +152,10 @@ function resolveRunTools(d: Draft): boolean {
   if (!resolution.ok && resolution.missing.length === 0) return waitForMCPServers(d, resolution.waiting ?? []);
   if (!resolution.ok) {
     const names = resolution.missing.join(', ');
-    const message = `Waiting for AgentTool ${names} in namespace ${d.o.run.metadata.namespace}: create it, or fix the toolRef.`;
-    if (d.status.message !== truncate(message, STATUS_MESSAGE_MAX)) event(d, 'Warning', Reason.WaitingForAgentTool, message);
+    const message =
+      `Waiting for AgentTool ${names} in namespace ${d.o.run.metadata.namespace}: create it, or fix the toolRef.`;
+    if (d.status.message !== truncate(message, STATUS_MESSAGE_MAX))
+      event(d, 'Warning', Reason.WaitingForAgentTool, message);
     d.waiting = `AgentTool ${names}`;
     d.hold = { reason: Reason.WaitingForAgentTool, message };
     requeueAt(d, d.o.now + 30_000);
@@ -158,11 +179,13 @@ function invalidToolDefinition(tools: readonly ResolvedTool[]): string | undefin
     const problem = toolSchemaProblem(tool.inputSchema);
     if (problem === undefined) continue;
     const where = tool.source ? `AgentTool ${tool.source} (tool ${tool.name})` : `tool ${tool.name}`;
-    return `The inputSchema of ${where} is not a valid JSON Schema for tool input: ${truncate(problem, 600)}. Fix that inputSchema; the model was not called.`;
+    return `The inputSchema of ${where} is not a valid JSON Schema for tool input: ${truncate(problem, 600)}. `
+      + 'Fix that inputSchema; the model was not called.';
   }
   const bytes = journalEntryBytes({ kind: 'Tools', tools: [...tools] });
   if (bytes > MAX_JOURNAL_ENTRY_BYTES) {
-    return `The run's tool definitions are ${bytes} bytes as a journal entry, over the ${MAX_JOURNAL_ENTRY_BYTES} bytes one entry may hold. Shorten the tools' descriptions and inputSchemas, or use fewer tools.`;
+    return `The run's tool definitions are ${bytes} bytes as a journal entry, over the ${MAX_JOURNAL_ENTRY_BYTES} `
+      + "bytes one entry may hold. Shorten the tools' descriptions and inputSchemas, or use fewer tools.";
   }
   return undefined;
 }
@@ -172,7 +195,10 @@ function startNextStep(d: Draft): void {
   if (d.spec.suspend) return;
   const turnsDone = d.status.steps.filter((s) => s.kind === 'Model' && s.phase === 'Succeeded').length;
   const exhausted = exhaustedLimit(d.spec, turnsDone, d.status.usage?.totalTokens ?? 0, extensionsOf(d));
-  if (exhausted && d.spec.limits.onExhausted !== 'AskForApproval') { finish(d, 'Failed', exhausted.reason, exhausted.message); return; }
+  if (exhausted && d.spec.limits.onExhausted !== 'AskForApproval') {
+    finish(d, 'Failed', exhausted.reason, exhausted.message);
+    return;
+  }
   const step: StepRecord = { id: nextStepId(d), kind: 'Model', turn: turnsDone + 1, phase: 'Pending', attempt: 1 };
   d.status.steps.push(step);
   if (exhausted) {
@@ -195,10 +221,12 @@ function conclude(d: Draft): Decision {
   if (!isFinished(s) && s.startTime) {
     const pending = s.pendingApprovals ?? [];
     if (pending.length > 0) {
+      const steps = pending.map((p) => `step ${p.step}${p.kind === 'Tool' ? ` (${p.tool})` : ' (budget extension)'}`);
       setCondition(d, ConditionType.AwaitingApproval, 'True', Reason.ApprovalRequired,
-        `Waiting for a decision on ${pending.map((p) => `step ${p.step}${p.kind === 'Tool' ? ` (${p.tool})` : ' (budget extension)'}`).join(', ')}.`);
+        `Waiting for a decision on ${steps.join(', ')}.`);
     } else {
-      setCondition(d, ConditionType.AwaitingApproval, 'False', Reason.NoApprovalPending, 'No step waits for a decision.');
+      setCondition(d, ConditionType.AwaitingApproval, 'False', Reason.NoApprovalPending,
+        'No step waits for a decision.');
     }
   }
   if (!isFinished(s)) {
@@ -209,30 +237,41 @@ function conclude(d: Draft): Decision {
     setCondition(d, ConditionType.Succeeded, 'Unknown', reason, message);
   }
   const status = fitBudget(d);
-  return { status, effects: d.effects, ...(d.requeueAfterMs !== undefined ? { requeueAfterMs: Math.max(0, d.requeueAfterMs) } : {}) };
+  return { status, effects: d.effects,
+    ...(d.requeueAfterMs !== undefined ? { requeueAfterMs: Math.max(0, d.requeueAfterMs) } : {}) };
 }
 
 /** Why an unfinished run is where it is, for its Succeeded condition and message. */
-function holdOf(d: Draft, inFlight: readonly StepRecord[], waiting: string | undefined): { reason: Reason; message: string } {
-  if (d.status.phase === 'Suspended') return { reason: Reason.Suspended, message: 'Suspended: nothing new starts until spec.suspend is false.' };
+function holdOf(d: Draft, inFlight: readonly StepRecord[],
+  waiting: string | undefined): { reason: Reason; message: string } {
+  if (d.status.phase === 'Suspended')
+    return { reason: Reason.Suspended, message: 'Suspended: nothing new starts until spec.suspend is false.' };
   const pending = d.status.pendingApprovals ?? [];
   if (pending.length > 0) {
     const { name, namespace } = d.o.run.metadata;
+    const steps = pending.map((p) => p.step).join(', ');
+    const annotation = approveKey(pending[0]?.step ?? 0);
     return { reason: Reason.ApprovalRequired,
-      message: `Waiting for a decision on step ${pending.map((p) => p.step).join(', ')}: kubectl agentrun approve ${name} -n ${namespace} (or kubectl annotate agentrun ${name} ${approveKey(pending[0]?.step ?? 0)}=<comment>).` };
+      message: `Waiting for a decision on step ${steps}: kubectl agentrun approve ${name} -n ${namespace} `
+        + `(or kubectl annotate agentrun ${name} ${annotation}=<comment>).` };
   }
   const retrying = inFlight.find((st) => st.kind === 'Model' && st.retry?.nextRetryAt);
   if (retrying?.retry) {
     return { reason: Reason.ModelRetrying,
-      message: `Model call failed (${retrying.retry.errorClass}: ${truncate(retrying.retry.errorMessage, 200)}); attempt ${retrying.attempt} at ${retrying.retry.nextRetryAt ?? ''}.` };
+      message: `Model call failed (${retrying.retry.errorClass}: ${truncate(retrying.retry.errorMessage, 200)}); `
+        + `attempt ${retrying.attempt} at ${retrying.retry.nextRetryAt ?? ''}.` };
   }
-  return { reason: Reason.Running, message: `Turn ${d.status.currentTurn ?? 0}: waiting for ${waiting ?? 'the next step'}.` };
+  return { reason: Reason.Running,
+    message: `Turn ${d.status.currentTurn ?? 0}: waiting for ${waiting ?? 'the next step'}.` };
 }
 
 function waitingFor(d: Draft, inFlight: readonly StepRecord[]): string | undefined {
   if (inFlight.length === 0) return d.spec.suspend ? 'spec.suspend=false' : undefined;
   const pending = d.status.pendingApprovals ?? [];
-  if (pending.length > 0) return `approval: ${pending.map((p) => `step ${p.step}${p.kind === 'Tool' ? ` (${p.tool})` : ' (budget)'}`).join(', ')}`;
+  if (pending.length > 0) {
+    const steps = pending.map((p) => `step ${p.step}${p.kind === 'Tool' ? ` (${p.tool})` : ' (budget)'}`);
+    return `approval: ${steps.join(', ')}`;
+  }
   const model = inFlight.find((s) => s.kind === 'Model');
   if (model) return model.retry?.nextRetryAt ? `model retry (${model.retry.errorClass})` : 'model response';
   const tools = inFlight.filter((s) => s.kind === 'Tool').map((s) => s.tool ?? '?');
@@ -254,7 +293,8 @@ function fitBudget(d: Draft): AgentRunStatus {
   const keep = Math.max(10, Math.floor(d.status.steps.length / 4));
   // A run that ended in this decision keeps its outcome: its status grows no more.
   if (d.finished) return { ...d.status, steps: d.status.steps.slice(-keep) };
-  const message = `The run's status would be ${size} bytes, over its budget of ${d.o.statusByteBudget}; the run was stopped. Lower limits.maxTurns or use fewer tool calls per run.`;
+  const message = `The run's status would be ${size} bytes, over its budget of ${d.o.statusByteBudget}; `
+    + 'the run was stopped. Lower limits.maxTurns or use fewer tool calls per run.';
   // The run ends in this decision: nothing it meant to start may start, nothing is in flight.
   const kept = d.effects.filter((e) => e.type !== 'createPod' && e.type !== 'startModelCall');
   d.effects.splice(0, d.effects.length, ...kept);
@@ -263,4 +303,3 @@ function fitBudget(d: Draft): AgentRunStatus {
   delete d.status.waitingFor;
   return { ...d.status, steps: d.status.steps.slice(-keep) };
 }
-

@@ -6,9 +6,11 @@ import type { AgentRunSpec, AgentRunStatus, StepRecord, TokenUsage } from '../ap
 import type { EventReason, Reason } from '../api/conditions.ts';
 import type { Condition } from '../api/primitives.ts';
 import type { Effect } from './effects.ts';
-import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry, type ResolvedTool } from './journal.ts';
+import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry,
+  type ResolvedTool } from './journal.ts';
 import type { Observed, RecordedEntry } from './observed.ts';
 
+/** status.result's maxLength in the CRD; the whole final answer stays in the journal. */
 export const RESULT_MAX = 4096;
 /** status.message's maxLength in the CRD: a longer message would make the status write fail (422). */
 export const STATUS_MESSAGE_MAX = 1024;
@@ -53,57 +55,73 @@ export function journal(d: Draft, name: string, stepId: number | undefined, entr
   return digest;
 }
 
+/** Queues a Kubernetes Event about the run. */
 export function event(d: Draft, eventType: 'Normal' | 'Warning', reason: EventReason, message: string): void {
   d.effects.push({ type: 'event', eventType, reason, message });
 }
 
+/** Asks to reconcile the run again by `atMs` (ms since epoch); the earliest request wins. */
 export function requeueAt(d: Draft, atMs: number): void {
   const after = Math.max(0, atMs - d.o.now);
   d.requeueAfterMs = d.requeueAfterMs === undefined ? after : Math.min(d.requeueAfterMs, after);
 }
 
-export function setCondition(d: Draft, type: string, status: Condition['status'], reason: string, message: string): void {
+/** Sets a condition, keeping its lastTransitionTime unless the status changed. */
+export function setCondition(d: Draft, type: string, status: Condition['status'], reason: string,
+  message: string): void {
   const conditions = d.status.conditions ?? [];
   const existing = conditions.find((c) => c.type === type);
   const transitioned = existing?.status !== status;
   const next: Condition = {
-    type, status, reason, message: truncate(message, 32_768),
+    type,
+    status,
+    reason,
+    message: truncate(message, 32_768),
     lastTransitionTime: existing && !transitioned ? existing.lastTransitionTime : now(d),
     ...(d.o.run.metadata.generation !== undefined ? { observedGeneration: d.o.run.metadata.generation } : {}),
   };
   d.status.conditions = [...conditions.filter((c) => c.type !== type), next];
 }
 
+/** The decision's clock reading as an RFC 3339 timestamp; decide() never reads the clock itself. */
 export function now(d: Draft): string {
   return new Date(d.o.now).toISOString();
 }
 
+/** The id the next step gets: one more than the last, so ids are never reused. */
 export function nextStepId(d: Draft): number {
   return (d.status.steps.at(-1)?.id ?? 0) + 1;
 }
 
+/** Cuts `text` to at most `max` characters, marking the cut with an ellipsis. */
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** Zero token usage, to add step usages to. */
 export function emptyUsage(): TokenUsage {
   return { inputTokens: 0, outputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0, totalTokens: 0 };
 }
 
+/** Converts the Messages API's usage into the status's, with the total that budgets count. */
 export function usageOf(u: ModelResponseEntry['response']['usage']): TokenUsage {
   const usage = {
-    inputTokens: u.input_tokens, outputTokens: u.output_tokens,
-    cacheReadInputTokens: u.cache_read_input_tokens ?? 0, cacheCreationInputTokens: u.cache_creation_input_tokens ?? 0,
+    inputTokens: u.input_tokens,
+    outputTokens: u.output_tokens,
+    cacheReadInputTokens: u.cache_read_input_tokens ?? 0,
+    cacheCreationInputTokens: u.cache_creation_input_tokens ?? 0,
   };
-  return { ...usage, totalTokens: usage.inputTokens + usage.outputTokens + usage.cacheReadInputTokens + usage.cacheCreationInputTokens };
+  return { ...usage,
+    totalTokens: usage.inputTokens + usage.outputTokens + usage.cacheReadInputTokens + usage.cacheCreationInputTokens };
 }
 
+/** Adds two token usages, field by field. */
 export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
   return {
-    inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
     cacheReadInputTokens: a.cacheReadInputTokens + b.cacheReadInputTokens,
     cacheCreationInputTokens: a.cacheCreationInputTokens + b.cacheCreationInputTokens,
     totalTokens: a.totalTokens + b.totalTokens,
   };
 }
-

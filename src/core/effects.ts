@@ -8,9 +8,11 @@ import type { EventReason } from '../api/conditions.ts';
 import type { JournalEntry } from './journal.ts';
 import type { ModelRequest } from './conversation.ts';
 
+/** One side effect decide() asks for; the reconciler carries it out, in the order of the execution plan. */
 export type Effect =
   | { readonly type: 'addFinalizer' }
-  | { readonly type: 'writeJournal'; readonly name: string; readonly stepId?: number; readonly entry: JournalEntry; readonly digest: string }
+  | { readonly type: 'writeJournal'; readonly name: string; readonly stepId?: number; readonly entry: JournalEntry;
+    readonly digest: string }
   | { readonly type: 'createPod'; readonly stepId: number; readonly pod: V1Pod }
   /** Delete the tool pod and release its finalizer: it is still running and must stop. */
   | { readonly type: 'deletePod'; readonly name: string }
@@ -18,15 +20,18 @@ export type Effect =
   | { readonly type: 'releasePod'; readonly name: string }
   /** Delete the run's ended, released tool pods in one request (the run has finished). */
   | { readonly type: 'deleteEndedPods'; readonly labelSelector: string }
-  | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number; readonly request: ModelRequest }
+  | { readonly type: 'startModelCall'; readonly stepId: number; readonly attempt: number;
+    readonly request: ModelRequest }
   | { readonly type: 'cancelModelCall'; readonly stepId: number }
   /** Call `tool` (its name on the server) on the MCPServer `server`: the step is Running in status first. */
-  | { readonly type: 'startMCPCall'; readonly stepId: number; readonly attempt: number; readonly server: string; readonly tool: string;
-    readonly input: unknown; readonly timeoutMs: number; readonly maxOutputBytes: number }
-  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason; readonly message: string }
+  | { readonly type: 'startMCPCall'; readonly stepId: number; readonly attempt: number; readonly server: string;
+    readonly tool: string; readonly input: unknown; readonly timeoutMs: number; readonly maxOutputBytes: number }
+  | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason;
+    readonly message: string }
   | { readonly type: 'removeFinalizer' }
   | { readonly type: 'deleteRun' };
 
+/** What one decide() call returns: the next status, the effects, and when to look again. */
 export interface Decision {
   /** The complete next status; the reconciler writes it only when it differs from the current one. */
   readonly status: AgentRunStatus;

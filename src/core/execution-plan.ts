@@ -57,10 +57,18 @@ export function planExecution(effects: readonly Effect[]): ExecutionPlan {
   let addFinalizer = false;
   for (const effect of effects) {
     switch (PHASE_OF[effect.type]) {
-      case 'finalizer': addFinalizer = true; break;
-      case 'journal': if (effect.type === 'writeJournal') journal.push(effect); break;
-      case 'start': start.push(effect); break;
-      case 'settle': settle.push(effect); break;
+      case 'finalizer':
+        addFinalizer = true;
+        break;
+      case 'journal':
+        if (effect.type === 'writeJournal') journal.push(effect);
+        break;
+      case 'start':
+        start.push(effect);
+        break;
+      case 'settle':
+        settle.push(effect);
+        break;
     }
   }
   return { addFinalizer, journal, start, settle };

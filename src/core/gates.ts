@@ -26,24 +26,32 @@ export function requestApproval(d: Draft, step: StepRecord, kind: 'Tool' | 'Budg
   d.status.pendingApprovals = [
     ...(d.status.pendingApprovals ?? []).filter((p) => p.step !== step.id),
     {
-      step: step.id, kind, tool: step.tool ?? '', since,
+      step: step.id,
+      kind,
+      tool: step.tool ?? '',
+      since,
       ...(kind === 'Tool' ? inputSummary(d, input, name, namespace) : { inputPreview: truncate(input, PREVIEW_BYTES) }),
       ...(early ? { staleDecision: decisionFingerprint(d, early) } : {}),
     },
   ];
-  const what = kind === 'Tool' ? `Step ${step.id} (${step.tool ?? '?'}) waits for approval` : `Step ${step.id} asks to extend the run's limits`;
+  const what = kind === 'Tool'
+    ? `Step ${step.id} (${step.tool ?? '?'}) waits for approval`
+    : `Step ${step.id} asks to extend the run's limits`;
   event(d, 'Normal', Reason.ApprovalRequired,
     `${what}. Approve: kubectl annotate agentrun ${name} -n ${namespace} ${approveKey(step.id)}="<comment>" `
-    + `(or kubectl agentrun approve ${name} ${step.id} -n ${namespace}); reject: kubectl annotate agentrun ${name} -n ${namespace} ${rejectKey(step.id)}="<reason>".`);
+      + `(or kubectl agentrun approve ${name} ${step.id} -n ${namespace}); `
+      + `reject: kubectl annotate agentrun ${name} -n ${namespace} ${rejectKey(step.id)}="<reason>".`);
   requeueAt(d, d.o.now + parseDurationMs(d.spec.limits.approvalTimeout));
 }
 
 /** The preview of a tool input an approver sees first, with the digest and size of the whole. */
-function inputSummary(d: Draft, input: string, run: string, namespace: string): { inputPreview: string; inputBytes: number; inputDigest: string } {
+function inputSummary(d: Draft, input: string, run: string,
+  namespace: string): { inputPreview: string; inputBytes: number; inputDigest: string } {
   const bytes = utf8Length(input);
   const head = utf8Prefix(input, PREVIEW_BYTES);
   const hidden = bytes - utf8Length(head);
-  const inputPreview = hidden === 0 ? input
+  const inputPreview = hidden === 0 ?
+    input
     : `${head}… [${hidden} of ${bytes} bytes not shown: kubectl agentrun describe ${run} -n ${namespace} --show-input]`;
   return { inputPreview, inputBytes: bytes, inputDigest: journalDigest(d.o.hash(input)) };
 }
@@ -55,7 +63,10 @@ export function decisionFingerprint(d: Draft, decision: AnnotatedDecision): stri
 
 function utf8Length(text: string): number {
   let n = 0;
-  for (const ch of text) { const c = ch.codePointAt(0) ?? 0; n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+  for (const ch of text) {
+    const c = ch.codePointAt(0) ?? 0;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
   return n;
 }
 
@@ -86,24 +97,31 @@ export function reportIgnoredDecisions(d: Draft, decisions: ReadonlyMap<number, 
     const reason = whyIgnored(d, step, decision);
     if (reason === undefined) continue;
     const seen = d.status.ignoredDecisions ?? [];
-    if (seen.some((i) => i.annotation === decision.annotation && i.value === truncate(decision.comment, 1024))) continue;
-    d.status.ignoredDecisions = [...seen, { annotation: decision.annotation, value: truncate(decision.comment, 1024), reason, at: now(d) }].slice(-64);
+    if (seen.some((i) => i.annotation === decision.annotation && i.value === truncate(decision.comment, 1024)))
+      continue;
+    d.status.ignoredDecisions = [...seen, { annotation: decision.annotation, value: truncate(decision.comment, 1024),
+      reason, at: now(d) }].slice(-64);
     event(d, 'Warning', 'DecisionIgnored', `${decision.annotation} was ignored: ${reason}.`);
   }
 }
 
+/** Why a decision annotation is not acted on (undefined: it is acted on). */
 export function whyIgnored(d: Draft, step: StepRecord | undefined, decision: AnnotatedDecision): string | undefined {
   if (!step) return `step ${decision.stepId} does not exist in this run`;
   if (step.phase === 'AwaitingApproval') {
     const pending = d.status.pendingApprovals?.find((p) => p.step === step.id);
     if (pending?.staleDecision !== undefined && pending.staleDecision === decisionFingerprint(d, decision)) {
-      return `it was made before step ${step.id} waited for a decision, so nobody had seen what it approves: decide again (a new annotation value)`;
+      return `it was made before step ${step.id} waited for a decision, so nobody had seen what it approves: `
+        + 'decide again (a new annotation value)';
     }
     return decision.by === undefined && d.o.requireApproverIdentity !== false
-      ? `no authenticated approver was recorded (decided-by.agentrun.dev/step-${step.id} is missing): install the admission policies from crds/agentrun.dev_approval-policies.yaml`
+      ? `no authenticated approver was recorded (decided-by.agentrun.dev/step-${step.id} is missing): `
+        + 'install the admission policies from crds/agentrun.dev_approval-policies.yaml'
       : undefined;
   }
-  if (step.approval) return `step ${step.id} was already decided (${step.approval.decision}${step.approval.by ? ` by ${step.approval.by}` : ''} at ${step.approval.at})`;
+  if (step.approval)
+    return `step ${step.id} was already decided (${step.approval.decision}${
+      step.approval.by ? ` by ${step.approval.by}` : ''
+    } at ${step.approval.at})`;
   return `step ${step.id} does not wait for a decision (it is ${step.phase})`;
 }
-

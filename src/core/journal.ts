@@ -15,6 +15,7 @@ import type { RecordedEntry } from './observed.ts';
 export const wireBlock = z.object({ type: z.string() }).loose();
 export type WireBlock = z.infer<typeof wireBlock>;
 
+/** Token usage as the Messages API reports it; unknown fields kept. */
 export const modelUsage = z.object({
   input_tokens: z.number().default(0),
   output_tokens: z.number().default(0),
@@ -64,6 +65,7 @@ export type PodTool = ResolvedTool & { container: NonNullable<ResolvedTool['cont
 /** A tool called on an MCP server. */
 export type MCPTool = ResolvedTool & { mcp: NonNullable<ResolvedTool['mcp']> };
 
+/** One journal entry: a model response, a tool call's result, or the run's resolved tools. */
 export const journalEntry = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('ModelResponse'),
@@ -94,7 +96,9 @@ export const journalEntry = z.discriminatedUnion('kind', [
   }),
 ]);
 export type JournalEntry = z.infer<typeof journalEntry>;
+/** A journaled model response, with the step, turn and attempt it answers. */
 export type ModelResponseEntry = Extract<JournalEntry, { kind: 'ModelResponse' }>;
+/** A journaled tool result: what the model gets back, and how the call ended. */
 export type ToolResultEntry = Extract<JournalEntry, { kind: 'ToolResult' }>;
 
 /** A digest as status records it: `sha256:<hex>` of the stored text (the hash is injected: core does no I/O). */
@@ -113,20 +117,29 @@ export function entryStep(entry: JournalEntry): number {
 }
 
 /** Who the entry belongs to, as the reconciler knows the run. */
-export interface JournalOwner { readonly name: string; readonly namespace: string; readonly uid: string }
+export interface JournalOwner {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+}
 
 /** The AgentRunJournal object that stores `entry` for `owner` under `name`. */
-export function journalObject(owner: JournalOwner, name: string, entry: JournalEntry): AgentRunJournalObject & { spec: z.infer<typeof agentRunJournalSpec> } {
+export function journalObject(owner: JournalOwner, name: string, entry: JournalEntry): AgentRunJournalObject & {
+  spec: z.infer<typeof agentRunJournalSpec>;
+} {
   return {
     apiVersion: API_VERSION,
     kind: JOURNAL_KIND,
     metadata: {
       name,
       namespace: owner.namespace,
-      labels: { [Label.managedBy]: MANAGED_BY, [Label.component]: 'journal', [Label.run]: runLabelValue(owner.name), [Label.runUid]: owner.uid },
-      ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: owner.name, uid: owner.uid, controller: true }],
+      labels: { [Label.managedBy]: MANAGED_BY, [Label.component]: 'journal', [Label.run]: runLabelValue(owner.name),
+        [Label.runUid]: owner.uid },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: owner.name, uid: owner.uid,
+        controller: true }],
     },
-    spec: { run: { name: owner.name, uid: owner.uid }, step: entryStep(entry), kind: entry.kind, entry: serializeEntry(entry) },
+    spec: { run: { name: owner.name, uid: owner.uid }, step: entryStep(entry), kind: entry.kind,
+      entry: serializeEntry(entry) },
   };
 }
 
@@ -134,7 +147,8 @@ export function journalObject(owner: JournalOwner, name: string, entry: JournalE
 export type JournalRead =
   | { readonly state: 'found'; readonly recorded: RecordedEntry }
   | { readonly state: 'missing' }
-  | { readonly state: 'untrusted'; readonly reason: typeof Reason.JournalTampered | typeof Reason.JournalCorrupted; readonly problem: string };
+  | { readonly state: 'untrusted'; readonly reason: typeof Reason.JournalTampered | typeof Reason.JournalCorrupted;
+    readonly problem: string };
 
 /** What a journal object must be to count as the run's own entry for a step. */
 export interface ExpectedEntry {
@@ -150,28 +164,38 @@ export interface ExpectedEntry {
  * controller-owned by the run's UID, naming that UID and step, a journal entry for that step,
  * and (when status recorded one) matching the digest. Anything else is never used.
  */
-export function verifyJournalObject(obj: AgentRunJournalObject, expected: ExpectedEntry, hash: (text: string) => string): JournalRead {
+export function verifyJournalObject(obj: AgentRunJournalObject, expected: ExpectedEntry,
+  hash: (text: string) => string): JournalRead {
   const where = `AgentRunJournal ${expected.name}`;
-  const tampered = (problem: string): JournalRead => ({ state: 'untrusted', reason: Reason.JournalTampered, problem: `${where} ${problem}` });
+  const tampered = (problem: string): JournalRead => ({ state: 'untrusted', reason: Reason.JournalTampered,
+    problem: `${where} ${problem}` });
   const controller = (obj.metadata?.ownerReferences ?? []).find((r) => r.controller === true);
   if (obj.kind !== undefined && obj.kind !== JOURNAL_KIND) return tampered(`is a ${obj.kind}, not a journal entry`);
   if (controller?.kind !== 'AgentRun' || controller.uid !== expected.runUid) {
     return tampered(`is not controlled by this run (UID ${expected.runUid}): someone else created it`);
   }
   const spec = agentRunJournalSpec.safeParse(obj.spec);
-  if (!spec.success) return { state: 'untrusted', reason: Reason.JournalCorrupted, problem: `${where} is not a journal entry: ${spec.error.issues[0]?.message ?? 'invalid'}` };
-  if (spec.data.run.uid !== expected.runUid) return tampered(`belongs to run UID ${spec.data.run.uid}, not ${expected.runUid}`);
-  if (spec.data.step !== expected.stepId) return tampered(`records step ${spec.data.step}, not step ${expected.stepId}`);
+  if (!spec.success)
+    return { state: 'untrusted', reason: Reason.JournalCorrupted,
+      problem: `${where} is not a journal entry: ${spec.error.issues[0]?.message ?? 'invalid'}` };
+  if (spec.data.run.uid !== expected.runUid)
+    return tampered(`belongs to run UID ${spec.data.run.uid}, not ${expected.runUid}`);
+  if (spec.data.step !== expected.stepId)
+    return tampered(`records step ${spec.data.step}, not step ${expected.stepId}`);
   const digest = journalDigest(hash(spec.data.entry));
   if (expected.digest !== undefined && digest !== expected.digest) {
     return tampered(`has digest ${digest}, but status recorded ${expected.digest}`);
   }
   let json: unknown;
-  try { json = JSON.parse(spec.data.entry); } catch {
+  try {
+    json = JSON.parse(spec.data.entry);
+  } catch {
     return { state: 'untrusted', reason: Reason.JournalCorrupted, problem: `${where} is not JSON` };
   }
   const entry = journalEntry.safeParse(json);
-  if (!entry.success) return { state: 'untrusted', reason: Reason.JournalCorrupted, problem: `${where} is not a journal entry: ${entry.error.issues[0]?.message ?? 'invalid'}` };
+  if (!entry.success)
+    return { state: 'untrusted', reason: Reason.JournalCorrupted,
+      problem: `${where} is not a journal entry: ${entry.error.issues[0]?.message ?? 'invalid'}` };
   if (entry.data.kind !== spec.data.kind || entryStep(entry.data) !== expected.stepId) {
     return tampered(`holds a ${entry.data.kind} entry of step ${entryStep(entry.data)}, not step ${expected.stepId}`);
   }

@@ -4,18 +4,22 @@ import type { Decision } from './effects.ts';
 import { isStepDone, moveStep } from './machine.ts';
 import type { PodObservation } from './observed.ts';
 import { decisionsFrom } from '../api/approval.ts';
-import { RESULT_MAX, STATUS_MESSAGE_MAX, emptyUsage, event, now, requeueAt, setCondition, truncate, type Draft } from './draft.ts';
+import { RESULT_MAX, STATUS_MESSAGE_MAX, emptyUsage, event, now, requeueAt, setCondition, truncate,
+  type Draft } from './draft.ts';
 import { reportIgnoredDecisions } from './gates.ts';
 
+/** Starts a run: its start time, turn 0, zero usage, and a Started Event. */
 export function start(d: Draft): void {
   d.status.startTime = now(d);
   d.status.currentTurn = 0;
   d.status.usage = emptyUsage();
-  event(d, 'Normal', 'Started', `Run started with model ${d.spec.model.name} and ${(d.spec.tools ?? []).length} tools.`);
+  event(d, 'Normal', 'Started',
+    `Run started with model ${d.spec.model.name} and ${(d.spec.tools ?? []).length} tools.`);
 }
 
 /** Ends the run: stops everything in flight, records the outcome. */
-export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', reason: Reason, message: string, result?: string): void {
+export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', reason: Reason, message: string,
+  result?: string): void {
   for (const step of d.status.steps) {
     if (isStepDone(step)) continue;
     moveStep(step, 'Failed');
@@ -25,7 +29,8 @@ export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', re
   }
   const live = deleteLivePods(d);
   // Nothing left to stop: a finished run must stay deletable even without the operator.
-  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER)) d.effects.push({ type: 'removeFinalizer' });
+  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER))
+    d.effects.push({ type: 'removeFinalizer' });
   d.status.phase = phase;
   d.status.completionTime = now(d);
   d.status.message = truncate(message, STATUS_MESSAGE_MAX);
@@ -39,12 +44,17 @@ export function finish(d: Draft, phase: 'Succeeded' | 'Failed' | 'Cancelled', re
   if (ttl !== undefined) requeueAt(d, d.o.now + ttl * 1000);
 }
 
+/**
+ * Tidies up after the run ended: answers late decisions, removes its pods, then its finalizer, and
+ * deletes the run when its TTL passes.
+ */
 export function afterFinish(d: Draft): Decision {
   // A decision that arrives after the run ended still deserves an answer.
   reportIgnoredDecisions(d, decisionsFrom(d.o.run.metadata.annotations));
   const live = deleteLivePods(d);
   // Nothing left to stop: a finished run must stay deletable even without the operator.
-  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER)) d.effects.push({ type: 'removeFinalizer' });
+  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER))
+    d.effects.push({ type: 'removeFinalizer' });
   else if (live > 0) requeueAt(d, d.o.now + 1000);
   const ttl = d.spec.ttlSecondsAfterFinished;
   if (ttl !== undefined && d.status.completionTime) {
@@ -52,15 +62,18 @@ export function afterFinish(d: Draft): Decision {
     if (d.o.now >= due) d.effects.push({ type: 'deleteRun' });
     else requeueAt(d, due);
   }
-  return { status: d.status, effects: d.effects, ...(d.requeueAfterMs !== undefined ? { requeueAfterMs: d.requeueAfterMs } : {}) };
+  return { status: d.status, effects: d.effects,
+    ...(d.requeueAfterMs !== undefined ? { requeueAfterMs: d.requeueAfterMs } : {}) };
 }
 
+/** Lets a deleted run go: cancels its model call, deletes its pods, then releases its finalizer. */
 export function finalizeDeletion(d: Draft): Decision {
   for (const step of d.status.steps) {
     if (step.kind === 'Model' && !isStepDone(step)) d.effects.push({ type: 'cancelModelCall', stepId: step.id });
   }
   const live = deleteLivePods(d);
-  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER)) d.effects.push({ type: 'removeFinalizer' });
+  if (live === 0 && (d.o.run.metadata.finalizers ?? []).includes(FINALIZER))
+    d.effects.push({ type: 'removeFinalizer' });
   // The run is going away: its status is not written again.
   return { status: d.o.run.status ?? {}, effects: d.effects, ...(live > 0 ? { requeueAfterMs: 1000 } : {}) };
 }
@@ -78,7 +91,9 @@ export function deleteLivePods(d: Draft): number {
     settlePod(d, pod);
     if (!pod.deleting && pod.finalizerHeld !== true) sweep = true;
   }
-  if (sweep) d.effects.push({ type: 'deleteEndedPods', labelSelector: `${Label.component}=tool,${Label.runUid}=${d.o.run.metadata.uid}` });
+  if (sweep)
+    d.effects.push({ type: 'deleteEndedPods',
+      labelSelector: `${Label.component}=tool,${Label.runUid}=${d.o.run.metadata.uid}` });
   return live;
 }
 
@@ -96,4 +111,3 @@ export function settlePod(d: Draft, pod: PodObservation | undefined): void {
 function hasEnded(pod: PodObservation): boolean {
   return pod.terminated !== undefined || pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }
-

@@ -13,10 +13,15 @@ export interface MCPContentBlock {
   readonly data?: unknown;
   readonly uri?: unknown;
   readonly name?: unknown;
-  readonly resource?: { readonly uri?: unknown; readonly mimeType?: unknown; readonly text?: unknown; readonly blob?: unknown };
+  readonly resource?: { readonly uri?: unknown; readonly mimeType?: unknown; readonly text?: unknown;
+    readonly blob?: unknown };
 }
 
-export interface MCPText { readonly text: string; readonly truncated: boolean }
+/** An MCP result as text for the model, cut to a byte cap, and whether it was cut. */
+export interface MCPText {
+  readonly text: string;
+  readonly truncated: boolean;
+}
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 /** Decoded size of base64 data, for the note. */
@@ -24,20 +29,28 @@ const base64Bytes = (v: unknown): number => Math.floor((str(v).replace(/=+$/, ''
 
 function blockText(block: MCPContentBlock): string {
   switch (block.type) {
-    case 'text': return str(block.text);
+    case 'text':
+      return str(block.text);
     case 'image':
     case 'audio':
-      return `[${block.type} content (${str(block.mimeType) || 'unknown type'}, ${base64Bytes(block.data)} bytes) was returned by the tool; `
+      return `[${block.type} content (${str(block.mimeType) || 'unknown type'}, ${
+        base64Bytes(block.data)
+      } bytes) was returned by the tool; `
         + 'this operator passes only text to the model, so it was left out]';
     case 'resource_link':
       return `[resource link: ${str(block.uri)}${block.name ? ` (${str(block.name)})` : ''}]`;
     case 'resource': {
       const r = block.resource ?? {};
       if (typeof r.text === 'string') return `[resource ${str(r.uri)}]\n${r.text}`;
-      return `[resource ${str(r.uri)} (${str(r.mimeType) || 'binary'}, ${base64Bytes(r.blob)} bytes) was returned by the tool; `
+      return `[resource ${str(r.uri)} (${str(r.mimeType) || 'binary'}, ${
+        base64Bytes(r.blob)
+      } bytes) was returned by the tool; `
         + 'binary content is not passed to the model, so it was left out]';
     }
-    default: return `[content of type "${block.type.slice(0, 64)}" was returned by the tool; this operator does not pass it on]`;
+    default:
+      return `[content of type "${
+        block.type.slice(0, 64)
+      }" was returned by the tool; this operator does not pass it on]`;
   }
 }
 
@@ -45,7 +58,8 @@ function blockText(block: MCPContentBlock): string {
  * The model's view of a call's result: its content blocks as text, or its structuredContent as
  * JSON when it has no content, cut at `limitBytes`.
  */
-export function mcpResultText(result: { content?: readonly MCPContentBlock[]; structuredContent?: unknown }, limitBytes: number): MCPText {
+export function mcpResultText(result: { content?: readonly MCPContentBlock[]; structuredContent?: unknown },
+  limitBytes: number): MCPText {
   const blocks = result.content ?? [];
   let text = blocks.map(blockText).join('\n');
   if (blocks.length === 0 && result.structuredContent !== undefined) text = JSON.stringify(result.structuredContent);

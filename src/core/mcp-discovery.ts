@@ -14,6 +14,7 @@ export interface ListedTool {
   readonly annotations?: unknown;
 }
 
+/** A server's tools/list bounded for status: the kept tools, how many were listed, and what was dropped. */
 export interface Discovery {
   readonly tools: DiscoveredTool[];
   /** How many tools the server listed. */
@@ -24,6 +25,7 @@ export interface Discovery {
 
 const bytes = (v: unknown): number => new TextEncoder().encode(JSON.stringify(v)).length;
 
+/** Bounds what a server listed (count, names, descriptions, schemas) before it reaches status. */
 export function boundDiscovery(listed: readonly ListedTool[]): Discovery {
   const notes: string[] = [];
   const tools: DiscoveredTool[] = [];
@@ -32,13 +34,16 @@ export function boundDiscovery(listed: readonly ListedTool[]): Discovery {
     const tool = boundTool(t);
     const size = bytes(tool);
     if (total + size > MCP_LIMITS.maxDiscoveredBytes) {
-      notes.push(`tools after ${tools.length} were left out: the list would exceed ${MCP_LIMITS.maxDiscoveredBytes} bytes`);
+      notes.push(
+        `tools after ${tools.length} were left out: the list would exceed ${MCP_LIMITS.maxDiscoveredBytes} bytes`,
+      );
       break;
     }
     total += size;
     tools.push(tool);
   }
-  if (listed.length > MCP_LIMITS.maxTools) notes.push(`the server lists ${listed.length} tools; only the first ${MCP_LIMITS.maxTools} are kept`);
+  if (listed.length > MCP_LIMITS.maxTools)
+    notes.push(`the server lists ${listed.length} tools; only the first ${MCP_LIMITS.maxTools} are kept`);
   const problems = tools.filter((t) => t.problem !== undefined).length;
   if (problems > 0) notes.push(`${problems} tools cannot be used (see discoveredTools[].problem)`);
   return { tools, total: listed.length, notes };
@@ -49,7 +54,8 @@ function boundTool(t: ListedTool): DiscoveredTool {
   const out: DiscoveredTool = { name };
   if (t.description) {
     out.description = t.description.length > MCP_LIMITS.maxDescriptionChars
-      ? `${t.description.slice(0, MCP_LIMITS.maxDescriptionChars)} [description truncated]` : t.description;
+      ? `${t.description.slice(0, MCP_LIMITS.maxDescriptionChars)} [description truncated]` :
+      t.description;
   }
   const annotations = toolAnnotations.safeParse(t.annotations ?? {});
   if (annotations.success && Object.keys(annotations.data).length > 0) out.annotations = annotations.data;
@@ -62,7 +68,8 @@ function boundTool(t: ListedTool): DiscoveredTool {
     out.inputSchema = schema as Record<string, unknown>;
   }
   if (!new RegExp(TOOL_NAME_PATTERN).test(t.name)) {
-    out.problem = 'its name is not 1-64 letters, digits, "_" or "-" (what the Messages API accepts); a prefix cannot fix that';
+    out.problem =
+      'its name is not 1-64 letters, digits, "_" or "-" (what the Messages API accepts); a prefix cannot fix that';
   }
   return out;
 }

@@ -5,7 +5,11 @@
  * so deleting the MCPServer deletes them (garbage collection).
  */
 import type {
-  V1Deployment, V1EnvVar, V1NetworkPolicy, V1ResourceRequirements, V1Service,
+  V1Deployment,
+  V1EnvVar,
+  V1NetworkPolicy,
+  V1ResourceRequirements,
+  V1Service,
 } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/group.ts';
 import { Label, MANAGED_BY } from '../api/conditions.ts';
@@ -24,7 +28,11 @@ export const MCP_SERVER_LABEL = 'agentrun.dev/mcp-server';
 export const MCP_TMP_SIZE = '256Mi';
 
 /** The MCPServer the objects belong to. */
-export interface ManagedOwner { readonly name: string; readonly namespace: string; readonly uid: string }
+export interface ManagedOwner {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+}
 
 /** Who may reach a managed server: the operator's pods (flags --mcp-operator-namespace / -pod-labels). */
 export interface OperatorPeer {
@@ -32,6 +40,7 @@ export interface OperatorPeer {
   readonly podLabels: Readonly<Record<string, string>>;
 }
 
+/** The objects a managed MCPServer owns: its Deployment, Service and NetworkPolicy. */
 export interface ManagedObjects {
   readonly deployment: V1Deployment;
   readonly service: V1Service;
@@ -57,18 +66,28 @@ export function serviceUrl(owner: ManagedOwner, spec: MCPManagedSpec): string {
 export function buildManagedObjects(owner: ManagedOwner, spec: MCPManagedSpec, peer: OperatorPeer): ManagedObjects {
   const name = managedName(owner.name);
   const labels = {
-    [Label.managedBy]: MANAGED_BY, [MCP_SERVER_LABEL]: boundedName(owner.name, ''), ...managedSelector(owner),
+    [Label.managedBy]: MANAGED_BY,
+    [MCP_SERVER_LABEL]: boundedName(owner.name, ''),
+    ...managedSelector(owner),
   };
   const metadata = {
-    name, namespace: owner.namespace, labels,
+    name,
+    namespace: owner.namespace,
+    labels,
     ownerReferences: [{
-      apiVersion: API_VERSION, kind: MCP_SERVER_KIND, name: owner.name, uid: owner.uid,
-      controller: true, blockOwnerDeletion: true,
+      apiVersion: API_VERSION,
+      kind: MCP_SERVER_KIND,
+      name: owner.name,
+      uid: owner.uid,
+      controller: true,
+      blockOwnerDeletion: true,
     }],
   };
   const selector = managedSelector(owner);
   const deployment: V1Deployment = {
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata,
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata,
     spec: {
       replicas: 1,
       selector: { matchLabels: selector },
@@ -106,11 +125,15 @@ export function buildManagedObjects(owner: ManagedOwner, spec: MCPManagedSpec, p
     },
   };
   const service: V1Service = {
-    apiVersion: 'v1', kind: 'Service', metadata,
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata,
     spec: { selector, ports: [{ name: 'mcp', port: spec.port, targetPort: spec.port, protocol: 'TCP' }] },
   };
   const networkPolicy: V1NetworkPolicy = {
-    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata,
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata,
     spec: {
       podSelector: { matchLabels: selector },
       policyTypes: ['Ingress', 'Egress'],

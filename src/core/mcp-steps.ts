@@ -15,6 +15,7 @@ import { recordToolResult, toolInputOf } from './tool-steps.ts';
 /** Wait before a call that never reached the server is tried again, times the attempt. */
 export const MCP_RETRY_BASE_MS = 1000;
 
+/** Whether a resolved tool is called on an MCP server (not run in a pod). */
 export function isMCPTool(tool: ResolvedTool): tool is MCPTool {
   return tool.mcp !== undefined;
 }
@@ -24,11 +25,18 @@ export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
   step.mcpServer = tool.mcp.server;
   delete step.retry;
   d.effects.push({
-    type: 'startMCPCall', stepId: step.id, attempt: step.attempt, server: tool.mcp.server, tool: tool.mcp.tool,
-    input: toolInputOf(d, step) ?? {}, timeoutMs: tool.timeoutSeconds * 1000, maxOutputBytes: d.spec.limits.maxToolOutputBytes,
+    type: 'startMCPCall',
+    stepId: step.id,
+    attempt: step.attempt,
+    server: tool.mcp.server,
+    tool: tool.mcp.tool,
+    input: toolInputOf(d, step) ?? {},
+    timeoutMs: tool.timeoutSeconds * 1000,
+    maxOutputBytes: d.spec.limits.maxToolOutputBytes,
   });
 }
 
+/** Moves a Running MCP step on: records a finished call, retries when due, or handles an interruption. */
 export function progressMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
   const call = d.o.mcpCalls?.get(step.id);
   if (call && call.attempt === step.attempt) {
@@ -37,22 +45,27 @@ export function progressMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void
   }
   const retryAt = step.retry?.nextRetryAt ? Date.parse(step.retry.nextRetryAt) : undefined;
   if (retryAt !== undefined) {
-    if (retryAt > d.o.now) { requeueAt(d, retryAt); return; }
+    if (retryAt > d.o.now) {
+      requeueAt(d, retryAt);
+      return;
+    }
     startMCPCall(d, step, tool);
     return;
   }
   // No call of this attempt in this process: the process that started it stopped mid-call.
   const decision = afterInterruption(tool, step.attempt);
   if (decision === 'retry') {
-    event(d, 'Warning', 'ToolRetrying', `Step ${step.id} (${tool.name}): the call to MCP server ${tool.mcp.server} was interrupted `
-      + `by an operator restart; the tool is idempotent, so attempt ${step.attempt + 1} calls it again.`);
+    event(d, 'Warning', 'ToolRetrying',
+      `Step ${step.id} (${tool.name}): the call to MCP server ${tool.mcp.server} was interrupted `
+        + `by an operator restart; the tool is idempotent, so attempt ${step.attempt + 1} calls it again.`);
     step.attempt += 1;
     startMCPCall(d, step, tool);
     return;
   }
-  record(d, step, tool, StepOutcome.Interrupted, `Error: the call to tool ${tool.mcp.tool} on MCP server ${tool.mcp.server} was interrupted `
-    + '(the operator stopped while it was in flight). The tool is not marked idempotent, so it was not called again; '
-    + 'it may or may not have had its effect.');
+  record(d, step, tool, StepOutcome.Interrupted,
+    `Error: the call to tool ${tool.mcp.tool} on MCP server ${tool.mcp.server} was interrupted `
+      + '(the operator stopped while it was in flight). The tool is not marked idempotent, so it was not called again; '
+      + 'it may or may not have had its effect.');
 }
 
 /** What an interrupted call leads to: called again (idempotent, attempts left) or reported. */
@@ -74,22 +87,27 @@ function recordMCPOutcome(d: Draft, step: StepRecord, tool: MCPTool, r: MCPCallR
         + `(it answered: ${truncate(r.text, 400)}). The tool did not run; do not call it again in this run.`);
       return;
     case 'protocol-error':
-      record(d, step, tool, StepOutcome.MCPProtocolError, `Error: ${where} refused the call with a protocol error: ${truncate(r.text, 800)}`);
+      record(d, step, tool, StepOutcome.MCPProtocolError,
+        `Error: ${where} refused the call with a protocol error: ${truncate(r.text, 800)}`);
       return;
     case 'timeout':
-      record(d, step, tool, StepOutcome.TimedOut, `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s); `
-        + 'the call was cancelled. It may or may not have had its effect.');
+      record(d, step, tool, StepOutcome.TimedOut,
+        `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s); `
+          + 'the call was cancelled. It may or may not have had its effect.');
       return;
     case 'not-sent':
     case 'transport-error': {
       // A call that never reached the server is always safe to make again; one that may have, only when idempotent.
       const safe = r.kind === 'not-sent' || tool.idempotent;
-      if (safe && step.attempt <= tool.retries) { scheduleRetry(d, step, tool, r); return; }
+      if (safe && step.attempt <= tool.retries) {
+        scheduleRetry(d, step, tool, r);
+        return;
+      }
       const why = truncate(r.text, 600);
       record(d, step, tool, StepOutcome.MCPUnreachable, r.kind === 'not-sent'
         ? `Error: ${where} could not be reached on ${step.attempt} attempts (${why}); the tool did not run.`
-        : `Error: the connection to ${where} broke during the call (${why}). The tool is not marked idempotent, so it was `
-          + 'not called again; it may or may not have had its effect.');
+        : `Error: the connection to ${where} broke during the call (${why}). `
+          + 'The tool is not marked idempotent, so it was not called again; it may or may not have had its effect.');
       return;
     }
   }
@@ -99,14 +117,17 @@ function scheduleRetry(d: Draft, step: StepRecord, tool: MCPTool, r: MCPCallResu
   const at = d.o.now + MCP_RETRY_BASE_MS * step.attempt;
   step.retry = { attempt: step.attempt, errorClass: r.kind === 'not-sent' ? 'MCPNotSent' : 'MCPTransport',
     errorMessage: truncate(r.text, 1024), nextRetryAt: new Date(at).toISOString() };
-  event(d, 'Warning', 'ToolRetrying', `Step ${step.id} (${tool.name}): ${truncate(r.text, 300)}; attempt ${step.attempt + 1} `
-    + `at ${step.retry.nextRetryAt ?? ''}.`);
+  event(d, 'Warning', 'ToolRetrying',
+    `Step ${step.id} (${tool.name}): ${truncate(r.text, 300)}; attempt ${step.attempt + 1} `
+      + `at ${step.retry.nextRetryAt ?? ''}.`);
   step.attempt += 1;
   requeueAt(d, at);
 }
 
-function record(d: Draft, step: StepRecord, tool: MCPTool, outcome: StepOutcome, output: string, isError = true, truncated = false): void {
+function record(d: Draft, step: StepRecord, tool: MCPTool, outcome: StepOutcome, output: string, isError = true,
+  truncated = false): void {
   step.message = truncate(`MCP ${tool.mcp.server}/${tool.mcp.tool}: ${outcome}`, 1024);
   step.finishedAt = now(d);
-  recordToolResult(d, step, { isError, outcome, output, truncated, mcp: { server: tool.mcp.server, tool: tool.mcp.tool } });
+  recordToolResult(d, step, { isError, outcome, output, truncated,
+    mcp: { server: tool.mcp.server, tool: tool.mcp.tool } });
 }

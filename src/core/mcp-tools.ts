@@ -14,6 +14,7 @@ import type { MCPServerObservation } from './observed.ts';
 /** How often a call that never reached the server (or an interrupted idempotent one) is made again. */
 export const MCP_DEFAULT_RETRIES = 2;
 
+/** What a run's MCP tools[] entry resolves to: its tools, or why it cannot be resolved (yet). */
 export type MCPEntryResolution =
   | { readonly ok: true; readonly tools: ResolvedTool[] }
   /** The MCPServer does not exist or has not listed its tools yet: the run waits. */
@@ -26,37 +27,52 @@ export type MCPEntryResolution =
  * else readOnlyHint means no, and anything not read-only needs approval unless it says
  * destructiveHint: false (the MCP spec's default for destructiveHint is true).
  */
-export function approvalFromServer(annotations: ToolAnnotations | undefined, override: MCPToolOverride | undefined): boolean {
+export function approvalFromServer(annotations: ToolAnnotations | undefined,
+  override: MCPToolOverride | undefined): boolean {
   if (override?.requiresApproval !== undefined) return override.requiresApproval;
   if (annotations?.readOnlyHint === true) return false;
   return annotations?.destructiveHint !== false;
 }
 
-/** Whether an interrupted call may be made again: the admin's word, or the hint when the admin trusts the server's hints. */
-export function idempotentFromServer(spec: MCPServerSpec, annotations: ToolAnnotations | undefined, override: MCPToolOverride | undefined): boolean {
+/**
+ * Whether an interrupted call may be made again: the admin's word, or the hint when the admin
+ * trusts the server's hints.
+ */
+export function idempotentFromServer(spec: MCPServerSpec, annotations: ToolAnnotations | undefined,
+  override: MCPToolOverride | undefined): boolean {
   if (override?.idempotent !== undefined) return override.idempotent;
   return spec.trustHints && annotations?.idempotentHint === true;
 }
 
-export function resolveMCPEntry(entry: RunTool, server: MCPServerObservation | undefined, runApproval: boolean): MCPEntryResolution {
+/** Resolves a run's MCP tools[] entry against the server's discovered tools and the admin's overrides. */
+export function resolveMCPEntry(entry: RunTool, server: MCPServerObservation | undefined,
+  runApproval: boolean): MCPEntryResolution {
   const name = entry.mcpServerRef?.name ?? '';
   if (!server) return { ok: false, waiting: `MCPServer ${name}` };
   if (!server.tools) return { ok: false, waiting: `MCPServer ${name} to list its tools (see its Ready condition)` };
   const offered = new Map(server.tools.map((t) => [t.name, t]));
   const missing = (entry.allow ?? []).filter((n) => !offered.has(n));
   if (missing.length > 0) {
-    return { ok: false, problem: `tools[${entry.name}] allows ${missing.join(', ')}, which MCPServer ${name} does not offer `
-      + `(it offers: ${[...offered.keys()].join(', ').slice(0, 400) || 'nothing'}). Fix allow, or check the server.` };
+    return { ok: false,
+      problem: `tools[${entry.name}] allows ${missing.join(', ')}, which MCPServer ${name} does not offer `
+        + `(it offers: ${
+          [...offered.keys()].join(', ').slice(0, 400) || 'nothing'
+        }). Fix allow, or check the server.` };
   }
-  const chosen: DiscoveredTool[] = entry.allow ? entry.allow.map((n) => offered.get(n)).filter((t) => t !== undefined) : [...server.tools];
+  const chosen: DiscoveredTool[] = entry.allow
+    ? entry.allow.map((n) => offered.get(n)).filter((t) => t !== undefined)
+    : [...server.tools];
   const overrides = new Map((server.spec.tools ?? []).map((o) => [o.name, o]));
   const tools: ResolvedTool[] = [];
   for (const t of chosen) {
     const toolName = `${entry.prefix ?? ''}${t.name}`;
-    if (t.problem !== undefined) return { ok: false, problem: `MCPServer ${name} tool ${t.name}: ${t.problem}. Leave it out with allow.` };
+    if (t.problem !== undefined)
+      return { ok: false, problem: `MCPServer ${name} tool ${t.name}: ${t.problem}. Leave it out with allow.` };
     if (!new RegExp(TOOL_NAME_PATTERN).test(toolName)) {
-      return { ok: false, problem: `MCPServer ${name} tool ${t.name} would be called "${toolName}", which the Messages API does not accept `
-        + '(1-64 letters, digits, "_" or "-"): leave it out with allow, or shorten the prefix.' };
+      return { ok: false,
+        problem:
+          `MCPServer ${name} tool ${t.name} would be called "${toolName}", which the Messages API does not accept `
+          + '(1-64 letters, digits, "_" or "-"): leave it out with allow, or shorten the prefix.' };
     }
     const override = overrides.get(t.name);
     tools.push({

@@ -7,7 +7,8 @@ export function waitForMCPServers(d: Draft, waiting: readonly string[]): false {
   const what = waiting.join(', ');
   const message = `Waiting for ${what} in namespace ${d.o.run.metadata.namespace}: ask an admin to create it `
     + '(kubectl get mcpservers shows whether it is Ready), or fix the mcpServerRef.';
-  if (d.status.message !== truncate(message, STATUS_MESSAGE_MAX)) event(d, 'Warning', Reason.WaitingForMCPServer, message);
+  if (d.status.message !== truncate(message, STATUS_MESSAGE_MAX))
+    event(d, 'Warning', Reason.WaitingForMCPServer, message);
   d.waiting = truncate(what, 200);
   d.hold = { reason: Reason.WaitingForMCPServer, message };
   requeueAt(d, d.o.now + 30_000);

@@ -11,7 +11,10 @@ import type { AccessRequirement } from './access.ts';
 import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
 
 /** A journal entry read back, with the digest of its stored bytes. */
-export interface RecordedEntry { readonly entry: JournalEntry; readonly digest: string }
+export interface RecordedEntry {
+  readonly entry: JournalEntry;
+  readonly digest: string;
+}
 import type { ModelFailure } from './policies.ts';
 
 /** A journal object the run cannot use: missing where status points, or not the operator's own entry. */
@@ -58,6 +61,7 @@ export interface PodObservation {
   readonly interrupted?: boolean;
 }
 
+/** Where the model call of a step stands in this process: in flight, answered, or failed. */
 export type ModelCallObservation =
   | { readonly state: 'in-flight'; readonly attempt: number }
   | { readonly state: 'succeeded'; readonly attempt: number; readonly response: ModelResponse }
@@ -71,11 +75,13 @@ export interface MCPCallResult {
    * not-sent: the call never reached the server (no connection, no MCPServer, no Secret);
    * transport-error: the connection broke after the call was sent.
    */
-  readonly kind: 'result' | 'tool-error' | 'unknown-tool' | 'protocol-error' | 'timeout' | 'not-sent' | 'transport-error';
+  readonly kind: 'result' | 'tool-error' | 'unknown-tool' | 'protocol-error' | 'timeout' | 'not-sent'
+    | 'transport-error';
   readonly text: string;
   readonly truncated: boolean;
 }
 
+/** Where the MCP call of a step stands in this process: in flight, or done with its result. */
 export type MCPCallObservation =
   | { readonly state: 'in-flight'; readonly attempt: number }
   | { readonly state: 'done'; readonly attempt: number; readonly result: MCPCallResult };
@@ -87,10 +93,15 @@ export interface MCPServerObservation {
   readonly tools: readonly DiscoveredTool[] | undefined;
 }
 
+/** The output read from an ended tool pod's log, or why it could not be read. */
 export type ToolOutputObservation =
   | { readonly ok: true; readonly text: string; readonly truncated: boolean }
   | { readonly ok: false; readonly error: string };
 
+/**
+ * Everything decide() sees of the world: the run, its pods, journal, model and MCP calls, and the
+ * time. Gathered by the reconciler, never fetched by core/.
+ */
 export interface Observed {
   /** The run, parsed (spec defaults applied), with the newest resourceVersion this process knows. */
   readonly run: AgentRun & { metadata: { name: string; namespace: string; uid: string } };
@@ -104,7 +115,10 @@ export interface Observed {
   readonly toolSnapshot?: { readonly tools: readonly ResolvedTool[]; readonly digest: string };
   /** The ModelEndpoint the run references; absent while it does not exist. */
   readonly modelEndpoint?: ModelEndpointSpec;
-  /** Whether the run's creator may use what the run references; absent when not checked (--require-creator-identity=false). */
+  /**
+   * Whether the run's creator may use what the run references; absent when not checked
+   * (--require-creator-identity=false).
+   */
   readonly access?: AccessObservation;
   /** Journal objects that failed verification: nothing from them is used, and the run fails. */
   readonly journalProblems?: readonly JournalProblem[];

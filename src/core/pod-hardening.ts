@@ -14,7 +14,10 @@ export const DEFAULT_RESOURCES = { limits: { cpu: '500m', memory: '256Mi' }, req
 /** The pod-level security context. */
 export function hardenedPodSecurityContext(): V1PodSecurityContext {
   return {
-    runAsNonRoot: true, runAsUser: NON_ROOT_UID, runAsGroup: NON_ROOT_UID, fsGroup: NON_ROOT_UID,
+    runAsNonRoot: true,
+    runAsUser: NON_ROOT_UID,
+    runAsGroup: NON_ROOT_UID,
+    fsGroup: NON_ROOT_UID,
     seccompProfile: { type: 'RuntimeDefault' },
   };
 }
@@ -22,7 +25,10 @@ export function hardenedPodSecurityContext(): V1PodSecurityContext {
 /** The container-level security context. */
 export function hardenedContainerSecurityContext(): V1SecurityContext {
   return {
-    allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, privileged: false,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    privileged: false,
     capabilities: { drop: ['ALL'] },
   };
 }

@@ -18,7 +18,10 @@ export function redactSecret(text: string, secret: string | undefined): string {
   const forms = new Set<string>([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
   for (const piece of secret.split(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/u)) {
     const trimmed = piece.trim();
-    if (trimmed.length >= MIN_FRAGMENT) { forms.add(trimmed); forms.add(JSON.stringify(trimmed).slice(1, -1)); }
+    if (trimmed.length >= MIN_FRAGMENT) {
+      forms.add(trimmed);
+      forms.add(JSON.stringify(trimmed).slice(1, -1));
+    }
   }
   let out = text;
   for (const form of [...forms].sort((a, b) => b.length - a.length)) {
@@ -26,4 +29,3 @@ export function redactSecret(text: string, secret: string | undefined): string {
   }
   return out;
 }
-

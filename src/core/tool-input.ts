@@ -41,7 +41,8 @@ function uniqueItems(this: unknown, unique: boolean, data: unknown[]): boolean {
   for (const [i, item] of data.entries()) {
     const key = canonicalJson(item);
     if (seen.has(key)) {
-      uniqueItems.errors = [{ keyword: 'uniqueItems', message: `must NOT have duplicate items (item ${i} repeats an earlier one)`, params: {} }];
+      uniqueItems.errors = [{ keyword: 'uniqueItems',
+        message: `must NOT have duplicate items (item ${i} repeats an earlier one)`, params: {} }];
       return false;
     }
     seen.add(key);
@@ -60,7 +61,9 @@ const STEP_KEYWORD = 'x-agentrun-step';
 let steps = 0;
 class ValidationBudgetExceeded extends Error {}
 ajv.addKeyword({
-  keyword: STEP_KEYWORD, schemaType: 'boolean', errors: false,
+  keyword: STEP_KEYWORD,
+  schemaType: 'boolean',
+  errors: false,
   validate: () => {
     if (++steps > VALIDATION_STEP_BUDGET) throw new ValidationBudgetExceeded();
     return true;
@@ -68,7 +71,8 @@ ajv.addKeyword({
 });
 
 /** Keywords whose value is a subschema, a list of them, or a map of them (JSON Schema draft-07 and 2019-09). */
-const ONE_SCHEMA = ['additionalItems', 'additionalProperties', 'unevaluatedItems', 'unevaluatedProperties', 'contains', 'propertyNames', 'not', 'if', 'then', 'else', 'items'];
+const ONE_SCHEMA = ['additionalItems', 'additionalProperties', 'unevaluatedItems', 'unevaluatedProperties', 'contains',
+  'propertyNames', 'not', 'if', 'then', 'else', 'items'];
 const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items'];
 const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas', 'dependencies'];
 
@@ -111,7 +115,10 @@ export function utf8Bytes(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) bytes += 1;
     else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { bytes += 4; i++; }
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    }
     else bytes += 3; // BMP, or a lone surrogate (encoded as U+FFFD, 3 bytes)
   }
   return bytes;
@@ -122,7 +129,9 @@ export function utf8Bytes(text: string): number {
  * Messages API takes only object schemas, and ajv (on the linear-time engine) must compile it.
  */
 export function toolSchemaProblem(schema: Record<string, unknown>): string | undefined {
-  if (schema.type !== 'object') return `"type" must be "object" (the Messages API takes only object inputs), not ${JSON.stringify(schema.type ?? null).slice(0, 40)}`;
+  if (schema.type !== 'object')
+    return '"type" must be "object" (the Messages API takes only object inputs), '
+      + `not ${JSON.stringify(schema.type ?? null).slice(0, 40)}`;
   const validate = compile(schema);
   return typeof validate === 'string' ? validate : undefined;
 }
@@ -130,7 +139,8 @@ export function toolSchemaProblem(schema: Record<string, unknown>): string | und
 /** Undefined when the input is valid, otherwise a message the model can act on. */
 export function toolInputProblem(schema: Record<string, unknown>, input: unknown): string | undefined {
   const size = utf8Bytes(JSON.stringify(input ?? null));
-  if (size > MAX_TOOL_INPUT_BYTES) return `the input is ${size} bytes (UTF-8); tool inputs are limited to ${MAX_TOOL_INPUT_BYTES} bytes`;
+  if (size > MAX_TOOL_INPUT_BYTES)
+    return `the input is ${size} bytes (UTF-8); tool inputs are limited to ${MAX_TOOL_INPUT_BYTES} bytes`;
   const validate = compile(schema);
   if (typeof validate === 'string') return `the tool's inputSchema is not a valid JSON Schema: ${validate}`;
   steps = 0;
@@ -138,9 +148,12 @@ export function toolInputProblem(schema: Record<string, unknown>, input: unknown
     if (validate(input)) return undefined;
   } catch (error) {
     if (!(error instanceof ValidationBudgetExceeded)) throw error;
-    return `validating it against the tool's inputSchema took more than ${VALIDATION_STEP_BUDGET} schema evaluations (nested anyOf/oneOf over deep input); send a flatter input, or ask the tool's owner to simplify its inputSchema`;
+    return `validating it against the tool's inputSchema took more than ${VALIDATION_STEP_BUDGET} schema evaluations `
+      + '(nested anyOf/oneOf over deep input); send a flatter input, '
+      + "or ask the tool's owner to simplify its inputSchema";
   }
-  return ajv.errorsText(validate.errors?.slice(0, MAX_REPORTED_ERRORS), { dataVar: 'input', separator: '; ' }).slice(0, 2048);
+  const errors = ajv.errorsText(validate.errors?.slice(0, MAX_REPORTED_ERRORS), { dataVar: 'input', separator: '; ' });
+  return errors.slice(0, 2048);
 }
 
 /** The compiled validator, or why the schema does not compile; cached (LRU) by the schema's text. */
@@ -156,7 +169,11 @@ function compile(schema: Record<string, unknown>): ValidateFunction | string {
   if (utf8Bytes(key) > MAX_INPUT_SCHEMA_BYTES) validate = `the schema is larger than ${MAX_INPUT_SCHEMA_BYTES} bytes`;
   else {
     const instrumented = instrument(schema) as Record<string, unknown>;
-    try { validate = ajv.compile(instrumented); } catch (error) { validate = (error instanceof Error ? error.message : String(error)).slice(0, 512); }
+    try {
+      validate = ajv.compile(instrumented);
+    } catch (error) {
+      validate = (error instanceof Error ? error.message : String(error)).slice(0, 512);
+    }
     // ajv keeps every schema object it compiled; this cache is the only one, and it is bounded.
     ajv.removeSchema(instrumented);
   }

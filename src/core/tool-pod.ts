@@ -11,9 +11,12 @@ import type { PodTool } from './journal.ts';
 import { runLabelValue } from './naming.ts';
 import { DEFAULT_RESOURCES, hardenedContainerSecurityContext, hardenedPodSecurityContext } from './pod-hardening.ts';
 
+/** The pod annotation that carries the tool input (mounted as a file in the container). */
 export const INPUT_ANNOTATION = 'agentrun.dev/input';
+/** Where the tool finds its input file in the container. */
 export const INPUT_DIR = '/agentrun/input';
 
+/** What a tool pod is built from: the run, the step, the attempt and the resolved tool. */
 export interface ToolPodRequest {
   readonly run: { name: string; namespace: string; uid: string; spec: AgentRunSpec };
   readonly stepId: number;
@@ -57,7 +60,8 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
       },
       annotations: { [INPUT_ANNOTATION]: inputJson, 'agentrun.dev/tool': tool.name },
       finalizers: [TOOL_POD_FINALIZER],
-      ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, uid: run.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [{ apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, uid: run.uid, controller: true,
+        blockOwnerDeletion: true }],
     },
     spec: {
       restartPolicy: 'Never',
@@ -85,7 +89,10 @@ export function buildToolPod(req: ToolPodRequest): V1Pod {
         ],
       }],
       volumes: [
-        { name: 'input', downwardAPI: { items: [{ path: 'input.json', fieldRef: { fieldPath: `metadata.annotations['${INPUT_ANNOTATION}']` } }] } },
+        { name: 'input',
+          downwardAPI: {
+            items: [{ path: 'input.json', fieldRef: { fieldPath: `metadata.annotations['${INPUT_ANNOTATION}']` } }],
+          } },
         { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
       ],
     },

@@ -24,6 +24,7 @@ export const OUTPUT_READ_RECHECK_MS = 30_000;
  */
 export const DECISION_POD_BUDGET = 8;
 
+/** Moves every unfinished tool step on, starting at most DECISION_POD_BUDGET pods per decision. */
 export function progressToolSteps(d: Draft): void {
   let running = d.status.steps.filter((s) => s.kind === 'Tool' && s.phase === 'Running').length;
   let started = 0;
@@ -37,8 +38,14 @@ export function progressToolSteps(d: Draft): void {
     }
     if (step.phase === 'Pending') {
       if (d.spec.suspend || running >= d.spec.limits.maxParallelTools) continue;
-      if (started >= DECISION_POD_BUDGET) { requeueAt(d, d.o.now); continue; }
-      if (startToolStep(d, step)) { running++; started++; }
+      if (started >= DECISION_POD_BUDGET) {
+        requeueAt(d, d.o.now);
+        continue;
+      }
+      if (startToolStep(d, step)) {
+        running++;
+        started++;
+      }
       continue;
     }
     if (step.phase === 'Running') {
@@ -58,12 +65,14 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
   const tool = d.tools.find((t) => t.name === step.tool);
   if (!tool) {
     const known = d.tools.map((t) => t.name).join(', ') || 'none';
-    recordToolResult(d, step, { isError: true, outcome: StepOutcome.UnknownTool, output: `Error: there is no tool named "${step.tool ?? ''}". Available tools: ${known}.` });
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.UnknownTool,
+      output: `Error: there is no tool named "${step.tool ?? ''}". Available tools: ${known}.` });
     return false;
   }
   const problem = toolInputProblem(tool.inputSchema, toolInputOf(d, step));
   if (problem !== undefined) {
-    recordToolResult(d, step, { isError: true, outcome: StepOutcome.InvalidInput, output: `Error: the input does not match the tool's inputSchema: ${problem}` });
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.InvalidInput,
+      output: `Error: the input does not match the tool's inputSchema: ${problem}` });
     return false;
   }
   if (tool.requiresApproval && !step.approval) {
@@ -77,6 +86,7 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
   return true;
 }
 
+/** Asks for the pod of the step's current attempt; its name derives from the step, so a repeated create is harmless. */
 export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): void {
   const { name, namespace, uid } = d.o.run.metadata;
   if (!tool.container) return; // an MCP tool: never a pod
@@ -84,14 +94,18 @@ export function createPodFor(d: Draft, step: StepRecord, tool: ResolvedTool): vo
   d.effects.push({
     type: 'createPod',
     stepId: step.id,
-    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt, podName: step.podName,
-      tool: { ...tool, container: tool.container }, input: toolInputOf(d, step) }),
+    pod: buildToolPod({ run: { name, namespace, uid, spec: d.spec }, stepId: step.id, attempt: step.attempt,
+      podName: step.podName, tool: { ...tool, container: tool.container }, input: toolInputOf(d, step) }),
   });
 }
 
+/** Follows a running tool call: its pod (or MCP call) until a result is recorded, retried, or given up. */
 export function progressRunningTool(d: Draft, step: StepRecord): void {
   const tool = d.tools.find((t) => t.name === step.tool);
-  if (tool && isMCPTool(tool)) { progressMCPCall(d, step, tool); return; }
+  if (tool && isMCPTool(tool)) {
+    progressMCPCall(d, step, tool);
+    return;
+  }
   const pod = step.podName ? d.o.pods.get(step.podName) : undefined;
   if (!tool) return; // cannot happen: unknown tools never get a pod
   if (!pod) {
@@ -99,7 +113,8 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
     if (refused !== undefined) {
       // Creating it again would be refused again: the model is told, the run goes on.
       recordToolResult(d, step, { isError: true, outcome: StepOutcome.PodRejected,
-        output: `Error: the tool's pod could not be created; the cluster refused it (${refused}). The tool definition needs fixing; calling it again will fail the same way.` });
+        output: `Error: the tool's pod could not be created; the cluster refused it (${refused}). `
+          + 'The tool definition needs fixing; calling it again will fail the same way.' });
       return;
     }
     // Intent recorded, pod never seen: the process died before creating it. Creating is idempotent.
@@ -142,7 +157,8 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
   const detail = waiting ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : '';
   if (waiting && IMAGE_PULL_REASONS.has(waiting.reason)) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.ImagePullFailed,
-      output: `Error: the tool's image "${tool.container?.image ?? ''}" could not be pulled (${detail}); the tool did not run.` });
+      output: `Error: the tool's image "${tool.container?.image ?? ''}" could not be pulled (${detail}); `
+        + 'the tool did not run.' });
     return true;
   }
   if (waiting && CONFIG_REASONS.has(waiting.reason)) {
@@ -151,7 +167,8 @@ function cannotStart(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObs
     return true;
   }
   if (waiting && RUN_REASONS.has(waiting.reason)) {
-    retryOrGiveUp(d, step, tool, { ...pod, reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) });
+    retryOrGiveUp(d, step, tool, { ...pod, reason: waiting.reason,
+      ...(waiting.message ? { message: waiting.message } : {}) });
     return true;
   }
   if (pod.unschedulable !== undefined) {
@@ -169,21 +186,28 @@ export function retryOrGiveUp(d: Draft, step: StepRecord, tool: ResolvedTool, po
     ? `failed before its tool ran (${pod.reason ?? 'unknown reason'}${pod.message ? `: ${pod.message}` : ''})`
     : `was deleted${pod.disrupted ? ' because its node was lost' : ''}`;
   if (safeToRetry && step.attempt <= tool.retries) {
-    event(d, 'Warning', 'ToolRetrying', `Step ${step.id} (${tool.name}): pod ${pod.name} ${what}; starting attempt ${step.attempt + 1}.`);
+    event(d, 'Warning', 'ToolRetrying',
+      `Step ${step.id} (${tool.name}): pod ${pod.name} ${what}; starting attempt ${step.attempt + 1}.`);
     settlePod(d, pod);
     step.attempt += 1;
     createPodFor(d, step, tool);
     return;
   }
   const output = !safeToRetry
-    ? `Error: the tool pod ${what} while the tool was running. The tool is not idempotent, so it was not run again; it may or may not have had its effect.`
+    ? `Error: the tool pod ${what} while the tool was running. The tool is not idempotent, so it was not run again; `
+      + 'it may or may not have had its effect.'
     : `Error: the tool pod ${what} on each of ${step.attempt} attempts; giving up.`;
-  recordToolResult(d, step, { isError: true, outcome: safeToRetry ? StepOutcome.RetriesExhausted : StepOutcome.PodLost, output });
+  recordToolResult(d, step, { isError: true, outcome: safeToRetry ? StepOutcome.RetriesExhausted : StepOutcome.PodLost,
+    output });
 }
 
+/** Turns an ended pod's exit code and output into the step's result, or retries a call killed for memory. */
 export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool, pod: PodObservation): void {
   const oom = pod.terminated?.reason === 'OOMKilled';
-  if (oom && tool.idempotent && step.attempt <= tool.retries) { retryOrGiveUp(d, step, tool, { ...pod, started: true }); return; }
+  if (oom && tool.idempotent && step.attempt <= tool.retries) {
+    retryOrGiveUp(d, step, tool, { ...pod, started: true });
+    return;
+  }
   const output = d.o.toolOutputs.get(step.id);
   const finishedAt = pod.terminated?.finishedAt ? Date.parse(pod.terminated.finishedAt) : d.o.now;
   let text: string;
@@ -201,7 +225,8 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
     // Status is left as it is: saying so would cost a write for a wait of milliseconds.
     requeueAt(d, d.o.now + OUTPUT_READ_RECHECK_MS);
     return;
-  } else if ((pod.deleting || !pod.exists) && !pod.terminated.message && tool.idempotent && step.attempt <= tool.retries) {
+  } else if ((pod.deleting || !pod.exists) && !pod.terminated.message && tool.idempotent &&
+    step.attempt <= tool.retries) {
     // The pod went (deleted, evicted) with its log before it was read: the output is lost for
     // good; an idempotent tool runs again rather than leave the model without its result.
     retryOrGiveUp(d, step, tool, { ...pod, started: true });
@@ -213,17 +238,22 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
   } else if (pod.terminated.message) {
     text = pod.terminated.message;
   } else {
-    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ResultUnavailable, exitCode: pod.terminated.exitCode,
+    recordToolResult(d, step, { isError: true, outcome: StepOutcome.ResultUnavailable,
+      exitCode: pod.terminated.exitCode,
       output: `Error: the tool finished but its output could not be read (${output.error}).` });
     return;
   }
   const limit = d.spec.limits.maxToolOutputBytes;
-  if (text.length > limit) { text = text.slice(0, limit); truncated = true; }
+  if (text.length > limit) {
+    text = text.slice(0, limit);
+    truncated = true;
+  }
   if (truncated) text += `\n[output truncated to the first ${limit} bytes]`;
   const exitCode = pod.terminated?.exitCode;
   if (pod.reason === 'DeadlineExceeded' || (exitCode === undefined && pod.phase === 'Failed')) {
     recordToolResult(d, step, { isError: true, outcome: StepOutcome.TimedOut, truncated,
-      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.${text ? `\nOutput so far:\n${text}` : ''}` });
+      output: `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s) and was stopped.`
+        + (text ? `\nOutput so far:\n${text}` : '') });
     return;
   }
   if (oom) {
@@ -233,14 +263,24 @@ export function collectToolResult(d: Draft, step: StepRecord, tool: ResolvedTool
   }
   recordToolResult(d, step, exitCode === 0
     ? { isError: false, outcome: StepOutcome.Completed, exitCode, truncated, output: text }
-    : { isError: true, outcome: StepOutcome.ToolError, exitCode, truncated, output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
+    : { isError: true, outcome: StepOutcome.ToolError, exitCode, truncated,
+      output: `Error: the tool exited with code ${exitCode ?? 'unknown'}.\n${text}` });
 }
 
-export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'>
-  & { exitCode?: number | undefined; truncated?: boolean; mcp?: ToolResultEntry['mcp'] }): void {
+/** Journals a tool result, its output cut so the entry fits, and completes the step with it. */
+export function recordToolResult(d: Draft, step: StepRecord,
+  r: Pick<ToolResultEntry, 'isError' | 'outcome' | 'output'> & { exitCode?: number | undefined; truncated?: boolean;
+    mcp?: ToolResultEntry['mcp'] }): void {
   const build = (output: string, truncated: boolean): ToolResultEntry => ({
-    kind: 'ToolResult', stepId: step.id, tool: step.tool ?? '', toolUseId: step.toolUseId ?? '', attempt: step.attempt,
-    output, isError: r.isError, outcome: r.outcome, truncated,
+    kind: 'ToolResult',
+    stepId: step.id,
+    tool: step.tool ?? '',
+    toolUseId: step.toolUseId ?? '',
+    attempt: step.attempt,
+    output,
+    isError: r.isError,
+    outcome: r.outcome,
+    truncated,
     ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
     ...(step.podName ? { podName: step.podName } : {}),
     ...(r.mcp ? { mcp: r.mcp } : {}),
@@ -251,6 +291,7 @@ export function recordToolResult(d: Draft, step: StepRecord, r: Pick<ToolResultE
   completeToolStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
 }
 
+/** Marks a tool step done from its journaled result and lets go of its pod. */
 export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEntry, digest: string): void {
   moveStep(step, entry.isError ? 'Failed' : 'Succeeded');
   step.outcome = entry.outcome;
@@ -258,12 +299,16 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
   step.finishedAt = now(d);
   step.startedAt ??= step.finishedAt;
   step.journal = { name: journalName(d.o.run.metadata.name, step.id), digest };
-  if (entry.exitCode !== undefined) step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
+  if (entry.exitCode !== undefined)
+    step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
   settlePod(d, step.podName ? d.o.pods.get(step.podName) : undefined);
-  if (entry.isError || d.o.stepEvents) event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
-    `Step ${step.id} (${entry.tool}) ${entry.outcome}${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
+  if (entry.isError || d.o.stepEvents)
+    event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',
+      `Step ${step.id} (${entry.tool}) ${entry.outcome}`
+        + `${entry.exitCode !== undefined ? ` with exit code ${entry.exitCode}` : ''}.`);
 }
 
+/** The input the model gave the step's tool call, from the journaled model response. */
 export function toolInputOf(d: Draft, step: StepRecord): unknown {
   for (const { entry } of d.journal.values()) {
     if (entry.kind !== 'ModelResponse' || entry.turn !== step.turn) continue;
@@ -272,4 +317,3 @@ export function toolInputOf(d: Draft, step: StepRecord): unknown {
   }
   return undefined;
 }
-

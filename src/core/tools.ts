@@ -9,9 +9,13 @@ import type { MCPServerObservation } from './observed.ts';
 const DEFAULT_TIMEOUT = '10m';
 const DEFAULT_RETRIES = 2;
 
+/** The run's tools with every reference resolved, or what is missing or wrong. */
 export type ToolResolution =
   | { ok: true; tools: ResolvedTool[] }
-  /** `missing`: AgentTools not found; `waiting`: MCPServers not found or not listed yet; `problem`: unusable as written. */
+  /**
+   * `missing`: AgentTools not found; `waiting`: MCPServers not found or not listed yet; `problem`:
+   * unusable as written.
+   */
   | { ok: false; missing: string[]; waiting?: string[]; problem?: string };
 
 /**
@@ -34,7 +38,10 @@ export function resolveTools(spec: AgentRunSpec, agentTools: ReadonlyMap<string,
       continue;
     }
     const source = tool.toolRef ? agentTools.get(tool.toolRef.name) : undefined;
-    if (tool.toolRef && !source) { missing.push(tool.toolRef.name); continue; }
+    if (tool.toolRef && !source) {
+      missing.push(tool.toolRef.name);
+      continue;
+    }
     const def = source ?? tool;
     const container = def.container;
     if (!container) continue; // refused at admission: a tool has toolRef or container
@@ -45,18 +52,21 @@ export function resolveTools(spec: AgentRunSpec, agentTools: ReadonlyMap<string,
       container,
       timeoutSeconds: Math.ceil(parseDurationMs(def.timeout ?? DEFAULT_TIMEOUT) / 1000),
       // Approval can only be added: by the AgentTool, the run's tools[] entry, or approvals.requiredFor.
-      requiresApproval: source?.requiresApproval === true || tool.requiresApproval === true || approvalFor.has('*') || approvalFor.has(tool.name),
+      requiresApproval: source?.requiresApproval === true || tool.requiresApproval === true || approvalFor.has('*') ||
+        approvalFor.has(tool.name),
       idempotent: def.idempotent ?? false,
       retries: def.retries ?? DEFAULT_RETRIES,
       ...(tool.toolRef ? { source: tool.toolRef.name } : {}),
     });
   }
-  if (missing.length > 0 || waiting.length > 0) return { ok: false, missing, ...(waiting.length > 0 ? { waiting } : {}) };
+  if (missing.length > 0 || waiting.length > 0)
+    return { ok: false, missing, ...(waiting.length > 0 ? { waiting } : {}) };
   const names = tools.map((t) => t.name);
   const clash = names.find((n, i) => names.indexOf(n) !== i);
   if (clash !== undefined) {
-    return { ok: false, missing: [], problem: `two tools of the run are called ${clash} (an MCPServer's tools and another entry): `
-      + 'give the mcpServerRef entry a prefix, or leave the tool out with allow.' };
+    return { ok: false, missing: [],
+      problem: `two tools of the run are called ${clash} (an MCPServer's tools and another entry): `
+        + 'give the mcpServerRef entry a prefix, or leave the tool out with allow.' };
   }
   return { ok: true, tools };
 }

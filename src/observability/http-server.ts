@@ -8,8 +8,12 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../controller/index.ts';
 
 /** Whether the operator is ready, and if not, why (the /readyz body). */
-export interface Readiness { readonly ready: boolean; readonly reason: string }
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reason: string;
+}
 
+/** What the /metrics, /healthz and /readyz server serves, and where it listens. */
 export interface ObservabilityServerOptions {
   readonly port: number;
   /** Interface to listen on (default all: '::' falls back to IPv4 where there is no IPv6). */
@@ -19,6 +23,7 @@ export interface ObservabilityServerOptions {
   readonly log: Logger;
 }
 
+/** The running /metrics, /healthz and /readyz server. */
 export interface ObservabilityServer {
   /** The port actually bound (useful with port 0 in tests). */
   readonly port: number;
@@ -27,7 +32,9 @@ export interface ObservabilityServer {
 
 /** Starts listening; rejects if the port cannot be bound. */
 export async function startObservabilityServer(options: ObservabilityServerOptions): Promise<ObservabilityServer> {
-  const server = createServer((req, res) => { void handle(options, req, res); });
+  const server = createServer((req, res) => {
+    void handle(options, req, res);
+  });
   // Probes and scrapes are short; do not let a slow client hold a socket.
   server.requestTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
@@ -37,7 +44,9 @@ export async function startObservabilityServer(options: ObservabilityServerOptio
   return {
     port,
     close: () => new Promise<void>((resolve) => {
-      server.close(() => { resolve(); });
+      server.close(() => {
+        resolve();
+      });
       server.closeAllConnections();
     }),
   };
@@ -45,7 +54,9 @@ export async function startObservabilityServer(options: ObservabilityServerOptio
 
 function listen(server: Server, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => { reject(err); };
+    const onError = (err: Error): void => {
+      reject(err);
+    };
     server.once('error', onError);
     server.listen({ port, ...(host ? { host } : {}) }, () => {
       server.off('error', onError);

@@ -38,52 +38,83 @@ export class OperatorMetrics {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.reconcileDuration = new Histogram({
-      name: `${PREFIX}reconcile_duration_seconds`, help: 'Time one reconcile took, by outcome (success, requeue, error, terminal).',
-      labelNames: ['controller', 'outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+      name: `${PREFIX}reconcile_duration_seconds`,
+      help: 'Time one reconcile took, by outcome (success, requeue, error, terminal).',
+      labelNames: ['controller', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
     });
     this.reconcileErrors = new Counter({
-      name: `${PREFIX}reconcile_errors_total`, help: 'Reconciles that failed: error (retried with backoff) or terminal (not retried).',
-      labelNames: ['controller', 'outcome'], registers,
+      name: `${PREFIX}reconcile_errors_total`,
+      help: 'Reconciles that failed: error (retried with backoff) or terminal (not retried).',
+      labelNames: ['controller', 'outcome'],
+      registers,
     });
     this.queueDepth = new Gauge({
-      name: `${PREFIX}workqueue_depth`, help: 'Keys waiting for a worker.', labelNames: ['controller'], registers,
+      name: `${PREFIX}workqueue_depth`,
+      help: 'Keys waiting for a worker.',
+      labelNames: ['controller'],
+      registers,
     });
     this.effects = new Counter({
-      name: `${PREFIX}effects_total`, help: 'Side effects the reconciler executed, by type (createPod, startModelCall, deletePod, event, ...).',
-      labelNames: ['type'], registers,
+      name: `${PREFIX}effects_total`,
+      help: 'Side effects the reconciler executed, by type (createPod, startModelCall, deletePod, event, ...).',
+      labelNames: ['type'],
+      registers,
     });
     this.steps = new Counter({
-      name: `${PREFIX}steps_total`, help: 'Steps that finished, by kind (Model, Tool), final phase and outcome.',
-      labelNames: ['kind', 'phase', 'outcome'], registers,
+      name: `${PREFIX}steps_total`,
+      help: 'Steps that finished, by kind (Model, Tool), final phase and outcome.',
+      labelNames: ['kind', 'phase', 'outcome'],
+      registers,
     });
     this.modelCallDuration = new Histogram({
-      name: `${PREFIX}model_call_duration_seconds`, help: 'Latency of one model API call, by outcome (succeeded, failed).',
-      labelNames: ['outcome'], buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers,
+      name: `${PREFIX}model_call_duration_seconds`,
+      help: 'Latency of one model API call, by outcome (succeeded, failed).',
+      labelNames: ['outcome'],
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
     });
     this.modelCallRetries = new Counter({
-      name: `${PREFIX}model_call_retries_total`, help: 'Transient model call failures that were scheduled for a retry, by error class (rate_limit, overloaded, ...).',
-      labelNames: ['error_class'], registers,
+      name: `${PREFIX}model_call_retries_total`,
+      help:
+        'Transient model call failures that were scheduled for a retry, by error class (rate_limit, overloaded, ...).',
+      labelNames: ['error_class'],
+      registers,
     });
     this.mcpCallDuration = new Histogram({
       name: `${PREFIX}mcp_call_duration_seconds`,
-      help: 'Latency of one MCP tool call, by MCPServer (namespace/name) and outcome (result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error).',
-      labelNames: ['server', 'outcome'], buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600], registers,
+      help: 'Latency of one MCP tool call, by MCPServer (namespace/name) and outcome '
+        + '(result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error).',
+      labelNames: ['server', 'outcome'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers,
     });
-    this.modelCallsInFlight = new Gauge({ name: `${PREFIX}model_calls_in_flight`, help: 'Model calls running now.', registers });
+    this.modelCallsInFlight = new Gauge({ name: `${PREFIX}model_calls_in_flight`, help: 'Model calls running now.',
+      registers });
     this.tokens = new Counter({
-      name: `${PREFIX}tokens_total`, help: 'Tokens used by finished model steps, by type (input, output, cache_read, cache_creation).',
-      labelNames: ['type'], registers,
+      name: `${PREFIX}tokens_total`,
+      help: 'Tokens used by finished model steps, by type (input, output, cache_read, cache_creation).',
+      labelNames: ['type'],
+      registers,
     });
     this.approvalWait = new Histogram({
-      name: `${PREFIX}approval_wait_seconds`, help: 'How long a step waited for a human decision, by decision.',
-      labelNames: ['decision'], buckets: [1, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600], registers,
+      name: `${PREFIX}approval_wait_seconds`,
+      help: 'How long a step waited for a human decision, by decision.',
+      labelNames: ['decision'],
+      buckets: [1, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+      registers,
     });
     this.statusBytes = new Histogram({
-      name: `${PREFIX}status_size_bytes`, help: 'Size of each status the reconciler wrote (JSON bytes); compare with --status-byte-budget.',
-      buckets: [1024, 4096, 16_384, 65_536, 131_072, 262_144, 524_288, 786_432, 1_048_576], registers,
+      name: `${PREFIX}status_size_bytes`,
+      help: 'Size of each status the reconciler wrote (JSON bytes); compare with --status-byte-budget.',
+      buckets: [1024, 4096, 16_384, 65_536, 131_072, 262_144, 524_288, 786_432, 1_048_576],
+      registers,
     });
-    this.runs = new Gauge({ name: `${PREFIX}runs`, help: 'AgentRuns in the cache, by phase.', labelNames: ['phase'], registers });
-    this.leader = new Gauge({ name: `${PREFIX}leader`, help: '1 while this process holds the leader lease (or runs without leader election), else 0.', registers });
+    this.runs = new Gauge({ name: `${PREFIX}runs`, help: 'AgentRuns in the cache, by phase.', labelNames: ['phase'],
+      registers });
+    this.leader = new Gauge({ name: `${PREFIX}leader`,
+      help: '1 while this process holds the leader lease (or runs without leader election), else 0.', registers });
     this.ready = new Gauge({ name: `${PREFIX}ready`, help: '1 when /readyz answers 200.', registers });
   }
 
@@ -177,10 +208,18 @@ export class RunStatusObserver {
       this.metrics.tokens.inc({ type: 'cache_read' }, step.usage.cacheReadInputTokens);
       this.metrics.tokens.inc({ type: 'cache_creation' }, step.usage.cacheCreationInputTokens);
     }
-    const durationMs = step.startedAt && step.finishedAt ? Date.parse(step.finishedAt) - Date.parse(step.startedAt) : undefined;
+    const durationMs = step.startedAt && step.finishedAt
+      ? Date.parse(step.finishedAt) - Date.parse(step.startedAt)
+      : undefined;
     this.log.info({
-      run, step: step.id, attempt: step.attempt, kind: step.kind, ...(step.tool ? { tool: step.tool } : {}),
-      phase: step.phase, outcome, ...(step.podName ? { pod: step.podName } : {}),
+      run,
+      step: step.id,
+      attempt: step.attempt,
+      kind: step.kind,
+      ...(step.tool ? { tool: step.tool } : {}),
+      phase: step.phase,
+      outcome,
+      ...(step.podName ? { pod: step.podName } : {}),
       ...(durationMs !== undefined && Number.isFinite(durationMs) ? { durationMs } : {}),
       ...(step.usage ? { tokens: step.usage.totalTokens } : {}),
     }, 'step finished');
@@ -190,6 +229,7 @@ export class RunStatusObserver {
     const approval = step.approval;
     if (!approval?.requestedAt) return;
     const waitedMs = Date.parse(approval.at) - Date.parse(approval.requestedAt);
-    if (Number.isFinite(waitedMs) && waitedMs >= 0) this.metrics.approvalWait.observe({ decision: approval.decision }, waitedMs / 1000);
+    if (Number.isFinite(waitedMs) && waitedMs >= 0)
+      this.metrics.approvalWait.observe({ decision: approval.decision }, waitedMs / 1000);
   }
 }

@@ -5,7 +5,11 @@
 import { ApiException } from '@kubernetes/client-node';
 import { PluginError } from './errors.ts';
 
-interface ApiStatus { message?: string; reason?: string; code?: number }
+interface ApiStatus {
+  message?: string;
+  reason?: string;
+  code?: number;
+}
 
 /** The Status body of a refused API request, if it has one. */
 export function apiStatus(error: unknown): ApiStatus | undefined {
@@ -24,8 +28,16 @@ export function httpStatus(error: unknown): number | undefined {
 }
 
 const REASONS: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict',
-  410: 'Gone', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable',
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  410: 'Gone',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
 };
 
 /**
@@ -37,7 +49,10 @@ export function describeError(error: unknown, server?: string): string {
   if (error instanceof ApiException) {
     const status = apiStatus(error);
     const reason = status?.reason ?? REASONS[error.code] ?? `HTTP ${error.code}`;
-    const message = status?.message ?? (error.code === 401 ? 'you must be logged in to the server (the credentials of this kubeconfig were refused)' : `the server answered HTTP ${error.code}`);
+    const message = status?.message ??
+      (error.code === 401
+        ? 'you must be logged in to the server (the credentials of this kubeconfig were refused)'
+        : `the server answered HTTP ${error.code}`);
     return `Error from server (${reason}): ${oneLine(message)}`;
   }
   if (error instanceof Error) {

@@ -7,6 +7,7 @@ import { UsageError } from './errors.ts';
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: false };
 
+/** Flags every command takes: where the cluster is, as kubectl's flags say, and --help. */
 export const GLOBAL_OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
@@ -26,9 +27,12 @@ export const COMMAND_OPTIONS = {
   version: {},
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
+/** The name of a plugin command. */
 export type CommandName = keyof typeof COMMAND_OPTIONS;
+/** Every plugin command, as error messages list them. */
 export const COMMANDS = Object.keys(COMMAND_OPTIONS) as CommandName[];
 
+/** Whether `name` is a plugin command. */
 export function isCommand(name: string): name is CommandName {
   return Object.hasOwn(COMMAND_OPTIONS, name);
 }
@@ -40,6 +44,7 @@ export interface GlobalFlags {
   readonly namespace?: string;
 }
 
+/** A parsed command line: a request for help, or a command with its flags and positionals. */
 export type ParsedCommandLine =
   | { readonly kind: 'help'; readonly command?: CommandName }
   | {
@@ -60,7 +65,8 @@ function optionsOf(command: CommandName): Record<string, OptionSpec> {
 /** Parses argv (without node and the script): finds the command, then parses its flags strictly. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   // First pass, lenient: which token is the command? (a global flag's value is not one)
-  const { tokens } = parseArgs({ args: [...argv], options: ALL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({ args: [...argv], options: ALL_OPTIONS, strict: false, allowPositionals: true,
+    tokens: true });
   const first = tokens.find((t) => t.kind === 'positional');
   const helpAsked = tokens.some((t) => t.kind === 'option' && t.name === 'help');
   if (!first) {
@@ -81,8 +87,11 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({
-      args: rest, options: optionsOf(command),
-      strict: true, allowPositionals: true, allowNegative: false,
+      args: rest,
+      options: optionsOf(command),
+      strict: true,
+      allowPositionals: true,
+      allowNegative: false,
     });
   } catch (error) {
     throw new UsageError(flagProblem(error), command);
@@ -114,12 +123,15 @@ function flagProblem(error: unknown): string {
 
 /** A step number: a positive integer, as in approve.agentrun.dev/step-N. */
 export function parseStepId(text: string, command: CommandName): number {
-  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw new UsageError(`"${text}" is not a step number (a positive integer, as in kubectl agentrun describe)`, command);
+  if (!/^[1-9][0-9]{0,8}$/.test(text))
+    throw new UsageError(`"${text}" is not a step number (a positive integer, as in kubectl agentrun describe)`,
+      command);
   return Number(text);
 }
 
 /** The positionals of a command, checked against how many it takes. */
-export function expectPositionals(positionals: readonly string[], command: CommandName, names: readonly string[], options: { rest?: boolean } = {}): void {
+export function expectPositionals(positionals: readonly string[], command: CommandName, names: readonly string[],
+  options: { rest?: boolean } = {}): void {
   if (positionals.length < names.length) {
     throw new UsageError(`missing ${names.slice(positionals.length).join(' and ')}`, command);
   }

@@ -23,6 +23,7 @@ const RUNNERS: Record<CommandName, () => Promise<Runner>> = {
   version: async () => (await import('./commands/version.ts')).version,
 };
 
+/** What the plugin uses of its process: argv, the standard streams and the environment; tests pass their own. */
 export interface Process {
   readonly argv: readonly string[];
   readonly stdin: Input;
@@ -34,7 +35,10 @@ export interface Process {
 /** Runs the plugin; resolves to the exit status. */
 export async function runPlugin(proc: Process): Promise<number> {
   const out = streamOutput(proc.stdout, proc.stderr, proc.env);
-  const fail = (line: string): number => { proc.stderr.write(`${line}\n`); return 1; };
+  const fail = (line: string): number => {
+    proc.stderr.write(`${line}\n`);
+    return 1;
+  };
   let parsed;
   try {
     parsed = parseCommandLine(proc.argv);
@@ -54,16 +58,23 @@ export async function runPlugin(proc: Process): Promise<number> {
     const [runner, { Kube: KubeClass }] = await Promise.all([RUNNERS[parsed.command](), import('./kube.ts')]);
     const global = parsed.global;
     await runner({
-      command: parsed.command, out, input: proc.stdin, prompt: proc.stderr,
-      global, positionals: parsed.positionals, flags: parsed.flags,
+      command: parsed.command,
+      out,
+      input: proc.stdin,
+      prompt: proc.stderr,
+      global,
+      positionals: parsed.positionals,
+      flags: parsed.flags,
       // Loaded on first use, so that a command's usage errors come before kubeconfig problems.
-      get kube() { return kube ??= KubeClass.load(global); },
+      get kube() {
+        return kube ??= KubeClass.load(global);
+      },
     });
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) return fail(`error: ${error.message} (see kubectl agentrun ${error.command ?? parsed.command} --help)`);
+    if (error instanceof UsageError)
+      return fail(`error: ${error.message} (see kubectl agentrun ${error.command ?? parsed.command} --help)`);
     const { describeError } = await import('./api-errors.ts');
     return fail(describeError(error, kube?.server));
   }
 }
-

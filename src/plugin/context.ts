@@ -8,6 +8,7 @@ export interface Input extends NodeJS.ReadableStream {
   readonly isTTY?: boolean;
 }
 
+/** What a command runs with: the cluster, where to print, its parsed flags and positionals. */
 export interface CommandContext {
   readonly command: CommandName;
   readonly kube: Kube;
@@ -26,6 +27,7 @@ export function stringFlag(ctx: CommandContext, name: string): string | undefine
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Whether a boolean flag was given. */
 export function booleanFlag(ctx: CommandContext, name: string): boolean {
   return ctx.flags[name] === true;
 }
@@ -34,7 +36,8 @@ export function booleanFlag(ctx: CommandContext, name: string): boolean {
  * This plugin's command line for a follow-up: `args`, an explicit namespace, the same context
  * flags this command was given, then `flags`.
  */
-export function suggest(ctx: CommandContext, namespace: string, args: readonly string[], flags: readonly string[] = []): string {
+export function suggest(ctx: CommandContext, namespace: string, args: readonly string[],
+  flags: readonly string[] = []): string {
   const context = [
     ...(ctx.global.kubeconfig !== undefined ? ['--kubeconfig', ctx.global.kubeconfig] : []),
     ...(ctx.global.context !== undefined ? ['--context', ctx.global.context] : []),

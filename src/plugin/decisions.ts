@@ -21,6 +21,7 @@ export function pendingSubject(p: Pick<Pending, 'kind' | 'tool'>): string {
   return p.kind === 'Budget' ? 'budget extension' : p.tool;
 }
 
+/** An approve or reject command, as parsed: which run and steps, and how to confirm. */
 export interface DecisionRequest {
   readonly verb: 'approve' | 'reject';
   readonly name: string;
@@ -37,6 +38,10 @@ export interface DecisionRequest {
 /** Conflicting writes retried before giving up; each retry re-checks on a fresh read. */
 const MAX_CONFLICTS = 5;
 
+/**
+ * Writes approve or reject annotations on a run's pending steps as the current user, after showing
+ * what is decided on; retries on conflicts with a fresh read.
+ */
 export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): Promise<void> {
   const out = ctx.out;
   let run = await ctx.kube.getRun(req.name);
@@ -45,10 +50,18 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
   const ref = `agentrun "${run.metadata.name}" in namespace "${run.metadata.namespace}"`;
 
   const pendingCount = run.status?.pendingApprovals?.length ?? 0;
-  out.print(`${ref}: ${req.verb === 'approve' ? 'approving' : 'rejecting'} ${plural(targets.length, 'step')}${pendingCount > targets.length ? ` of ${pendingCount} awaiting approval` : ''}`);
+  const ofPending = pendingCount > targets.length ? ` of ${pendingCount} awaiting approval` : '';
+  out.print(
+    `${ref}: ${req.verb === 'approve' ? 'approving' : 'rejecting'} ${plural(targets.length, 'step')}${ofPending}`,
+  );
   const now = Date.now();
-  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'],
-    ...targets.map((p) => [String(p.step), pendingSubject(p), `${age(p.since, now)} ago`, truncate(p.inputPreview, Math.max(30, out.width - 40))])], '  ')) out.print(line);
+  const rows = targets.map((p) => [
+    String(p.step),
+    pendingSubject(p),
+    `${age(p.since, now)} ago`,
+    truncate(p.inputPreview, Math.max(30, out.width - 40)),
+  ]);
+  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'], ...rows], '  ')) out.print(line);
   for (const p of targets) {
     if (req.showInput === true || (req.confirm && isCut(p))) await printFullInput(ctx, run, p);
   }
@@ -59,7 +72,8 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
   if (req.confirm) {
     const list = targets.map((p) => `step ${p.step} (${pendingSubject(p)})`).join(', ');
     if (ctx.input.isTTY !== true) {
-      throw new PluginError(`not ${past}: confirmation needs a terminal and stdin is not one; re-run with --yes to ${req.verb} ${list} without asking`);
+      throw new PluginError(`not ${past}: confirmation needs a terminal and stdin is not one; `
+        + `re-run with --yes to ${req.verb} ${list} without asking`);
     }
     const yes = await ask(ctx, `${capitalise(req.verb)} ${list} of ${ref}? [y/N] `);
     if (!yes) throw new PluginError(`aborted: nothing was ${past}`);
@@ -72,7 +86,8 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
     try {
       patched = await ctx.kube.annotateRun(run, annotations);
     } catch (error) {
-      if (!(httpStatus(error) === 409 && apiStatus(error)?.reason !== 'AlreadyExists') || attempt >= MAX_CONFLICTS) throw error;
+      if (!(httpStatus(error) === 409 && apiStatus(error)?.reason !== 'AlreadyExists') || attempt >= MAX_CONFLICTS)
+        throw error;
       // The run changed since we read it (the operator wrote status): re-check the same steps.
       run = await ctx.kube.getRun(req.name);
       targets = selectTargets(run, { ...req, steps: targets.map((p) => p.step) });
@@ -86,7 +101,9 @@ export async function decideOnSteps(ctx: CommandContext, req: DecisionRequest): 
     out.print(`step ${p.step} (${pendingSubject(p)}) ${past}${by !== undefined ? `, decided by ${by}` : ''}`);
   }
   if (unrecorded.length > 0) {
-    out.note(`note: the apiserver recorded no ${decidedByKey(unrecorded[0] ?? 0)}, so the MutatingAdmissionPolicy agentrun-record-approver (Kubernetes 1.36+) is not active on this cluster; the operator ignores a decision without it unless it runs with --require-approver-identity=false`);
+    out.note(`note: the apiserver recorded no ${decidedByKey(unrecorded[0] ?? 0)}, so the MutatingAdmissionPolicy `
+      + 'agentrun-record-approver (Kubernetes 1.36+) is not active on this cluster; the operator ignores a decision '
+      + 'without it unless it runs with --require-approver-identity=false');
   }
 }
 
@@ -97,14 +114,24 @@ export function isCut(p: Pending): boolean {
 
 /** Prints a pending step's whole input, read from the journal and checked against the digest the operator recorded. */
 export async function printFullInput(ctx: CommandContext, run: Run, p: Pending): Promise<void> {
-  const input = await pendingInput(ctx.kube, run, p, (m) => { ctx.out.note(m); });
+  const input = await pendingInput(ctx.kube, run, p, (m) => {
+    ctx.out.note(m);
+  });
   if (!input) {
-    ctx.out.note(`warning: step ${p.step}: the whole input could not be read from the journal; only the preview is known`);
+    ctx.out.note(
+      `warning: step ${p.step}: the whole input could not be read from the journal; only the preview is known`,
+    );
     return;
   }
-  ctx.out.print(`Step ${p.step} (${pendingSubject(p)}) input, ${p.inputBytes ?? Buffer.byteLength(input.text)} bytes${input.matches ? ', matches the digest the operator recorded' : ''}:`);
+  const matches = input.matches ? ', matches the digest the operator recorded' : '';
+  ctx.out.print(
+    `Step ${p.step} (${pendingSubject(p)}) input, ${p.inputBytes ?? Buffer.byteLength(input.text)} bytes${matches}:`,
+  );
   ctx.out.print(input.text);
-  if (!input.matches) ctx.out.note(`warning: step ${p.step}: this input does not match the digest in the pending approval (${p.inputDigest ?? ''})`);
+  if (!input.matches)
+    ctx.out.note(
+      `warning: step ${p.step}: this input does not match the digest in the pending approval (${p.inputDigest ?? ''})`,
+    );
 }
 
 /** The pending entries to decide on; any requested step that is not pending is an error. */
@@ -115,16 +142,24 @@ function selectTargets(run: Run, req: DecisionRequest): Pending[] {
     const d = decided.get(step);
     if (!d) return '';
     const ignored = run.status?.ignoredDecisions?.filter((i) => i.annotation === d.annotation).at(-1);
-    return `${d.decision.toLowerCase()} (${d.annotation}${d.by !== undefined ? ` by ${d.by}` : ', no decided-by recorded'})${ignored ? `, ignored by the operator: ${ignored.reason}` : ''}`;
+    const by = d.by !== undefined ? ` by ${d.by}` : ', no decided-by recorded';
+    const why = ignored ? `, ignored by the operator: ${ignored.reason}` : '';
+    return `${d.decision.toLowerCase()} (${d.annotation}${by})${why}`;
   };
-  const pendingList = pending.length === 0 ? 'no step is awaiting approval' : `awaiting approval: ${pending.map((p) => `step ${p.step} (${pendingSubject(p)})`).join(', ')}`;
+  const pendingList = pending.length === 0
+    ? 'no step is awaiting approval'
+    : `awaiting approval: ${pending.map((p) => `step ${p.step} (${pendingSubject(p)})`).join(', ')}`;
   const ref = `agentrun "${run.metadata.name}"`;
 
   if (req.steps.length === 0) {
-    if (pending.length === 0) throw new PluginError(`${ref} has no step awaiting approval (phase ${run.status?.phase ?? 'Pending'})`);
+    if (pending.length === 0)
+      throw new PluginError(`${ref} has no step awaiting approval (phase ${run.status?.phase ?? 'Pending'})`);
     const open = pending.filter((p) => !decided.has(p.step));
     if (open.length === 0) {
-      throw new PluginError(`every step of ${ref} awaiting approval already has a decision the operator has not acted on yet: ${pending.map((p) => `step ${p.step} ${describeDecided(p.step)}`).join(', ')}`);
+      const decisions = pending.map((p) => `step ${p.step} ${describeDecided(p.step)}`).join(', ');
+      throw new PluginError(
+        `every step of ${ref} awaiting approval already has a decision the operator has not acted on yet: ${decisions}`,
+      );
     }
     return open;
   }
@@ -133,13 +168,15 @@ function selectTargets(run: Run, req: DecisionRequest): Pending[] {
     const p = pending.find((x) => x.step === step);
     if (!p) {
       const record = run.status?.steps?.find((s) => s.id === step);
-      const what = record === undefined
-        ? `the run has no step ${step}`
-        : `it is ${record.phase}${record.approval ? `, ${record.approval.decision}${record.approval.by !== undefined ? ` by ${record.approval.by}` : ''}` : ''}`;
+      const approval = record?.approval;
+      const decision = approval ? `, ${approval.decision}${approval.by !== undefined ? ` by ${approval.by}` : ''}` : '';
+      const what = record === undefined ? `the run has no step ${step}` : `it is ${record.phase}${decision}`;
       throw new PluginError(`step ${step} of ${ref} is not awaiting approval (${what}); ${pendingList}`);
     }
     if (decided.has(step)) {
-      throw new PluginError(`step ${step} of ${ref} already has a decision the operator has not acted on yet: ${describeDecided(step)}`);
+      throw new PluginError(
+        `step ${step} of ${ref} already has a decision the operator has not acted on yet: ${describeDecided(step)}`,
+      );
     }
     targets.push(p);
   }
@@ -151,8 +188,12 @@ async function ask(ctx: CommandContext, question: string): Promise<boolean> {
   const rl = createInterface({ input: ctx.input, output: ctx.prompt, terminal: true });
   try {
     const answer = await new Promise<string | undefined>((resolve) => {
-      rl.once('close', () => { resolve(undefined); });
-      rl.once('SIGINT', () => { rl.close(); });
+      rl.once('close', () => {
+        resolve(undefined);
+      });
+      rl.once('SIGINT', () => {
+        rl.close();
+      });
       rl.question(question, resolve);
     });
     if (answer === undefined) ctx.prompt.write('\n');

@@ -7,6 +7,7 @@ const GLOBAL_FLAGS = `Global flags (accepted anywhere, as kubectl's):
   -n, --namespace NS         namespace (default: the context's namespace, else "default")
   -h, --help                 help`;
 
+/** The plugin's --help text: commands and global flags. */
 export const PLUGIN_HELP = `kubectl agentrun: inspect AgentRuns and decide on their pending tool calls.
 
 Usage:
@@ -28,6 +29,7 @@ Run "kubectl agentrun COMMAND --help" for a command's flags.
 Exit status: 0 on success, 1 on any error (the reason is printed on stderr).
 `;
 
+/** Each command's --help text: usage, flags and examples. */
 export const COMMAND_HELP: Record<CommandName, string> = {
   list: `List AgentRuns, like "kubectl get agentruns".
 

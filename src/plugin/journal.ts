@@ -32,7 +32,10 @@ export async function readJournal(kube: Kube, run: Run, warn: (message: string) 
 
 /** The verified journal entry of one step, or undefined (with a warning when it should have been there). */
 export async function readEntry(
-  kube: Kube, run: Run, step: StepRecord, warn: (message: string) => void,
+  kube: Kube,
+  run: Run,
+  step: StepRecord,
+  warn: (message: string) => void,
 ): Promise<JournalEntry | undefined> {
   const ref = step.journal;
   if (!ref) return undefined;
@@ -73,7 +76,10 @@ export interface PendingInput {
 
 /** Reads the full input of a pending tool approval from the journal; undefined when it cannot be verified. */
 export async function pendingInput(
-  kube: Kube, run: Run, pending: { step: number; inputDigest?: string | undefined }, warn: (message: string) => void,
+  kube: Kube,
+  run: Run,
+  pending: { step: number; inputDigest?: string | undefined },
+  warn: (message: string) => void,
 ): Promise<PendingInput | undefined> {
   const steps = run.status?.steps ?? [];
   const tool = steps.find((s) => s.id === pending.step);

@@ -4,7 +4,12 @@
  * commands make. Every request is made as the kubeconfig's user: the apiserver authorises it.
  */
 import {
-  CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type CoreV1Event,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Event,
 } from '@kubernetes/client-node';
 import { JOURNAL_PLURAL, type AgentRunJournalObject } from '../api/agent-run-journal.ts';
 import { agentRun, type AgentRun } from '../api/agent-run.ts';
@@ -19,6 +24,7 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /** An AgentRun as read from the cluster: parsed, with its name and namespace known. */
 export type Run = AgentRun & { metadata: { name: string; namespace: string } };
 
+/** The plugin's view of the cluster: runs, journals, pods and Events in a namespace, as the kubeconfig's user. */
 export class Kube {
   /** The namespace commands work in: -n, else the context's, else default. */
   readonly namespace: string;
@@ -50,11 +56,14 @@ export class Kube {
       else kc.loadFromDefault();
     } catch (error) {
       const where = flags.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config';
-      throw new PluginError(`cannot load the kubeconfig ${where}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new PluginError(
+        `cannot load the kubeconfig ${where}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (flags.context !== undefined) {
       if (!kc.getContexts().some((c) => c.name === flags.context)) {
-        throw new PluginError(`context "${flags.context}" does not exist in the kubeconfig (contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+        const contexts = kc.getContexts().map((c) => c.name).join(', ') || 'none';
+        throw new PluginError(`context "${flags.context}" does not exist in the kubeconfig (contexts: ${contexts})`);
       }
       kc.setCurrentContext(flags.context);
     }
@@ -70,7 +79,8 @@ export class Kube {
   async getRun(name: string, namespace = this.namespace): Promise<Run> {
     let raw: unknown;
     try {
-      raw = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
+      raw = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace,
+        name });
     } catch (error) {
       if (httpStatus(error) === 404) throw new PluginError(`agentrun "${name}" not found in namespace "${namespace}"`);
       throw error;
@@ -82,7 +92,8 @@ export class Kube {
   async listRuns(namespace: string | undefined): Promise<Run[]> {
     const list = (namespace === undefined
       ? await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-      : await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace })) as { items?: unknown[] };
+      : await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL,
+        namespace })) as { items?: unknown[] };
     return (list.items ?? []).map(toRun);
   }
 
@@ -92,7 +103,11 @@ export class Kube {
    */
   async annotateRun(run: Run, annotations: Record<string, string>): Promise<Run> {
     const patched: unknown = await this.custom.patchNamespacedCustomObject({
-      group: GROUP, version: VERSION, plural: PLURAL, namespace: run.metadata.namespace, name: run.metadata.name,
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: run.metadata.namespace,
+      name: run.metadata.name,
       body: { metadata: { resourceVersion: run.metadata.resourceVersion, annotations } },
     }, mergePatch);
     return toRun(patched);
@@ -101,7 +116,8 @@ export class Kube {
   /** A journal object, or undefined when it does not exist. */
   async journal(namespace: string, name: string): Promise<AgentRunJournalObject | undefined> {
     try {
-      return await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: JOURNAL_PLURAL, namespace, name }) as AgentRunJournalObject;
+      return await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: JOURNAL_PLURAL,
+        namespace, name }) as AgentRunJournalObject;
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
       throw error;
@@ -145,9 +161,12 @@ export function toRun(raw: unknown): Run {
   const label = `${meta?.namespace ?? '?'}/${meta?.name ?? '?'}`;
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new PluginError(`agentrun ${label} does not look like an agentrun.dev/${VERSION} AgentRun this plugin understands (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}); is the plugin older than the operator?`);
+    const why = issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid';
+    throw new PluginError(`agentrun ${label} does not look like an agentrun.dev/${VERSION} AgentRun this plugin `
+      + `understands (${why}); is the plugin older than the operator?`);
   }
   const { name, namespace } = parsed.data.metadata;
-  if (name === undefined || namespace === undefined) throw new PluginError(`agentrun ${label} has no name or namespace`);
+  if (name === undefined || namespace === undefined)
+    throw new PluginError(`agentrun ${label} has no name or namespace`);
   return { ...parsed.data, metadata: { ...parsed.data.metadata, name, namespace } };
 }

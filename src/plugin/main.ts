@@ -11,5 +11,11 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 void runPlugin({
-  argv: process.argv.slice(2), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env,
-}).then((code) => { process.exitCode = code; });
+  argv: process.argv.slice(2),
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+}).then((code) => {
+  process.exitCode = code;
+});

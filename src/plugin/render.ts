@@ -16,6 +16,7 @@ export interface Output {
   readonly style: Style;
 }
 
+/** Text styles for terminal output; plain when colour is off (NO_COLOR, not a TTY). */
 export interface Style {
   bold(s: string): string;
   dim(s: string): string;
@@ -28,21 +29,31 @@ export interface Style {
 const plain = (s: string): string => s;
 const PLAIN: Style = { bold: plain, dim: plain, red: plain, yellow: plain, green: plain, cyan: plain };
 const sgr = (open: number, close: number) => (s: string): string => (s === '' ? s : `\x1b[${open}m${s}\x1b[${close}m`);
-const ANSI: Style = { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), yellow: sgr(33, 39), green: sgr(32, 39), cyan: sgr(36, 39) };
+const ANSI: Style = { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), yellow: sgr(33, 39), green: sgr(32, 39),
+  cyan: sgr(36, 39) };
 
 /** Width used when stdout is not a terminal. */
 export const PIPE_WIDTH = 100;
 
-interface Stream { write(chunk: string): unknown; isTTY?: boolean; columns?: number }
+interface Stream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
 
 /** An Output on real streams: colour and the terminal's width on a TTY, plain 100 columns otherwise. */
-export function streamOutput(stdout: Stream, stderr: Stream, env: Readonly<Record<string, string | undefined>>): Output {
+export function streamOutput(stdout: Stream, stderr: Stream,
+  env: Readonly<Record<string, string | undefined>>): Output {
   const tty = stdout.isTTY === true;
   const colour = tty && env.NO_COLOR === undefined && env.TERM !== 'dumb';
   const warnColour = stderr.isTTY === true && env.NO_COLOR === undefined && env.TERM !== 'dumb';
   return {
-    print: (text = '') => { stdout.write(`${text}\n`); },
-    note: (text) => { stderr.write(`${warnColour ? ANSI.yellow(text) : text}\n`); },
+    print: (text = '') => {
+      stdout.write(`${text}\n`);
+    },
+    note: (text) => {
+      stderr.write(`${warnColour ? ANSI.yellow(text) : text}\n`);
+    },
     tty,
     width: tty ? Math.max(40, stdout.columns ?? 80) : PIPE_WIDTH,
     style: colour ? ANSI : PLAIN,
@@ -57,8 +68,15 @@ export function visibleLength(s: string): number {
 /** Rows as kubectl prints them: left-aligned columns, three spaces apart, the last one not padded. */
 export function table(rows: readonly (readonly string[])[], indent = ''): string[] {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell)); });
-  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell) + 3))).join('').trimEnd());
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell));
+    });
+  return rows.map((row) =>
+    indent +
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell) + 3)))
+      .join('').trimEnd()
+  );
 }
 
 /** A duration as kubectl prints ages: 45s, 3m20s, 15m, 5h10m, 3d4h, 90d, 2y30d. */
@@ -71,10 +89,12 @@ export function humanDuration(ms: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
   const days = Math.floor(hours / 24);
   if (days < 365 * 2) return `${days}d`;
-  if (days < 365 * 8) return days % 365 === 0 ? `${Math.floor(days / 365)}y` : `${Math.floor(days / 365)}y${days % 365}d`;
+  if (days < 365 * 8)
+    return days % 365 === 0 ? `${Math.floor(days / 365)}y` : `${Math.floor(days / 365)}y${days % 365}d`;
   return `${Math.floor(days / 365)}y`;
 }
 
@@ -122,11 +142,17 @@ export function wrap(text: string, width: number, indent = ''): string[] {
     const lead = /^ */.exec(line)?.[0] ?? '';
     const hang = lead.length < room / 2 ? lead : '';
     let rest = Array.from(line);
-    if (rest.length <= room) { out.push((indent + line).trimEnd()); continue; }
+    if (rest.length <= room) {
+      out.push((indent + line).trimEnd());
+      continue;
+    }
     let first = true;
     while (rest.length > 0) {
       const avail = first ? room : room - hang.length;
-      if (rest.length <= avail) { out.push((indent + (first ? '' : hang) + rest.join('')).trimEnd()); break; }
+      if (rest.length <= avail) {
+        out.push((indent + (first ? '' : hang) + rest.join('')).trimEnd());
+        break;
+      }
       let cut = rest.lastIndexOf(' ', avail);
       if (cut <= (first ? lead.length : 0)) cut = avail;
       out.push(indent + (first ? '' : hang) + rest.slice(0, cut).join('').trimEnd());

@@ -24,7 +24,12 @@ import { ToolOutputReads, podLogReader } from './memory/tool-output-reads.ts';
 import { CrashPoint, crashPoint } from './crash-points.ts';
 import { journalEntries, tracedStatus } from './tracing-hooks.ts';
 import {
-  childLog, newer, rethrowConflict, resolvedOrNone, stepFields, writeStatusEvenIfRefused,
+  childLog,
+  newer,
+  rethrowConflict,
+  resolvedOrNone,
+  stepFields,
+  writeStatusEvenIfRefused,
 } from './reconciler-helpers.ts';
 import { mcpServersOf } from './mcp-observations.ts';
 import type { ParsedRun, ReconcilerDeps } from './reconciler-deps.ts';
@@ -35,7 +40,6 @@ export type { ReconcilerDeps } from './reconciler-deps.ts';
 
 /** What writing the status came to. */
 type StatusWrite = { state: 'written'; run: AgentRunObject } | { state: 'unchanged' } | { state: 'refused' };
-
 
 /** Reconciles AgentRuns: gather → decide() → execute, one run key at a time. */
 export class AgentRunReconciler {
@@ -49,7 +53,9 @@ export class AgentRunReconciler {
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
     // The tracer's spans of a run are part of what is forgotten with it.
-    deps.memory.onForget((uid) => { deps.tracer?.forget(uid); });
+    deps.memory.onForget((uid) => {
+      deps.tracer?.forget(uid);
+    });
     this.outputs = new ToolOutputReads(podLogReader(deps.pods), undefined, undefined, deps.memory);
     this.access = new CreatorAccess(deps.access, deps.requireCreatorIdentity !== false, deps.memory);
     this.journal = new CachedJournal(deps.journal, deps.memory);
@@ -85,8 +91,10 @@ export class AgentRunReconciler {
     // Spans come from what is stored: a refused write ends nothing.
     if (stored) this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
     log.debug({
-      gatherMs: Math.round(gathered - started), decideMs: Math.round(decided - gathered),
-      executeMs: Math.round(performance.now() - decided), effects: decision.effects.length,
+      gatherMs: Math.round(gathered - started),
+      decideMs: Math.round(decided - gathered),
+      executeMs: Math.round(performance.now() - decided),
+      effects: decision.effects.length,
     }, 'reconciled');
     const podsSettled = !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod');
     if (isFinished(decision.status) && podsSettled) this.d.podMemory.forgetRun(run.metadata.uid);
@@ -173,7 +181,9 @@ export class AgentRunReconciler {
       const pod = pods.get(step.podName);
       if (!pod?.exists || !pod.terminated) continue;
       const limit = run.spec.limits.maxToolOutputBytes;
-      const output = this.outputs.observe(uid, namespace, step.podName, limit, () => { this.d.enqueue(key); });
+      const output = this.outputs.observe(uid, namespace, step.podName, limit, () => {
+        this.d.enqueue(key);
+      });
       if (output) toolOutputs.set(step.id, output);
     }
     if (toolOutputs.size > 0) crashPoint(CrashPoint.beforeToolJournal);
@@ -194,7 +204,8 @@ export class AgentRunReconciler {
       journal,
       pods,
       modelCalls: this.d.modelCalls.observe(uid),
-      mcpCalls: this.d.mcpCalls.observe(uid), mcpServers,
+      mcpCalls: this.d.mcpCalls.observe(uid),
+      mcpServers,
       toolOutputs,
       statusByteBudget: this.d.statusByteBudget,
       requireApproverIdentity: this.d.requireApproverIdentity,
@@ -204,7 +215,11 @@ export class AgentRunReconciler {
 
   /** Carries out a decision in the durable order of core/execution-plan.ts; false when the status write was refused. */
   private async execute(
-    raw: AgentRunObject, run: ParsedRun, status: AgentRunStatus, effects: readonly Effect[], log: Logger,
+    raw: AgentRunObject,
+    run: ParsedRun,
+    status: AgentRunStatus,
+    effects: readonly Effect[],
+    log: Logger,
   ): Promise<boolean> {
     const owner: RunOwner = run.metadata;
     const plan = planExecution(effects);
@@ -213,7 +228,9 @@ export class AgentRunReconciler {
       let resourceVersion: string;
       try {
         resourceVersion = await this.d.runs.addFinalizer(current, FINALIZER);
-      } catch (error) { rethrowConflict(error); }
+      } catch (error) {
+        rethrowConflict(error);
+      }
       const finalizers = [...(current.metadata.finalizers ?? []), FINALIZER];
       current = { ...current, metadata: { ...current.metadata, resourceVersion, finalizers } };
     }
@@ -239,8 +256,9 @@ export class AgentRunReconciler {
       // nothing of this decision may happen. Read the journal again: the operator's own stored
       // entry wins, anything else fails the run as tampered.
       this.d.memory.of(owner.uid).recovered = false;
-      throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`,
-        { retryAfterMs: 0 });
+      throw new ConflictError(`journal ${displaced.name} already holds another entry; reading it again`, {
+        retryAfterMs: 0,
+      });
     }
     if (plan.journal.some((e) => e.entry.kind === 'ModelResponse')) crashPoint(CrashPoint.afterModelJournal);
     if (plan.journal.some((e) => e.entry.kind === 'ToolResult')) crashPoint(CrashPoint.afterToolJournal);
@@ -288,7 +306,10 @@ export class AgentRunReconciler {
    * write is recorded for the next decision; a run that is gone counts as unchanged; conflicts throw.
    */
   private async writeStatusIfChanged(
-    current: AgentRunObject, run: ParsedRun, status: AgentRunStatus, log: Logger,
+    current: AgentRunObject,
+    run: ParsedRun,
+    status: AgentRunStatus,
+    log: Logger,
   ): Promise<StatusWrite> {
     // Compared canonically: the apiserver returns keys in its own order, and zod in the schema's.
     const same = canonicalJson(status) === canonicalJson(run.status ?? {});
@@ -304,7 +325,7 @@ export class AgentRunReconciler {
       if (isNotFound(error)) return { state: 'unchanged' };
       const rejected = writeRejection(error);
       if (rejected && !refusedBefore) {
-        this.rejectWrite(owner.uid, key, 'the run\'s status', rejected, log);
+        this.rejectWrite(owner.uid, key, "the run's status", rejected, log);
         return { state: 'refused' };
       }
       rethrowConflict(error);

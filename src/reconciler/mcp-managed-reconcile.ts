@@ -7,7 +7,12 @@
 import type { MCPManagedSpec } from '../api/mcp-managed.ts';
 import { MCPManagedReason } from '../api/mcp-managed.ts';
 import {
-  buildManagedObjects, managedName, managedSelector, serviceUrl, type ManagedOwner, type OperatorPeer,
+  buildManagedObjects,
+  managedName,
+  managedSelector,
+  serviceUrl,
+  type ManagedOwner,
+  type OperatorPeer,
 } from '../core/mcp-managed.ts';
 import { describeError } from '../port-errors.ts';
 import type { ManagedObjectsClient } from '../ports.ts';
@@ -19,6 +24,7 @@ import type { ManagedObjectsClient } from '../ports.ts';
  */
 export type ManagedAddressMode = 'service' | 'endpoints';
 
+/** Where the operator's pods are (for the NetworkPolicy) and how it reaches managed servers. */
 export interface ManagedSettings {
   readonly peer: OperatorPeer;
   readonly address: ManagedAddressMode;
@@ -33,9 +39,14 @@ export type ManagedState =
 export const MANAGED_POLL_MS = 2_000;
 
 const IMAGE_PULL = new Set([
-  'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'RegistryUnavailable',
 ]);
 
+/** Ensures a managed server's objects and says whether it is ready to be reached, and where. */
 export async function reconcileManaged(client: ManagedObjectsClient, owner: ManagedOwner, spec: MCPManagedSpec,
   settings: ManagedSettings): Promise<ManagedState> {
   let ensured;
@@ -43,9 +54,9 @@ export async function reconcileManaged(client: ManagedObjectsClient, owner: Mana
     ensured = await client.ensure(buildManagedObjects(owner, spec, settings.peer));
   } catch (error) {
     return { kind: 'not-ready', reason: MCPManagedReason.ApplyFailed, changes: [],
-      message: 'creating or updating the server\'s Deployment, Service or NetworkPolicy failed: '
+      message: "creating or updating the server's Deployment, Service or NetworkPolicy failed: "
         + `${describeError(error).slice(0, 500)}. `
-        + 'Fix: check the operator\'s RBAC (chart rbac.yaml) and the namespace\'s quotas and admission policies.' };
+        + "Fix: check the operator's RBAC (chart rbac.yaml) and the namespace's quotas and admission policies." };
   }
   const { deployment, changes } = ensured;
   const generation = deployment.metadata?.generation ?? 0;

@@ -5,7 +5,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
-import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome, type Selectors } from '../controller/index.ts';
+import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome,
+  type Selectors } from '../controller/index.ts';
 import type { ManagedObjectsClient, MCPServerStatusWriter, SecretReader } from '../ports.ts';
 import { MCPServerReconciler, type MCPServerObject } from './mcp-server-reconciler.ts';
 import { MCP_COMPONENT } from '../core/mcp-managed.ts';
@@ -15,13 +16,15 @@ import type { ManagedSettings } from './mcp-managed-reconcile.ts';
 
 type Obj = k8s.KubernetesObject;
 
+/** What the MCPServer controller is wired with (src/operator.ts). */
 export interface MCPServerControllerOptions {
   readonly manager: Manager;
   readonly kc: k8s.KubeConfig;
   readonly log: Logger;
   readonly namespaces: readonly (string | undefined)[];
   readonly customPath: (plural: string, ns: string | undefined) => string;
-  readonly customList: (plural: string, ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
+  readonly customList: (plural: string,
+    ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
   /** Writes MCPServer status (the Kubernetes adapter, wired in src/operator.ts). */
   readonly status: MCPServerStatusWriter;
   readonly secrets: SecretReader;
@@ -35,18 +38,26 @@ export interface MCPServerControllerOptions {
   readonly managedObjects: ManagedObjectsClient;
 }
 
+/** The wired MCPServer controller: its reconciler, its runtime controller and the informers' view. */
 export interface MCPServerController {
   readonly reconciler: MCPServerReconciler;
   readonly controller: Controller;
   get(namespace: string, name: string): MCPServerObject | undefined;
 }
 
+/** Adds the MCPServer informers and controller to the manager (they run only while leading). */
 export function addMCPServerController(o: MCPServerControllerOptions): MCPServerController {
   const ref: { controller?: Controller } = {};
   const informers = o.namespaces.map((ns) => o.manager.addInformer(new Informer<Obj>({
-    kc: o.kc, log: o.log, name: `${MCP_SERVER_PLURAL}${ns ? `/${ns}` : ''}`,
-    path: o.customPath(MCP_SERVER_PLURAL, ns), list: o.customList(MCP_SERVER_PLURAL, ns),
-    onEvent: (_type, obj) => { ref.controller?.enqueue(objectKey(obj)); o.onChange(obj.metadata?.namespace); },
+    kc: o.kc,
+    log: o.log,
+    name: `${MCP_SERVER_PLURAL}${ns ? `/${ns}` : ''}`,
+    path: o.customPath(MCP_SERVER_PLURAL, ns),
+    list: o.customList(MCP_SERVER_PLURAL, ns),
+    onEvent: (_type, obj) => {
+      ref.controller?.enqueue(objectKey(obj));
+      o.onChange(obj.metadata?.namespace);
+    },
   })));
   const get = (namespace: string, name: string): MCPServerObject | undefined => {
     for (const inf of informers) {
@@ -59,7 +70,10 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
   const apps = o.kc.makeApiClient(k8s.AppsV1Api);
   const selector = `${Label.managedBy}=${MANAGED_BY},${Label.component}=${MCP_COMPONENT}`;
   o.namespaces.forEach((ns) => o.manager.addInformer(new Informer<k8s.V1Deployment>({
-    kc: o.kc, log: o.log, name: `mcp-deployments${ns ? `/${ns}` : ''}`, labelSelector: selector,
+    kc: o.kc,
+    log: o.log,
+    name: `mcp-deployments${ns ? `/${ns}` : ''}`,
+    labelSelector: selector,
     path: ns ? `/apis/apps/v1/namespaces/${ns}/deployments` : '/apis/apps/v1/deployments',
     list: (s) => (ns ? apps.listNamespacedDeployment({ namespace: ns, ...s }) : apps.listDeploymentForAllNamespaces(s)),
     onEvent: (_type, obj) => {
@@ -68,13 +82,25 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
     },
   })));
   const reconciler = new MCPServerReconciler({
-    get, status: o.status, secrets: o.secrets, clock: { now: () => Date.now() }, log: o.log,
-    enqueue: (key) => { ref.controller?.enqueue(key); }, managed: { client: o.managedObjects, settings: o.managed },
+    get,
+    status: o.status,
+    secrets: o.secrets,
+    clock: { now: () => Date.now() },
+    log: o.log,
+    enqueue: (key) => {
+      ref.controller?.enqueue(key);
+    },
+    managed: { client: o.managedObjects, settings: o.managed },
   });
   const controller = o.manager.addController(new Controller({
-    name: 'mcpserver', reconcile: reconciler.reconcile, workers: Math.min(o.workers, 4), log: o.log,
+    name: 'mcpserver',
+    reconcile: reconciler.reconcile,
+    workers: Math.min(o.workers, 4),
+    log: o.log,
     queue: { baseDelayMs: 500, maxDelayMs: 60_000 },
-    onReconcileDone: (_key, durationMs, outcome) => { o.onReconcileDone(durationMs, outcome); },
+    onReconcileDone: (_key, durationMs, outcome) => {
+      o.onReconcileDone(durationMs, outcome);
+    },
   }));
   ref.controller = controller;
   return { reconciler, controller, get };

@@ -23,6 +23,7 @@ export interface MCPServerObject {
   status?: MCPServerStatus;
 }
 
+/** The ports an MCPServerReconciler works through. */
 export interface MCPServerReconcilerDeps {
   readonly get: (namespace: string, name: string) => MCPServerObject | undefined;
   readonly status: MCPServerStatusWriter;
@@ -39,33 +40,50 @@ const MAX_LIST_PAGES = 20;
 /** How soon a server that could not be reached is tried again (at most; its refreshInterval if shorter). */
 export const MCP_RETRY_MS = 15_000;
 
-interface Watch { fingerprint: string; connection: Promise<MCPConnection>; listedAt: number; changed: boolean }
+interface Watch {
+  fingerprint: string;
+  connection: Promise<MCPConnection>;
+  listedAt: number;
+  changed: boolean;
+}
 
+/** Reconciles an MCPServer: its managed objects, a session, tools/list into status and Ready. */
 export class MCPServerReconciler {
   private readonly d: MCPServerReconcilerDeps;
   private readonly watches = new Map<string, Watch>();
-  constructor(deps: MCPServerReconcilerDeps) { this.d = deps; }
+  constructor(deps: MCPServerReconcilerDeps) {
+    this.d = deps;
+  }
 
   readonly reconcile = async (key: string): Promise<ReconcileResult> => {
     const { namespace, name } = parseKey(key);
     const obj = this.d.get(namespace, name);
-    if (!obj) { this.close(key); return; }
+    if (!obj) {
+      this.close(key);
+      return;
+    }
     const parsed = mcpServerSpec.safeParse(obj.spec);
-    if (!parsed.success) throw new TerminalError(`MCPServer ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`);
+    if (!parsed.success)
+      throw new TerminalError(
+        `MCPServer ${key} does not match the v1alpha1 schema: ${parsed.error.message.slice(0, 500)}`,
+      );
     const current = obj.status ?? {};
     const now = this.d.clock.now();
     let spec = parsed.data;
     if (spec.managed) {
-      if (!this.d.managed) throw new TerminalError(`MCPServer ${key} is managed, but this controller runs no managed servers`);
-      const managed = await reconcileManaged(this.d.managed.client,
-        { name, namespace, uid: obj.metadata.uid ?? '' }, spec.managed, this.d.managed.settings);
-      for (const change of managed.changes) this.d.log.info({ mcpServer: key, change }, 'managed MCP server object changed');
+      if (!this.d.managed)
+        throw new TerminalError(`MCPServer ${key} is managed, but this controller runs no managed servers`);
+      const managed = await reconcileManaged(this.d.managed.client, { name, namespace, uid: obj.metadata.uid ?? '' },
+        spec.managed, this.d.managed.settings);
+      for (const change of managed.changes)
+        this.d.log.info({ mcpServer: key, change }, 'managed MCP server object changed');
       if (managed.kind === 'not-ready') {
         this.close(key);
         const next: MCPServerStatus = { ...current, observedGeneration: obj.metadata.generation ?? 0,
           conditions: [condition(current, 'False', managed.reason, managed.message, obj.metadata.generation, now)] };
         if (canonicalJson(next) !== canonicalJson(current)) {
-          if (managed.reason !== 'Deploying') this.d.log.warn({ mcpServer: key, reason: managed.reason }, managed.message);
+          if (managed.reason !== 'Deploying')
+            this.d.log.warn({ mcpServer: key, reason: managed.reason }, managed.message);
           await this.write(namespace, name, obj.metadata.resourceVersion, next);
         }
         // Deploying is polled (pods are not watched); a failure is looked at less often: the pod
@@ -77,7 +95,8 @@ export class MCPServerReconciler {
     const refreshMs = parseDurationMs(spec.refreshInterval);
     const watch = this.watch(key, namespace, spec);
     const upToDate = current.observedGeneration === obj.metadata.generation && ready(current) !== undefined;
-    if (upToDate && !watch.changed && now - watch.listedAt < refreshMs) return { requeueAfterMs: watch.listedAt + refreshMs - now };
+    if (upToDate && !watch.changed && now - watch.listedAt < refreshMs)
+      return { requeueAfterMs: watch.listedAt + refreshMs - now };
 
     let next: MCPServerStatus;
     let requeueAfterMs = refreshMs;
@@ -99,21 +118,35 @@ export class MCPServerReconciler {
         discoveredTools: discovery.tools,
         lastRefreshTime: new Date(watch.listedAt).toISOString(),
         ...(spec.url ? { url: spec.url } : {}),
-        conditions: [condition(current, 'True', MCPReason.Connected,
-          `${discovery.total} tools listed; refreshed every ${spec.refreshInterval} and on notifications/tools/list_changed.`
-          + (discovery.notes.length > 0 ? ` Note: ${discovery.notes.join('; ')}.` : ''), obj.metadata.generation, now)],
+        conditions: [
+          condition(current, 'True', MCPReason.Connected,
+            `${discovery.total} tools listed; refreshed every ${spec.refreshInterval} `
+              + 'and on notifications/tools/list_changed.'
+              + (discovery.notes.length > 0 ? ` Note: ${discovery.notes.join('; ')}.` : ''), obj.metadata.generation,
+            now),
+        ],
       };
     } catch (error) {
       // The session is opened again next time; the tools listed before stay (runs already resolved keep theirs anyway).
       this.close(key);
       const secret = error instanceof MCPConnectError && error.message.startsWith('header ');
-      const reason = secret ? MCPReason.SecretUnavailable : error instanceof MCPConnectError ? MCPReason.ConnectFailed : MCPReason.ListToolsFailed;
-      const what = error instanceof MCPConnectError ? describeMCPError(error) : `${spec.url ?? ''}: ${describeMCPError(error)}`;
-      const fix = secret ? 'create the Secret (and list it in the chart value mcpServerSecrets)'
-        : spec.managed ? 'check that the image serves MCP Streamable HTTP on spec.managed.port at spec.managed.path'
-          : 'check that the server runs and spec.url is its Streamable HTTP endpoint (path included, e.g. /mcp)';
+      const reason = secret
+        ? MCPReason.SecretUnavailable
+        : error instanceof MCPConnectError
+        ? MCPReason.ConnectFailed
+        : MCPReason.ListToolsFailed;
+      const what = error instanceof MCPConnectError
+        ? describeMCPError(error)
+        : `${spec.url ?? ''}: ${describeMCPError(error)}`;
+      const fix = secret ?
+        'create the Secret (and list it in the chart value mcpServerSecrets)'
+        : spec.managed ?
+        'check that the image serves MCP Streamable HTTP on spec.managed.port at spec.managed.path'
+        : 'check that the server runs and spec.url is its Streamable HTTP endpoint (path included, e.g. /mcp)';
       next = { ...current, observedGeneration: obj.metadata.generation ?? 0,
-        conditions: [condition(current, 'False', reason, `${what}. Fix: ${fix}. Retrying.`, obj.metadata.generation, now)] };
+        conditions: [
+          condition(current, 'False', reason, `${what}. Fix: ${fix}. Retrying.`, obj.metadata.generation, now),
+        ] };
       requeueAfterMs = Math.min(refreshMs, MCP_RETRY_MS);
       this.d.log.warn({ mcpServer: key, reason, err: what }, 'MCP server not ready');
     }
@@ -124,12 +157,14 @@ export class MCPServerReconciler {
     return { requeueAfterMs };
   };
 
-  private async write(namespace: string, name: string, resourceVersion: string | undefined, status: MCPServerStatus): Promise<void> {
+  private async write(namespace: string, name: string, resourceVersion: string | undefined,
+    status: MCPServerStatus): Promise<void> {
     try {
       await this.d.status.write(namespace, name, resourceVersion, status);
     } catch (error) {
       if (isNotFound(error)) return;
-      if (isConflict(error)) throw new ConflictError('the MCPServer changed since it was read', { retryAfterMs: 200, cause: error });
+      if (isConflict(error))
+        throw new ConflictError('the MCPServer changed since it was read', { retryAfterMs: 200, cause: error });
       throw error;
     }
   }
@@ -141,12 +176,27 @@ export class MCPServerReconciler {
     if (existing?.fingerprint === fingerprint) return existing;
     this.close(key);
     const watch: Watch = {
-      fingerprint, listedAt: 0, changed: true,
+      fingerprint,
+      listedAt: 0,
+      changed: true,
       connection: connectMCP(namespace, spec, this.d.secrets, {
-        onToolsChanged: () => { watch.changed = true; this.d.enqueue(key); },
-        onClose: () => { if (this.watches.get(key) === watch) { this.watches.delete(key); this.d.enqueue(key); } },
+        onToolsChanged: () => {
+          watch.changed = true;
+          this.d.enqueue(key);
+        },
+        onClose: () => {
+          if (this.watches.get(key) === watch) {
+            this.watches.delete(key);
+            this.d.enqueue(key);
+          }
+        },
         // The server's stream broke (it restarted or went away): list again on a new session, or say it is down.
-        onError: () => { if (this.watches.get(key) === watch) { this.close(key); this.d.enqueue(key); } },
+        onError: () => {
+          if (this.watches.get(key) === watch) {
+            this.close(key);
+            this.d.enqueue(key);
+          }
+        },
       }),
     };
     watch.connection.catch(() => undefined);
@@ -186,8 +236,13 @@ function condition(current: MCPServerStatus, status: Condition['status'], reason
   generation: number | undefined, now: number): Condition {
   const existing = ready(current);
   return {
-    type: 'Ready', status, reason, message: message.slice(0, 4096),
-    lastTransitionTime: existing && existing.status === status ? existing.lastTransitionTime : new Date(now).toISOString(),
+    type: 'Ready',
+    status,
+    reason,
+    message: message.slice(0, 4096),
+    lastTransitionTime: existing && existing.status === status
+      ? existing.lastTransitionTime
+      : new Date(now).toISOString(),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
   };
 }

@@ -9,7 +9,10 @@ import type { Caches, SecretReader } from '../ports.ts';
 export function endpointCredentials(caches: Caches, secrets: SecretReader, namespace: string, endpointName: string) {
   return async (): Promise<{ apiKey: string | undefined; baseURL: string }> => {
     const found = modelEndpointSpec.safeParse(caches.modelEndpoint(namespace, endpointName)?.spec);
-    if (!found.success) throw new Error(`ModelEndpoint ${namespace}/${endpointName} does not exist or is invalid: ask an admin to create it`);
+    if (!found.success)
+      throw new Error(
+        `ModelEndpoint ${namespace}/${endpointName} does not exist or is invalid: ask an admin to create it`,
+      );
     const secretRef = found.data.apiKeySecretRef;
     return {
       apiKey: secretRef ? await secrets.read(namespace, secretRef.name, secretRef.key) : undefined,

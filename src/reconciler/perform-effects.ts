@@ -18,8 +18,12 @@ import { withTraceparent } from './tracing-hooks.ts';
 
 /** Performs side effects concurrently; returns the ones that failed (never throws). */
 export async function performEffects(
-  d: ReconcilerDeps, effects: readonly Effect[], run: ParsedRun, status: AgentRunStatus,
-  current: () => AgentRunObject, log: Logger,
+  d: ReconcilerDeps,
+  effects: readonly Effect[],
+  run: ParsedRun,
+  status: AgentRunStatus,
+  current: () => AgentRunObject,
+  log: Logger,
 ): Promise<{ effect: Effect; error: unknown }[]> {
   const owner: RunOwner = run.metadata;
   const key = `${owner.namespace}/${owner.name}`;
@@ -59,11 +63,19 @@ export async function performEffects(
         await d.pods.deleteAll(owner.namespace, effect.labelSelector);
         d.podMemory.sweptRun(owner.uid);
         return;
-      case 'startModelCall': startModelCall(d, run, key, effect.stepId, effect.attempt, effect.request); return;
-      case 'cancelModelCall': d.modelCalls.cancel(owner.uid, effect.stepId); return;
-      case 'startMCPCall': d.mcpCalls.start({ ...effect, runUid: owner.uid, namespace: owner.namespace,
-        spec: () => mcpServerSpecOf(d.caches, owner.namespace, effect.server),
-        onDone: () => { d.enqueue(key); } }); return;
+      case 'startModelCall':
+        startModelCall(d, run, key, effect.stepId, effect.attempt, effect.request);
+        return;
+      case 'cancelModelCall':
+        d.modelCalls.cancel(owner.uid, effect.stepId);
+        return;
+      case 'startMCPCall':
+        d.mcpCalls.start({ ...effect, runUid: owner.uid, namespace: owner.namespace,
+          spec: () => mcpServerSpecOf(d.caches, owner.namespace, effect.server),
+          onDone: () => {
+            d.enqueue(key);
+          } });
+        return;
       case 'removeFinalizer': {
         const before = current();
         const resourceVersion = await d.runs.removeFinalizer(before, FINALIZER);
@@ -76,8 +88,13 @@ export async function performEffects(
         }
         return;
       }
-      case 'deleteRun': await d.runs.delete(owner); return;
-      case 'addFinalizer': case 'writeJournal': case 'event': return; // phases of their own
+      case 'deleteRun':
+        await d.runs.delete(owner);
+        return;
+      case 'addFinalizer':
+      case 'writeJournal':
+      case 'event':
+        return; // phases of their own
     }
   }));
   return results.flatMap((r, i) => {
@@ -87,13 +104,26 @@ export async function performEffects(
 }
 
 function startModelCall(
-d: ReconcilerDeps, run: ParsedRun, key: string, stepId: number, attempt: number, request: StartCall['request'],
+  d: ReconcilerDeps,
+  run: ParsedRun,
+  key: string,
+  stepId: number,
+  attempt: number,
+  request: StartCall['request'],
 ): void {
   d.modelCalls.start({
-    runUid: run.metadata.uid, stepId, attempt, request,
+    runUid: run.metadata.uid,
+    stepId,
+    attempt,
+    request,
     credentials: endpointCredentials(
-      d.caches, d.secrets, run.metadata.namespace, run.spec.model.endpointRef.name,
+      d.caches,
+      d.secrets,
+      run.metadata.namespace,
+      run.spec.model.endpointRef.name,
     ),
-    onDone: () => { d.enqueue(key); },
+    onDone: () => {
+      d.enqueue(key);
+    },
   });
 }

@@ -4,7 +4,14 @@ import type { Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
 import type { RunTracer } from '../observability/tracing/index.ts';
 import type {
-  AccessReviewer, Caches, EventSink, JournalStore, PodClient, RunWriter, SecretReader, WallClock,
+  AccessReviewer,
+  Caches,
+  EventSink,
+  JournalStore,
+  PodClient,
+  RunWriter,
+  SecretReader,
+  WallClock,
 } from '../ports.ts';
 import type { MCPCalls } from './memory/mcp-calls.ts';
 import type { ModelCalls } from './memory/model-calls.ts';

@@ -16,14 +16,26 @@ import type { AgentRunObject, RunWriter } from '../ports.ts';
 /** The step (and attempt) an effect belongs to, for its log lines. */
 export function stepFields(effect: Effect): { step?: number; attempt?: number; pod?: string } {
   switch (effect.type) {
-    case 'createPod': return { step: effect.stepId, pod: effect.pod.metadata?.name ?? '' };
-    case 'startModelCall': return { step: effect.stepId, attempt: effect.attempt };
-    case 'cancelModelCall': return { step: effect.stepId };
-    case 'startMCPCall': return { step: effect.stepId, attempt: effect.attempt };
-    case 'writeJournal': return effect.stepId !== undefined ? { step: effect.stepId } : {};
-    case 'deletePod': case 'releasePod': return { pod: effect.name };
-    case 'deleteEndedPods': return {};
-    case 'addFinalizer': case 'removeFinalizer': case 'deleteRun': case 'event': return {};
+    case 'createPod':
+      return { step: effect.stepId, pod: effect.pod.metadata?.name ?? '' };
+    case 'startModelCall':
+      return { step: effect.stepId, attempt: effect.attempt };
+    case 'cancelModelCall':
+      return { step: effect.stepId };
+    case 'startMCPCall':
+      return { step: effect.stepId, attempt: effect.attempt };
+    case 'writeJournal':
+      return effect.stepId !== undefined ? { step: effect.stepId } : {};
+    case 'deletePod':
+    case 'releasePod':
+      return { pod: effect.name };
+    case 'deleteEndedPods':
+      return {};
+    case 'addFinalizer':
+    case 'removeFinalizer':
+    case 'deleteRun':
+    case 'event':
+      return {};
   }
 }
 
@@ -38,16 +50,28 @@ export function rethrowConflict(error: unknown): never {
 /** resourceVersions are opaque, but etcd revisions are monotonic integers (Argo relies on the same). */
 export function newer(a: string | undefined, b: string | undefined): boolean {
   if (!a || !b) return false;
-  try { return BigInt(a) > BigInt(b); } catch { return false; }
+  try {
+    return BigInt(a) > BigInt(b);
+  } catch {
+    return false;
+  }
 }
 
 /** A logger that adds `fields` to every line. */
 export function childLog(log: Logger, fields: object): Logger {
   return {
-    debug: (f, m) => { log.debug({ ...fields, ...f }, m); },
-    info: (f, m) => { log.info({ ...fields, ...f }, m); },
-    warn: (f, m) => { log.warn({ ...fields, ...f }, m); },
-    error: (f, m) => { log.error({ ...fields, ...f }, m); },
+    debug: (f, m) => {
+      log.debug({ ...fields, ...f }, m);
+    },
+    info: (f, m) => {
+      log.info({ ...fields, ...f }, m);
+    },
+    warn: (f, m) => {
+      log.warn({ ...fields, ...f }, m);
+    },
+    error: (f, m) => {
+      log.error({ ...fields, ...f }, m);
+    },
   };
 }
 
@@ -64,7 +88,11 @@ export function resolvedOrNone(spec: AgentRun['spec'], agentTools: ReadonlyMap<s
  * that the run still ends instead of looping.
  */
 export async function writeStatusEvenIfRefused(
-  runs: RunWriter, run: AgentRunObject, status: AgentRunStatus, refusedBefore: boolean, log: Logger,
+  runs: RunWriter,
+  run: AgentRunObject,
+  status: AgentRunStatus,
+  refusedBefore: boolean,
+  log: Logger,
 ): Promise<string> {
   try {
     return await runs.writeStatus(run, status);

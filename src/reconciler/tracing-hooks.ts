@@ -13,7 +13,11 @@ type Run = AgentRun & { metadata: { name: string; namespace: string; uid: string
 
 /** The status with the run's trace context recorded; a bad traceparent annotation is a Warning Event. */
 export function tracedStatus(
-  tracer: RunTracer | undefined, events: EventSink, run: Run, status: AgentRunStatus, log: Logger,
+  tracer: RunTracer | undefined,
+  events: EventSink,
+  run: Run,
+  status: AgentRunStatus,
+  log: Logger,
 ): AgentRunStatus {
   if (!tracer || run.metadata.deletionTimestamp) return status;
   const stamped = tracer.stamp(run, run.status, status);
@@ -29,7 +33,8 @@ export function tracedStatus(
 
 /** The run's journal by step: what was read plus what this reconcile wrote. */
 export function journalEntries(
-  read: ReadonlyMap<number, RecordedEntry>, effects: readonly Effect[],
+  read: ReadonlyMap<number, RecordedEntry>,
+  effects: readonly Effect[],
 ): Map<number, JournalEntry> {
   const entries = new Map<number, JournalEntry>([...read].map(([id, r]) => [id, r.entry]));
   for (const e of effects) if (e.type === 'writeJournal' && e.stepId !== undefined) entries.set(e.stepId, e.entry);

@@ -11,17 +11,24 @@ import { kubeCall } from './errors.ts';
 /** Asks the apiserver (SubjectAccessReview) what a run's creator may do. */
 export class KubeAccessReviewer implements AccessReviewer {
   private readonly api: AuthorizationV1Api;
-  constructor(api: AuthorizationV1Api) { this.api = api; }
+  constructor(api: AuthorizationV1Api) {
+    this.api = api;
+  }
 
   async denied(
-    namespace: string, user: string, groups: readonly string[], requirements: readonly AccessRequirement[],
+    namespace: string,
+    user: string,
+    groups: readonly string[],
+    requirements: readonly AccessRequirement[],
   ): Promise<AccessRequirement[]> {
     const verdicts = await Promise.all(requirements.map(async (r) => {
       const review = await kubeCall(() => this.api.createSubjectAccessReview({
         body: {
-          apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
           spec: {
-            user, groups: [...groups],
+            user,
+            groups: [...groups],
             resourceAttributes: { namespace, verb: r.verb, group: r.group, resource: r.resource, name: r.name },
           },
         },

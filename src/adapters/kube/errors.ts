@@ -5,7 +5,11 @@
  */
 import { ApiException } from '@kubernetes/client-node';
 import {
-  AlreadyExistsError, ApiError, NotFoundError, StaleWriteError, WriteRejectedError,
+  AlreadyExistsError,
+  ApiError,
+  NotFoundError,
+  StaleWriteError,
+  WriteRejectedError,
 } from '../../port-errors.ts';
 
 /** Longest apiserver message a write refusal carries (it reaches status). */
@@ -18,11 +22,17 @@ export function toPortError(error: unknown): unknown {
   const message = describeApiError(error);
   const options = { cause: error };
   switch (status) {
-    case 404: return new NotFoundError(status, message, options);
-    case 409: return reasonOf(error) === 'AlreadyExists'
-      ? new AlreadyExistsError(status, message, options) : new StaleWriteError(status, message, options);
-    case 413: case 422: return new WriteRejectedError(status, message.slice(0, MAX_REJECTION_MESSAGE), options);
-    default: return new ApiError(status, message, options);
+    case 404:
+      return new NotFoundError(status, message, options);
+    case 409:
+      return reasonOf(error) === 'AlreadyExists'
+        ? new AlreadyExistsError(status, message, options) :
+        new StaleWriteError(status, message, options);
+    case 413:
+    case 422:
+      return new WriteRejectedError(status, message.slice(0, MAX_REJECTION_MESSAGE), options);
+    default:
+      return new ApiError(status, message, options);
   }
 }
 

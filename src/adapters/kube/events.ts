@@ -10,7 +10,9 @@ export class KubeEventSink implements EventSink {
   private readonly component: string;
   private readonly host: string;
   constructor(core: CoreV1Api, component = 'agentrun-operator', host = process.env.HOSTNAME ?? 'local') {
-    this.core = core; this.component = component; this.host = host;
+    this.core = core;
+    this.component = component;
+    this.host = host;
   }
 
   async emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
@@ -20,12 +22,22 @@ export class KubeEventSink implements EventSink {
       body: {
         metadata: { generateName: `${run.name}.`, namespace: run.namespace },
         involvedObject: {
-          apiVersion: API_VERSION, kind: 'AgentRun', name: run.name, namespace: run.namespace, uid: run.uid,
+          apiVersion: API_VERSION,
+          kind: 'AgentRun',
+          name: run.name,
+          namespace: run.namespace,
+          uid: run.uid,
         },
-        type, reason, message: message.slice(0, 1024),
-        firstTimestamp: now, lastTimestamp: now, eventTime: undefined, count: 1,
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        firstTimestamp: now,
+        lastTimestamp: now,
+        eventTime: undefined,
+        count: 1,
         source: { component: this.component, host: this.host },
-        reportingComponent: `agentrun.dev/${this.component}`, reportingInstance: this.host,
+        reportingComponent: `agentrun.dev/${this.component}`,
+        reportingInstance: this.host,
       },
     }));
   }

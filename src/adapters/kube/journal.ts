@@ -8,7 +8,12 @@ import { JOURNAL_PLURAL, type AgentRunJournalObject } from '../../api/agent-run-
 import { GROUP, VERSION } from '../../api/group.ts';
 import { sha256 } from '../../api/journal-digest.ts';
 import {
-  entryStep, journalObject, verifyJournalObject, type ExpectedEntry, type JournalEntry, type JournalRead,
+  entryStep,
+  journalObject,
+  verifyJournalObject,
+  type ExpectedEntry,
+  type JournalEntry,
+  type JournalRead,
 } from '../../core/journal.ts';
 import { isAlreadyExists, isNotFound } from '../../port-errors.ts';
 import type { JournalStore, RunOwner } from '../../ports.ts';
@@ -17,13 +22,19 @@ import { kubeCall } from './errors.ts';
 /** Writes and reads AgentRunJournal objects, verifying each one read. */
 export class KubeJournalStore implements JournalStore {
   private readonly api: CustomObjectsApi;
-  constructor(api: CustomObjectsApi) { this.api = api; }
+  constructor(api: CustomObjectsApi) {
+    this.api = api;
+  }
 
   async write(owner: RunOwner, name: string, entry: JournalEntry): Promise<JournalRead> {
     const body = journalObject(owner, name, entry);
     try {
       await kubeCall(() => this.api.createNamespacedCustomObject({
-        group: GROUP, version: VERSION, namespace: owner.namespace, plural: JOURNAL_PLURAL, body,
+        group: GROUP,
+        version: VERSION,
+        namespace: owner.namespace,
+        plural: JOURNAL_PLURAL,
+        body,
       }));
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
@@ -37,7 +48,11 @@ export class KubeJournalStore implements JournalStore {
     let obj: AgentRunJournalObject;
     try {
       obj = await kubeCall(() => this.api.getNamespacedCustomObject({
-        group: GROUP, version: VERSION, namespace: owner.namespace, plural: JOURNAL_PLURAL, name: expected.name,
+        group: GROUP,
+        version: VERSION,
+        namespace: owner.namespace,
+        plural: JOURNAL_PLURAL,
+        name: expected.name,
       })) as AgentRunJournalObject;
     } catch (error) {
       if (isNotFound(error)) return { state: 'missing' };

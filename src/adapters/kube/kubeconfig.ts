@@ -9,6 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 type RequestContext = Parameters<k8s.KubeConfig['applySecurityAuthentication']>[0];
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
+/** A KubeConfig whose requests share one pooled HTTP dispatcher (keep-alive connections). */
 export class PooledKubeConfig extends k8s.KubeConfig {
   private pooled: Dispatcher | undefined;
   private pooledFor: string | undefined;

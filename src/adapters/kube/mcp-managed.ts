@@ -27,9 +27,15 @@ export class KubeManagedObjects implements ManagedObjectsClient {
   private readonly discovery: k8s.DiscoveryV1Api;
 
   constructor(apis: {
-    apps: k8s.AppsV1Api; core: k8s.CoreV1Api; net: k8s.NetworkingV1Api; discovery: k8s.DiscoveryV1Api;
+    apps: k8s.AppsV1Api;
+    core: k8s.CoreV1Api;
+    net: k8s.NetworkingV1Api;
+    discovery: k8s.DiscoveryV1Api;
   }) {
-    this.apps = apis.apps; this.core = apis.core; this.net = apis.net; this.discovery = apis.discovery;
+    this.apps = apis.apps;
+    this.core = apis.core;
+    this.net = apis.net;
+    this.discovery = apis.discovery;
   }
 
   async ensure(objects: ManagedObjects): Promise<EnsureResult> {
@@ -77,8 +83,10 @@ export class KubeManagedObjects implements ManagedObjectsClient {
   async readyAddresses(namespace: string, service: string): Promise<string[]> {
     const labelSelector = `kubernetes.io/service-name=${service}`;
     const slices = await kubeCall(() => this.discovery.listNamespacedEndpointSlice({ namespace, labelSelector }));
-    return slices.items.flatMap((s) => (s.endpoints ?? [])
-      .filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses.slice(0, 1)));
+    return slices.items.flatMap((s) =>
+      (s.endpoints ?? [])
+        .filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses.slice(0, 1))
+    );
   }
 }
 
@@ -102,7 +110,9 @@ async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T
   if (drift === undefined) return actual;
   changes.push(`${api.kind} ${name}: reverted a change at ${drift}`);
   // A whole replace, under the resourceVersion read: a concurrent edit makes this fail and retry.
-  return await kubeCall(() => api.replace(name, namespace, Object.assign({}, desired, {
-    metadata: Object.assign({}, desired.metadata, { resourceVersion: actual.metadata?.resourceVersion }),
-  })));
+  return await kubeCall(() =>
+    api.replace(name, namespace, Object.assign({}, desired, {
+      metadata: Object.assign({}, desired.metadata, { resourceVersion: actual.metadata?.resourceVersion }),
+    }))
+  );
 }

@@ -8,13 +8,22 @@ import { kubeCall } from './errors.ts';
 /** Writes MCPServer status through the apiserver. */
 export class KubeMCPServerStatusWriter implements MCPServerStatusWriter {
   private readonly api: CustomObjectsApi;
-  constructor(api: CustomObjectsApi) { this.api = api; }
+  constructor(api: CustomObjectsApi) {
+    this.api = api;
+  }
 
   async write(
-    namespace: string, name: string, resourceVersion: string | undefined, status: MCPServerStatus,
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+    status: MCPServerStatus,
   ): Promise<void> {
     await kubeCall(() => this.api.replaceNamespacedCustomObjectStatus({
-      group: GROUP, version: VERSION, plural: MCP_SERVER_PLURAL, namespace, name,
+      group: GROUP,
+      version: VERSION,
+      plural: MCP_SERVER_PLURAL,
+      namespace,
+      name,
       body: { apiVersion: API_VERSION, kind: MCP_SERVER_KIND, metadata: { name, namespace, resourceVersion }, status },
     }));
   }

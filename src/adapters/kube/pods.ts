@@ -10,7 +10,9 @@ const strategicMerge = setHeaderOptions('Content-Type', PatchStrategy.StrategicM
 /** Creates, releases and deletes tool pods and reads their logs through the apiserver. */
 export class KubePodClient implements PodClient {
   private readonly core: CoreV1Api;
-  constructor(core: CoreV1Api) { this.core = core; }
+  constructor(core: CoreV1Api) {
+    this.core = core;
+  }
 
   async create(pod: V1Pod): Promise<V1Pod | undefined> {
     try {
@@ -35,10 +37,12 @@ export class KubePodClient implements PodClient {
   async release(namespace: string, name: string): Promise<void> {
     try {
       // Strategic merge: removes only our finalizer, whatever else is on the pod.
-      await kubeCall(() => this.core.patchNamespacedPod(
-        { namespace, name, body: { metadata: { '$deleteFromPrimitiveList/finalizers': [TOOL_POD_FINALIZER] } } },
-        strategicMerge,
-      ));
+      await kubeCall(() =>
+        this.core.patchNamespacedPod(
+          { namespace, name, body: { metadata: { '$deleteFromPrimitiveList/finalizers': [TOOL_POD_FINALIZER] } } },
+          strategicMerge,
+        )
+      );
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
@@ -49,11 +53,17 @@ export class KubePodClient implements PodClient {
   }
 
   async readLog(
-    namespace: string, name: string, container: string, limitBytes: number,
+    namespace: string,
+    name: string,
+    container: string,
+    limitBytes: number,
   ): Promise<{ text: string; truncated: boolean }> {
     // One byte more than the limit tells "exactly at the limit" from "cut off".
     const text = await kubeCall(() => this.core.readNamespacedPodLog({
-      namespace, name, container, limitBytes: limitBytes + 1,
+      namespace,
+      name,
+      container,
+      limitBytes: limitBytes + 1,
     }));
     // A real kubelet whose container is gone (removed with its pod, garbage-collected) answers 200
     // with this sentence as the "log": it is a failed read, never the tool's output.

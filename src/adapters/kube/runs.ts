@@ -12,17 +12,26 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 /** Writes a run's status (compare-and-swap), finalizers, and deletes runs. */
 export class KubeRunWriter implements RunWriter {
   private readonly api: CustomObjectsApi;
-  constructor(api: CustomObjectsApi) { this.api = api; }
+  constructor(api: CustomObjectsApi) {
+    this.api = api;
+  }
 
   async writeStatus(run: AgentRunObject, status: AgentRunStatus): Promise<string> {
     // The resourceVersion makes this a compare-and-swap: our status is not derivable from the
     // cluster, so a write based on a stale read must fail (409) rather than lose history.
     const written = await kubeCall(() => this.api.replaceNamespacedCustomObjectStatus({
-      group: GROUP, version: VERSION, plural: PLURAL, namespace: run.metadata.namespace, name: run.metadata.name,
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: run.metadata.namespace,
+      name: run.metadata.name,
       body: {
-        apiVersion: run.apiVersion, kind: run.kind,
+        apiVersion: run.apiVersion,
+        kind: run.kind,
         metadata: {
-          name: run.metadata.name, namespace: run.metadata.namespace, resourceVersion: run.metadata.resourceVersion,
+          name: run.metadata.name,
+          namespace: run.metadata.namespace,
+          resourceVersion: run.metadata.resourceVersion,
         },
         status,
       },
@@ -46,16 +55,28 @@ export class KubeRunWriter implements RunWriter {
 
   async delete(run: RunOwner): Promise<void> {
     await kubeCall(() => this.api.deleteNamespacedCustomObject({
-      group: GROUP, version: VERSION, plural: PLURAL, namespace: run.namespace, name: run.name,
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: run.namespace,
+      name: run.name,
       propagationPolicy: 'Background',
-    })).catch((error: unknown) => { if (!isNotFound(error)) throw error; });
+    })).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
   }
 
   private async patchFinalizers(run: AgentRunObject, finalizers: string[]): Promise<string> {
-    const patched = await kubeCall(() => this.api.patchNamespacedCustomObject({
-      group: GROUP, version: VERSION, plural: PLURAL, namespace: run.metadata.namespace, name: run.metadata.name,
-      body: { metadata: { finalizers, resourceVersion: run.metadata.resourceVersion } },
-    }, mergePatch)) as { metadata: { resourceVersion: string } };
+    const patched = await kubeCall(() =>
+      this.api.patchNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: run.metadata.namespace,
+        name: run.metadata.name,
+        body: { metadata: { finalizers, resourceVersion: run.metadata.resourceVersion } },
+      }, mergePatch)
+    ) as { metadata: { resourceVersion: string } };
     return patched.metadata.resourceVersion;
   }
 }

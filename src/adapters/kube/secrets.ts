@@ -12,7 +12,9 @@ export class SecretUnavailableError extends Error {
 /** Reads one key of a Secret, saying what to fix when it cannot. */
 export class KubeSecretReader implements SecretReader {
   private readonly core: CoreV1Api;
-  constructor(core: CoreV1Api) { this.core = core; }
+  constructor(core: CoreV1Api) {
+    this.core = core;
+  }
 
   async read(namespace: string, name: string, key: string): Promise<string> {
     let data: Record<string, string> | undefined;

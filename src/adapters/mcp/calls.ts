@@ -14,7 +14,10 @@ import { connectMCP, describeMCPError, type MCPConnection } from './connect.ts';
 /** The SDK's ErrorCode values this file tells apart (an enum; compared as plain numbers). */
 const JSONRPC = { connectionClosed: -32000, requestTimeout: -32001, invalidParams: -32602 } as const;
 
-interface Session { fingerprint: string; connection: Promise<MCPConnection> }
+interface Session {
+  fingerprint: string;
+  connection: Promise<MCPConnection>;
+}
 
 /** Calls MCP tools over shared sessions, one per MCPServer. */
 export class MCPSessionClient implements MCPClient {
@@ -59,7 +62,10 @@ export class MCPSessionClient implements MCPClient {
     if (error instanceof McpError) {
       const code: number = error.code;
       if (code === JSONRPC.requestTimeout) return { kind: 'timeout', ...text };
-      if (code === JSONRPC.connectionClosed) { this.drop(key); return { kind: 'transport-error', ...text }; }
+      if (code === JSONRPC.connectionClosed) {
+        this.drop(key);
+        return { kind: 'transport-error', ...text };
+      }
       if (code === JSONRPC.invalidParams && /not found/i.test(error.message)) return { kind: 'unknown-tool', ...text };
       return { kind: 'protocol-error', ...text };
     }
@@ -77,13 +83,19 @@ export class MCPSessionClient implements MCPClient {
     if (open?.fingerprint === fingerprint) return await open.connection;
     if (open) this.drop(key);
     const connection = connectMCP(namespace, spec, this.secrets, {
-      onClose: () => { if (this.sessions.get(key) === session) this.sessions.delete(key); },
+      onClose: () => {
+        if (this.sessions.get(key) === session) this.sessions.delete(key);
+      },
       // A broken stream fails the calls on it now (ConnectionClosed) rather than at their timeout.
-      onError: () => { if (this.sessions.get(key) === session) this.drop(key); },
+      onError: () => {
+        if (this.sessions.get(key) === session) this.drop(key);
+      },
     });
     const session: Session = { fingerprint, connection };
     this.sessions.set(key, session);
-    connection.catch(() => { if (this.sessions.get(key) === session) this.sessions.delete(key); });
+    connection.catch(() => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    });
     return await connection;
   }
 

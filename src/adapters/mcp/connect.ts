@@ -21,6 +21,7 @@ export class MCPConnectError extends Error {
   override name = 'MCPConnectError';
 }
 
+/** An open MCP session: the SDK client and what the server said at initialize. */
 export interface MCPConnection {
   readonly client: Client;
   readonly transport: StreamableHTTPClientTransport;
@@ -29,7 +30,8 @@ export interface MCPConnection {
 }
 
 /** Headers of the server, from its Secrets; throws MCPConnectError saying which Secret is wrong. */
-export async function headersOf(namespace: string, spec: MCPServerSpec, secrets: SecretReader): Promise<Record<string, string>> {
+export async function headersOf(namespace: string, spec: MCPServerSpec,
+  secrets: SecretReader): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const h of spec.headers ?? []) {
     try {
@@ -49,18 +51,24 @@ export async function headersOf(namespace: string, spec: MCPServerSpec, secrets:
 export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets: SecretReader,
   options: { onToolsChanged?: () => void; onClose?: () => void; onError?: () => void } = {}): Promise<MCPConnection> {
   // A managed server's address is known once it runs (mcp-observations.ts puts status.url in).
-  if (spec.url === undefined) throw new MCPConnectError('the managed MCP server has no address yet: it is not Ready (see its Ready condition)');
+  if (spec.url === undefined)
+    throw new MCPConnectError('the managed MCP server has no address yet: it is not Ready (see its Ready condition)');
   const headers = await headersOf(namespace, spec, secrets);
   const bounded = boundedFetch(MAX_MCP_RESPONSE_BYTES);
   const transport = new StreamableHTTPClientTransport(new URL(spec.url), {
     requestInit: { headers },
     fetch: async (input, init) => (init?.method === 'GET' ? fetch(input, init) : bounded(input, init)),
     // A broken stream is not resumed: the call's outcome is decided by the step (retry or report).
-    reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 },
+    reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000,
+      reconnectionDelayGrowFactor: 1 },
   });
   const client = new Client(CLIENT_INFO, {
     capabilities: {},
-    ...(options.onToolsChanged ? { listChanged: { tools: { autoRefresh: false, debounceMs: 300, onChanged: () => { options.onToolsChanged?.(); } } } } : {}),
+    ...(options.onToolsChanged
+      ? { listChanged: { tools: { autoRefresh: false, debounceMs: 300, onChanged: () => {
+        options.onToolsChanged?.();
+      } } } }
+      : {}),
   });
   if (options.onClose) client.onclose = options.onClose;
   try {

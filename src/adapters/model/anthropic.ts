@@ -4,7 +4,10 @@
  * reported as data for the core to classify; nothing here decides whether to retry.
  */
 import Anthropic, {
-  APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError,
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
 } from '@anthropic-ai/sdk';
 import type { ModelRequest } from '../../core/conversation.ts';
 import { modelResponse } from '../../core/journal.ts';
@@ -29,7 +32,8 @@ export class AnthropicModelClient implements ModelClient {
   }
 
   async call(
-    request: ModelRequest, options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal },
+    request: ModelRequest,
+    options: { apiKey: string | undefined; baseURL: string | undefined; signal: AbortSignal },
   ): Promise<ModelCallOutcome> {
     // The SDK would throw a header error that quotes the key: refuse it here, saying nothing of it.
     if (options.apiKey !== undefined && !isHeaderSafeKey(options.apiKey)) {
@@ -63,9 +67,11 @@ export class AnthropicModelClient implements ModelClient {
           failure: {
             // Only the message of an Anthropic error envelope is shown, sanitized: any other body
             // (an internal service's data) is never copied into status or Events.
-            kind: 'http', status: error.status,
+            kind: 'http',
+            status: error.status,
             message: error.apiMessage
-              ? sanitizeEndpointText(error.apiMessage) : 'the response body is not an Anthropic API error; not shown',
+              ? sanitizeEndpointText(error.apiMessage) :
+              'the response body is not an Anthropic API error; not shown',
             ...(error.type ? { errorType: sanitizeEndpointText(error.type).slice(0, 64) } : {}),
             ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
             ...(error.requestID ? { requestId: error.requestID } : {}),
@@ -94,7 +100,11 @@ export class AnthropicModelClient implements ModelClient {
       // apiKey and baseURL always explicit: otherwise the SDK reads env variables and profile files.
       // logLevel off: the SDK's own logging would bypass the operator's redaction.
       client = new Anthropic({
-        apiKey: apiKey ?? 'no-key-configured', baseURL, maxRetries: 0, timeout: this.timeoutMs, fetch: this.fetch,
+        apiKey: apiKey ?? 'no-key-configured',
+        baseURL,
+        maxRetries: 0,
+        timeout: this.timeoutMs,
+        fetch: this.fetch,
         logLevel: 'off',
       });
       this.clients.set(id, client);

@@ -24,23 +24,30 @@ export function boundedFetch(limitBytes: number, inner: typeof fetch = fetch): t
     const response = await inner(input, init);
     const declared = Number(response.headers.get('content-length') ?? Number.NaN);
     // Content-Length counts encoded bytes; the stream below counts what decoding yields.
-    if (response.ok && Number.isFinite(declared) && declared > limitBytes && !response.headers.get('content-encoding')) {
+    if (response.ok && Number.isFinite(declared) && declared > limitBytes &&
+      !response.headers.get('content-encoding')) {
       await response.body?.cancel().catch(() => undefined);
       throw new ModelResponseTooLargeError(limitBytes);
     }
     if (!response.body) return response;
     // The SDK swallows errors while reading an error body, so an error body is read here, and only
     // its start: an API error is a few hundred bytes, anything more is not one.
-    if (!response.ok) return new Response(await readStart(response.body, MAX_ERROR_BODY_BYTES), { status: response.status, statusText: response.statusText, headers: withoutLength(response.headers) });
+    if (!response.ok)
+      return new Response(await readStart(response.body, MAX_ERROR_BODY_BYTES), { status: response.status,
+        statusText: response.statusText, headers: withoutLength(response.headers) });
     let seen = 0;
     const limited = response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         seen += chunk.byteLength;
-        if (seen > limitBytes) { controller.error(new ModelResponseTooLargeError(limitBytes)); return; }
+        if (seen > limitBytes) {
+          controller.error(new ModelResponseTooLargeError(limitBytes));
+          return;
+        }
         controller.enqueue(chunk);
       },
     }));
-    return new Response(limited, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(limited, { status: response.status, statusText: response.statusText,
+      headers: response.headers });
   };
 }
 

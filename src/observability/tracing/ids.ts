@@ -41,7 +41,8 @@ export function parseTraceparent(value: string): ParsedTraceparent | { error: st
   if (!m) return { error: 'is not version-traceid-spanid-flags in lowercase hex (e.g. 00-<32 hex>-<16 hex>-01)' };
   const [, version = '', traceId = '', spanId = '', flags = '', rest] = m;
   if (version === 'ff') return { error: 'has the invalid version ff' };
-  if (version === '00' && rest !== undefined) return { error: 'has extra fields after the flags (version 00 has four)' };
+  if (version === '00' && rest !== undefined)
+    return { error: 'has extra fields after the flags (version 00 has four)' };
   if (traceId === ZERO_TRACE) return { error: 'has an all-zero trace id' };
   if (spanId === ZERO_SPAN) return { error: 'has an all-zero parent id' };
   return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };

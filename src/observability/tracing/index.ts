@@ -12,7 +12,8 @@ export { TRACEPARENT_ANNOTATION } from './ids.ts';
 export const INVALID_TRACEPARENT_REASON = EventOnlyReason.InvalidTraceparent;
 
 /** The tracer the configuration asks for. */
-export async function createRunTracer(options: { enabled: boolean; content: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<RunTracer> {
+export async function createRunTracer(options: { enabled: boolean; content: boolean },
+  env: NodeJS.ProcessEnv = process.env): Promise<RunTracer> {
   // OTEL_SDK_DISABLED=true turns every OpenTelemetry SDK off, ours included.
   if (!options.enabled || env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return NO_TRACING;
   const { createOtlpSink } = await import('./otlp.ts');

@@ -6,12 +6,20 @@
  * the run recorded: the SDK's Tracer would invent ids and take the clock's time, and a span of a
  * run must be the same whichever operator process exports it.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type HrTime, type SpanContext } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type HrTime,
+  type SpanContext } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import {
-  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler,
-  type ReadableSpan, type Sampler, type SpanExporter,
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  SamplingDecision,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { SpanSink } from './run-tracer.ts';
@@ -20,23 +28,38 @@ import type { SpanData } from './spans.ts';
 /** The instrumentation scope of every span (fixed: Jaeger deduplicates only identical copies). */
 export const SCOPE = { name: 'agentrun-operator', version: '1' } as const;
 
-/** The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name (the spec's values); default parentbased_always_on. */
+/**
+ * The sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name (the spec's values); default
+ * parentbased_always_on.
+ */
 export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler {
   const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
   const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
   const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
   switch (name) {
-    case 'always_on': return new AlwaysOnSampler();
-    case 'always_off': return new AlwaysOffSampler();
-    case 'traceidratio': return new TraceIdRatioBasedSampler(ratio);
-    case 'parentbased_always_off': return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio': return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
-    case 'parentbased_always_on': return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    default: throw new Error(`OTEL_TRACES_SAMPLER=${name} is not supported: use always_on, always_off, traceidratio or parentbased_*`);
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    default:
+      throw new Error(
+        `OTEL_TRACES_SAMPLER=${name} is not supported: use always_on, always_off, traceidratio or parentbased_*`,
+      );
   }
 }
 
-/** service.name agentrun-operator, then OTEL_RESOURCE_ATTRIBUTES (key=value,... percent-encoded), then OTEL_SERVICE_NAME. */
+/**
+ * service.name agentrun-operator, then OTEL_RESOURCE_ATTRIBUTES (key=value,... percent-encoded), then
+ * OTEL_SERVICE_NAME.
+ */
 export function resourceAttributes(env: NodeJS.ProcessEnv): Record<string, string> {
   const attributes: Record<string, string> = { [ATTR_SERVICE_NAME]: 'agentrun-operator' };
   for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',')) {
@@ -69,7 +92,9 @@ export function toReadableSpan(span: SpanData, resource: Resource): ReadableSpan
     startTime: hr(span.startMs),
     endTime: hr(span.endMs),
     duration: hr(span.endMs - span.startMs),
-    status: span.error ? { code: SpanStatusCode.ERROR, message: span.error.slice(0, 1024) } : { code: SpanStatusCode.UNSET },
+    status: span.error
+      ? { code: SpanStatusCode.ERROR, message: span.error.slice(0, 1024) }
+      : { code: SpanStatusCode.UNSET },
     attributes: { ...span.attributes },
     links: [],
     events: span.events.map((e) => ({ name: e.name, time: hr(e.timeMs), attributes: e.attributes })),
@@ -96,12 +121,18 @@ export function createOtlpSink(options: { env?: NodeJS.ProcessEnv; exporter?: Sp
     sample: (traceId, parent) => {
       const ctx = parent
         ? trace.setSpanContext(ROOT_CONTEXT, {
-          traceId, spanId: parent.spanId, isRemote: true, traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+          traceId,
+          spanId: parent.spanId,
+          isRemote: true,
+          traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
         })
         : ROOT_CONTEXT;
-      return sampler.shouldSample(ctx, traceId, 'invoke_agent', SpanKind.INTERNAL, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
+      return sampler.shouldSample(ctx, traceId, 'invoke_agent', SpanKind.INTERNAL, {}, []).decision ===
+        SamplingDecision.RECORD_AND_SAMPLED;
     },
-    export: (spans) => { for (const span of spans) processor.onEnd(toReadableSpan(span, resource)); },
+    export: (spans) => {
+      for (const span of spans) processor.onEnd(toReadableSpan(span, resource));
+    },
     shutdown: () => processor.shutdown(),
   };
 }

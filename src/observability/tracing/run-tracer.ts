@@ -7,7 +7,8 @@
 import type { AgentRunStatus } from '../../api/agent-run.ts';
 import type { JournalEntry } from '../../core/journal.ts';
 import { isFinished, isStepDone } from '../../core/machine.ts';
-import { TRACEPARENT_ANNOTATION, formatTraceparent, parseTraceparent, runSpanId, runTraceId, stepSpanId, type RunTraceContext } from './ids.ts';
+import { TRACEPARENT_ANNOTATION, formatTraceparent, parseTraceparent, runSpanId, runTraceId, stepSpanId,
+  type RunTraceContext } from './ids.ts';
 import { interruptedSpans, runSpans, type RetrySeen, type RunSpanInput, type SpanData } from './spans.ts';
 
 /** What the tracer needs to know of a run. */
@@ -28,9 +29,11 @@ export interface RunTracer {
    * The status to write, with status.trace set when the run has none yet; `warning` says why a
    * traceparent annotation was ignored (the reconciler emits it as a Warning Event).
    */
-  stamp(run: TracedRun, before: AgentRunStatus | undefined, status: AgentRunStatus): { status: AgentRunStatus; warning?: string };
+  stamp(run: TracedRun, before: AgentRunStatus | undefined,
+    status: AgentRunStatus): { status: AgentRunStatus; warning?: string };
   /** After a successful status write: exports the spans the recorded state ended. */
-  observe(run: TracedRun, before: AgentRunStatus | undefined, after: AgentRunStatus, journal: ReadonlyMap<number, JournalEntry>): void;
+  observe(run: TracedRun, before: AgentRunStatus | undefined, after: AgentRunStatus,
+    journal: ReadonlyMap<number, JournalEntry>): void;
   /** TRACEPARENT for the tool pod of `stepId`: its execute_tool span is the tool's parent. */
   podTraceparent(runUid: string, status: AgentRunStatus, stepId: number): string | undefined;
   /** The run is gone. */
@@ -78,7 +81,8 @@ export class SinkRunTracer implements RunTracer {
     this.now = options.now ?? Date.now;
   }
 
-  stamp(run: TracedRun, before: AgentRunStatus | undefined, status: AgentRunStatus): { status: AgentRunStatus; warning?: string } {
+  stamp(run: TracedRun, before: AgentRunStatus | undefined,
+    status: AgentRunStatus): { status: AgentRunStatus; warning?: string } {
     if (status.trace) return { status };
     // A run that ended before tracing was on gets no trace.
     if (before && isFinished(before)) return { status };
@@ -91,23 +95,35 @@ export class SinkRunTracer implements RunTracer {
       const sampled = this.sink.sample(parsed.traceId, { spanId: parsed.spanId, sampled: parsed.sampled });
       context = { traceId: parsed.traceId, spanId: runSpanId(uid, 'root'), parentSpanId: parsed.spanId, sampled };
     } else {
-      if (parsed) warning = `Annotation ${TRACEPARENT_ANNOTATION} ${parsed.error}: ignored, the run has a trace of its own. Use a W3C traceparent such as 00-<32 hex>-<16 hex>-01.`;
+      if (parsed)
+        warning = `Annotation ${TRACEPARENT_ANNOTATION} ${parsed.error}: ignored, the run has a trace of its own. `
+          + 'Use a W3C traceparent such as 00-<32 hex>-<16 hex>-01.';
       const traceId = runTraceId(uid);
       context = { traceId, spanId: runSpanId(uid, 'root'), sampled: this.sink.sample(traceId, undefined) };
     }
     return { status: { ...status, trace: context }, ...(warning ? { warning } : {}) };
   }
 
-  observe(run: TracedRun, before: AgentRunStatus | undefined, after: AgentRunStatus, journal: ReadonlyMap<number, JournalEntry>): void {
+  observe(run: TracedRun, before: AgentRunStatus | undefined, after: AgentRunStatus,
+    journal: ReadonlyMap<number, JournalEntry>): void {
     const context = after.trace;
     if (!context?.sampled) return;
     const { uid } = run.metadata;
     const input = (status: AgentRunStatus, state: RunState): RunSpanInput => ({
       run: {
-        name: run.metadata.name, namespace: run.metadata.namespace, uid, model: run.spec.model.name, maxTokens: run.spec.model.maxTokens,
+        name: run.metadata.name,
+        namespace: run.metadata.namespace,
+        uid,
+        model: run.spec.model.name,
+        maxTokens: run.spec.model.maxTokens,
         ...(run.metadata.creationTimestamp ? { creationTimestamp: run.metadata.creationTimestamp } : {}),
       },
-      status, context, journal, content: this.content, retries: state.retries, resumed: state.resumed,
+      status,
+      context,
+      journal,
+      content: this.content,
+      retries: state.retries,
+      resumed: state.resumed,
     });
     const spans: SpanData[] = [];
     let state = this.runs.get(uid);
@@ -147,7 +163,11 @@ export class SinkRunTracer implements RunTracer {
     return formatTraceparent(context.traceId, stepSpanId(runUid, stepId, step.attempt), context.sampled);
   }
 
-  forget(runUid: string): void { this.runs.delete(runUid); }
+  forget(runUid: string): void {
+    this.runs.delete(runUid);
+  }
 
-  async shutdown(): Promise<void> { await this.sink.shutdown(); }
+  async shutdown(): Promise<void> {
+    await this.sink.shutdown();
+  }
 }

@@ -8,6 +8,7 @@ import type { JournalEntry } from '../../core/journal.ts';
 import { isFinished, isStepDone } from '../../core/machine.ts';
 import { runSpanId, stepSpanId, type RunTraceContext } from './ids.ts';
 
+/** A span attribute value, as OpenTelemetry allows it. */
 export type AttributeValue = string | number | boolean | string[];
 
 /** One finished span, ready to export. */
@@ -28,7 +29,11 @@ export interface SpanData {
 }
 
 /** A failed model attempt the operator saw (status keeps only the last one). */
-export interface RetrySeen { readonly attempt: number; readonly errorClass: string; readonly atMs: number }
+export interface RetrySeen {
+  readonly attempt: number;
+  readonly errorClass: string;
+  readonly atMs: number;
+}
 
 /** What a run's spans are derived from. */
 export interface RunSpanInput {
@@ -61,9 +66,12 @@ const ms = (t: string | undefined): number | undefined => {
   const v = t === undefined ? NaN : Date.parse(t);
   return Number.isFinite(v) ? v : undefined;
 };
-const clip = (s: string): string => (s.length > MAX_CONTENT_CHARS ? `${s.slice(0, MAX_CONTENT_CHARS)}…[truncated]` : s);
+const clip = (s: string): string => s.length > MAX_CONTENT_CHARS ? `${s.slice(0, MAX_CONTENT_CHARS)}…[truncated]` : s;
 
-/** Every span the recorded state of the run ends: finished steps, decided approvals, and the root once the run ended. */
+/**
+ * Every span the recorded state of the run ends: finished steps, decided approvals, and the root once
+ * the run ended.
+ */
 export function runSpans(input: RunSpanInput): SpanData[] {
   const spans: SpanData[] = [];
   const skip = input.skip ?? new Set<string>();
@@ -130,7 +138,8 @@ function modelSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined 
   if (response) {
     attributes['gen_ai.response.id'] = response.id;
     attributes['gen_ai.response.model'] = response.model;
-    if (input.content) attributes['gen_ai.output.messages'] = clip(JSON.stringify([{ role: 'assistant', content: response.content }]));
+    if (input.content)
+      attributes['gen_ai.output.messages'] = clip(JSON.stringify([{ role: 'assistant', content: response.content }]));
   }
   if (step.stopReason) attributes['gen_ai.response.finish_reasons'] = [step.stopReason];
   if (step.usage) {
@@ -152,7 +161,8 @@ function modelSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined 
     ...stepSpanBase(input, step, `chat ${input.run.model}`, 'client', start, end),
     attributes,
     events: [...retries.values()].sort((a, b) => a.attempt - b.attempt).map((r) => ({
-      name: 'retry', timeMs: Math.min(Math.max(r.atMs, start), Math.max(start, end)),
+      name: 'retry',
+      timeMs: Math.min(Math.max(r.atMs, start), Math.max(start, end)),
       attributes: { 'agentrun.retry.attempt': r.attempt, 'error.type': r.errorClass },
     })),
     ...(failed ? { error: step.message ?? step.retry?.errorMessage ?? 'the model call failed' } : {}),
@@ -201,9 +211,12 @@ function toolSpan(input: RunSpanInput, step: StepRecord): SpanData | undefined {
 }
 
 /** What every step span has: its key, name and kind, the run's trace, the step's own span id, its times. */
-function stepSpanBase(input: RunSpanInput, step: StepRecord, name: string, kind: SpanData['kind'], start: number, end: number) {
+function stepSpanBase(input: RunSpanInput, step: StepRecord, name: string, kind: SpanData['kind'], start: number,
+  end: number) {
   return {
-    key: `step/${step.id}`, name, kind,
+    key: `step/${step.id}`,
+    name,
+    kind,
     traceId: input.context.traceId,
     spanId: stepSpanId(input.run.uid, step.id, step.attempt),
     parentSpanId: input.context.spanId,

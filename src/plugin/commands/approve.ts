@@ -3,8 +3,10 @@ import { expectPositionals, parseStepId } from '../args.ts';
 import { booleanFlag, stringFlag, type CommandContext } from '../context.ts';
 import { decideOnSteps } from '../decisions.ts';
 
+/** The annotation value of an approval given without --comment. */
 export const DEFAULT_COMMENT = 'approved via kubectl agentrun';
 
+/** `kubectl agentrun approve NAME [STEP...]`: approves steps awaiting approval, by default every open one. */
 export async function approve(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'approve', ['NAME'], { rest: true });
   const [name = '', ...steps] = ctx.positionals;

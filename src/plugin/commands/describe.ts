@@ -15,6 +15,7 @@ import { age, elapsed, table, truncate, when, wrap, type Output } from '../rende
 const MAX_EVENTS = 20;
 const LABEL_WIDTH = 14;
 
+/** Prints a run's state, steps, pending approvals and Events, with the commands to act on what it waits for. */
 export async function describe(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'describe', ['NAME']);
   const [name = ''] = ctx.positionals;
@@ -28,9 +29,12 @@ export async function describe(ctx: CommandContext): Promise<void> {
   field(out, 'Namespace', run.metadata.namespace);
   field(out, 'Phase', s.phase ?? 'Pending (not picked up by the operator yet)');
   if (s.message !== undefined) field(out, 'Message', s.message);
-  field(out, 'Model', `${spec.model.name} (max_tokens ${spec.model.maxTokens}, ModelEndpoint ${spec.model.endpointRef.name})`);
+  field(out, 'Model',
+    `${spec.model.name} (max_tokens ${spec.model.maxTokens}, ModelEndpoint ${spec.model.endpointRef.name})`);
   field(out, 'Tokens', usageLine(s.usage));
-  field(out, 'Limits', `${spec.limits.maxTurns} turn${spec.limits.maxTurns === 1 ? '' : 's'}, ${spec.limits.maxTotalTokens === undefined ? 'no token budget' : `${spec.limits.maxTotalTokens} tokens`}, timeout ${spec.limits.timeout}, approval timeout ${spec.limits.approvalTimeout}`);
+  const budget = spec.limits.maxTotalTokens === undefined ? 'no token budget' : `${spec.limits.maxTotalTokens} tokens`;
+  field(out, 'Limits', `${spec.limits.maxTurns} turn${spec.limits.maxTurns === 1 ? '' : 's'}, ${budget}, `
+    + `timeout ${spec.limits.timeout}, approval timeout ${spec.limits.approvalTimeout}`);
   if (s.currentTurn !== undefined) field(out, 'Turn', String(s.currentTurn));
   if (s.currentStep !== undefined) field(out, 'Step', s.currentStep);
   if (s.waitingFor !== undefined) field(out, 'Waiting For', s.waitingFor);
@@ -39,7 +43,9 @@ export async function describe(ctx: CommandContext): Promise<void> {
   field(out, 'Created', when(run.metadata.creationTimestamp, now));
   field(out, 'Started', when(s.startTime, now));
   field(out, 'Completed', when(s.completionTime, now));
-  if (s.startTime !== undefined) field(out, 'Duration', elapsed(s.startTime, s.completionTime, now) + (s.completionTime === undefined ? ' so far' : ''));
+  if (s.startTime !== undefined)
+    field(out, 'Duration',
+      elapsed(s.startTime, s.completionTime, now) + (s.completionTime === undefined ? ' so far' : ''));
   if (s.result !== undefined) {
     out.print('Result:');
     for (const line of wrap(s.result, out.width, '  ')) out.print(line);
@@ -49,15 +55,16 @@ export async function describe(ctx: CommandContext): Promise<void> {
   out.print(conditions.length === 0 ? 'Conditions:    <none>' : 'Conditions:');
   if (conditions.length > 0) {
     for (const line of table([['TYPE', 'STATUS', 'REASON', 'SINCE', 'MESSAGE'],
-      ...conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime, now), c.message])], '  ')) out.print(line);
+      ...conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime, now), c.message])], '  '))
+      out.print(line);
   }
 
   const steps = [...(s.steps ?? [])].sort((a, b) => a.id - b.id);
   out.print(steps.length === 0 ? 'Steps:         <none>' : 'Steps:');
   if (steps.length > 0) {
     const decisions = decisionsFrom(run.metadata.annotations);
-    for (const line of table([['ID', 'KIND', 'TOOL', 'PHASE/OUTCOME', 'ATTEMPT', 'POD', 'TOKENS', 'DURATION', 'APPROVAL', 'WAIT'],
-      ...steps.map((st) => stepRow(run, st, decisions.get(st.id), now))], '  ')) out.print(line);
+    for (const line of table([['ID', 'KIND', 'TOOL', 'PHASE/OUTCOME', 'ATTEMPT', 'POD', 'TOKENS', 'DURATION',
+      'APPROVAL', 'WAIT'], ...steps.map((st) => stepRow(run, st, decisions.get(st.id), now))], '  ')) out.print(line);
   }
 
   await printPendingApprovals(ctx, run, now);
@@ -79,7 +86,8 @@ function field(out: Output, label: string, value: string): void {
 
 function usageLine(u: TokenUsage | undefined): string {
   if (!u) return '0';
-  return `${u.totalTokens} total: input ${u.inputTokens}, output ${u.outputTokens}, cache read ${u.cacheReadInputTokens}, cache write ${u.cacheCreationInputTokens}`;
+  return `${u.totalTokens} total: input ${u.inputTokens}, output ${u.outputTokens}, `
+    + `cache read ${u.cacheReadInputTokens}, cache write ${u.cacheCreationInputTokens}`;
 }
 
 const DONE = new Set(['Succeeded', 'Failed', 'Skipped']);
@@ -95,7 +103,9 @@ function stepRow(run: Run, st: StepRecord, annotated: AnnotatedDecision | undefi
     // An MCP step has no pod: the cell names the MCPServer it called instead.
     st.podName ?? (st.mcpServer !== undefined ? `mcp:${st.mcpServer}` : ''),
     st.usage === undefined ? '' : String(st.usage.totalTokens),
-    st.startedAt === undefined ? '' : elapsed(st.startedAt, st.finishedAt, now) + (st.finishedAt === undefined && !DONE.has(st.phase) ? '+' : ''),
+    st.startedAt === undefined
+      ? ''
+      : elapsed(st.startedAt, st.finishedAt, now) + (st.finishedAt === undefined && !DONE.has(st.phase) ? '+' : ''),
     approvalCell(st, annotated),
     waitCell(run, st, now),
   ];
@@ -120,7 +130,8 @@ function waitCell(run: Run, st: StepRecord, now: number): string {
   const next = r.nextRetryAt;
   if (!DONE.has(st.phase) && next !== undefined) {
     const inMs = new Date(next).getTime() - now;
-    return `retry ${r.errorClass} (attempt ${r.attempt} failed) next at ${next}${inMs > 0 ? ` (in ${elapsed(new Date(now).toISOString(), next, now)})` : ''}`;
+    const wait = inMs > 0 ? ` (in ${elapsed(new Date(now).toISOString(), next, now)})` : '';
+    return `retry ${r.errorClass} (attempt ${r.attempt} failed) next at ${next}${wait}`;
   }
   return `retried after ${r.errorClass} (attempt ${r.attempt})`;
 }
@@ -133,17 +144,26 @@ async function printPendingApprovals(ctx: CommandContext, run: Run, now: number)
     return;
   }
   out.print('Pending Approvals:');
-  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'],
-    ...pending.map((p) => [String(p.step), pendingSubject(p), `${p.since} (${age(p.since, now)})`, truncate(p.inputPreview, 80)])], '  ')) out.print(line);
+  const rows = pending.map((p) => [
+    String(p.step),
+    pendingSubject(p),
+    `${p.since} (${age(p.since, now)})`,
+    truncate(p.inputPreview, 80),
+  ]);
+  for (const line of table([['STEP', 'TOOL', 'SINCE', 'INPUT'], ...rows], '  ')) out.print(line);
   for (const p of pending) {
     if (booleanFlag(ctx, 'show-input')) await printFullInput(ctx, run, p);
-    else if (isCut(p)) out.note(`note: the input of step ${p.step} is cut in this preview; --show-input prints all ${p.inputBytes ?? 0} bytes`);
+    else if (isCut(p))
+      out.note(
+        `note: the input of step ${p.step} is cut in this preview; --show-input prints all ${p.inputBytes ?? 0} bytes`,
+      );
   }
   const name = run.metadata.name, ns = run.metadata.namespace;
   const commands: string[][] = [];
   for (const p of pending) {
     commands.push([`To approve step ${p.step}:`, suggest(ctx, ns, ['approve', name, String(p.step)])]);
-    commands.push([`To reject step ${p.step}:`, suggest(ctx, ns, ['reject', name, String(p.step)], ['--reason', '<why>'])]);
+    commands.push([`To reject step ${p.step}:`,
+      suggest(ctx, ns, ['reject', name, String(p.step)], ['--reason', '<why>'])]);
   }
   if (pending.length > 1) commands.push(['To approve all:', suggest(ctx, ns, ['approve', name])]);
   for (const line of table(commands, '  ')) out.print(line);
@@ -166,7 +186,10 @@ async function printEvents(ctx: CommandContext, run: Run, now: number): Promise<
   out.print(events.length > shown.length ? `Events (the last ${shown.length} of ${events.length}):` : 'Events:');
   for (const line of table([['TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'],
     ...shown.map((e) => [
-      e.type ?? '', e.reason ?? '', age(new Date(eventTime(e)), now),
-      e.source?.component || e.reportingComponent || '', truncate(e.message ?? '', 200),
+      e.type ?? '',
+      e.reason ?? '',
+      age(new Date(eventTime(e)), now),
+      e.source?.component || e.reportingComponent || '',
+      truncate(e.message ?? '', 200),
     ])], '  ')) out.print(line);
 }

@@ -3,6 +3,7 @@ import { expectPositionals } from '../args.ts';
 import { booleanFlag, type CommandContext } from '../context.ts';
 import { age, table } from '../render.ts';
 
+/** Prints one line per run: phase, turn, steps, waiting for, age. */
 export async function list(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'list', []);
   const all = booleanFlag(ctx, 'all-namespaces');
@@ -11,7 +12,9 @@ export async function list(ctx: CommandContext): Promise<void> {
     ctx.out.note(all ? 'No agentruns found.' : `No agentruns found in ${ctx.kube.namespace} namespace.`);
     return;
   }
-  runs.sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
+  runs.sort((a, b) =>
+    a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name)
+  );
   const now = Date.now();
   const header = ['NAME', 'PHASE', 'STEP', 'TURN', 'TOKENS', 'WAITING-FOR', 'AGE'];
   const rows = runs.map((run) => {

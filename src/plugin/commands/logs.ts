@@ -11,12 +11,14 @@ import { readEntry } from '../journal.ts';
 /** The container name of every tool pod (src/core/tool-pod.ts). */
 export const TOOL_CONTAINER = 'tool';
 
+/** Prints a tool step's log from its pod, or the journaled output when the pod is gone. */
 export async function logs(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'logs', ['NAME', 'STEP']);
   const [name = '', stepText = ''] = ctx.positionals;
   const stepId = parseStepId(stepText, 'logs');
   const attemptFlag = stringFlag(ctx, 'attempt');
-  if (attemptFlag !== undefined && !/^[1-9][0-9]{0,5}$/.test(attemptFlag)) throw new UsageError(`--attempt must be a positive integer, not "${attemptFlag}"`, 'logs');
+  if (attemptFlag !== undefined && !/^[1-9][0-9]{0,5}$/.test(attemptFlag))
+    throw new UsageError(`--attempt must be a positive integer, not "${attemptFlag}"`, 'logs');
 
   const run = await ctx.kube.getRun(name);
   const { namespace } = run.metadata;
@@ -24,14 +26,21 @@ export async function logs(ctx: CommandContext): Promise<void> {
   const step = steps.find((s) => s.id === stepId);
   if (!step) {
     const ids = steps.map((s) => s.id);
-    throw new PluginError(`agentrun "${name}" has no step ${stepId} (${ids.length === 0 ? 'it has no steps yet' : `steps ${Math.min(...ids)}-${Math.max(...ids)}`})`);
+    const range = ids.length === 0 ? 'it has no steps yet' : `steps ${Math.min(...ids)}-${Math.max(...ids)}`;
+    throw new PluginError(`agentrun "${name}" has no step ${stepId} (${range})`);
   }
   if (step.kind !== 'Tool') {
-    throw new PluginError(`step ${stepId} of agentrun "${name}" is a model call, which runs no pod; see ${suggest(ctx, namespace, ['transcript', name])}`);
+    const transcript = suggest(ctx, namespace, ['transcript', name]);
+    throw new PluginError(`step ${stepId} of agentrun "${name}" is a model call, which runs no pod; see ${transcript}`);
   }
   const attempt = attemptFlag === undefined ? step.attempt : Number(attemptFlag);
-  if (attempt > step.attempt) throw new PluginError(`step ${stepId} of agentrun "${name}" has had ${step.attempt} attempt${step.attempt === 1 ? '' : 's'}, not ${attempt}`);
-  const pod = attempt === step.attempt && step.podName !== undefined ? step.podName : toolPodName(name, stepId, attempt);
+  if (attempt > step.attempt) {
+    const attempts = `${step.attempt} attempt${step.attempt === 1 ? '' : 's'}`;
+    throw new PluginError(`step ${stepId} of agentrun "${name}" has had ${attempts}, not ${attempt}`);
+  }
+  const pod = attempt === step.attempt && step.podName !== undefined
+    ? step.podName
+    : toolPodName(name, stepId, attempt);
 
   const neverRan = step.podName === undefined && attemptFlag === undefined;
   const log = neverRan ? undefined : await ctx.kube.podLog(namespace, pod, TOOL_CONTAINER);
@@ -40,14 +49,25 @@ export async function logs(ctx: CommandContext): Promise<void> {
     return;
   }
 
-  const entry = await readEntry(ctx.kube, run, step, (m) => { ctx.out.note(m); });
-  const why = neverRan ? `step ${stepId} ran no pod (${step.phase}${step.outcome ? `/${step.outcome}` : ''})` : `pod ${pod} is gone`;
+  const entry = await readEntry(ctx.kube, run, step, (m) => {
+    ctx.out.note(m);
+  });
+  const why = neverRan
+    ? `step ${stepId} ran no pod (${step.phase}${step.outcome ? `/${step.outcome}` : ''})`
+    : `pod ${pod} is gone`;
   if (entry?.kind !== 'ToolResult') {
-    throw new PluginError(`${why} and step ${stepId} has no journaled output${step.journal ? '' : ` yet (phase ${step.phase})`}`);
+    throw new PluginError(
+      `${why} and step ${stepId} has no journaled output${step.journal ? '' : ` yet (phase ${step.phase})`}`,
+    );
   }
   if (attempt !== entry.attempt) {
-    throw new PluginError(`${why}, and the journal holds the output of attempt ${entry.attempt} of step ${stepId}, not of attempt ${attempt}`);
+    throw new PluginError(`${why}, and the journal holds the output of attempt ${entry.attempt} of step ${stepId}, `
+      + `not of attempt ${attempt}`);
   }
-  ctx.out.note(`${why}; showing the output journaled for step ${stepId} instead (what the model got${entry.truncated ? ', truncated at limits.maxToolOutputBytes' : ''}${entry.exitCode !== undefined ? `, exit code ${entry.exitCode}` : ''})`);
+  const truncated = entry.truncated ? ', truncated at limits.maxToolOutputBytes' : '';
+  const exit = entry.exitCode !== undefined ? `, exit code ${entry.exitCode}` : '';
+  ctx.out.note(
+    `${why}; showing the output journaled for step ${stepId} instead (what the model got${truncated}${exit})`,
+  );
   if (entry.output !== '') ctx.out.print(entry.output.replace(/\n$/, ''));
 }

@@ -13,13 +13,17 @@ import { readJournal, type JournaledStep } from '../journal.ts';
 import type { Run } from '../kube.ts';
 import { age, heading, truncate, wrap, type Output } from '../render.ts';
 
+/** Prints the run's conversation from its journal, as text or (-o json) as entries and the rebuilt request. */
 export async function transcript(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'transcript', ['NAME']);
   const format = stringFlag(ctx, 'output') ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new UsageError(`unknown output format "${format}" (text or json)`, 'transcript');
+  if (format !== 'text' && format !== 'json')
+    throw new UsageError(`unknown output format "${format}" (text or json)`, 'transcript');
   const [name = ''] = ctx.positionals;
   const run = await ctx.kube.getRun(name);
-  const journaled = await readJournal(ctx.kube, run, (m) => { ctx.out.note(m); });
+  const journaled = await readJournal(ctx.kube, run, (m) => {
+    ctx.out.note(m);
+  });
   if (format === 'json') printJson(ctx.out, run, journaled);
   else printText(ctx.out, run, journaled);
 }
@@ -98,25 +102,35 @@ function printText(out: Output, run: Run, journaled: readonly JournaledStep[]): 
   }
 }
 
-function printModelStep(out: Output, step: StepRecord, entry: JournalEntry | undefined, stepOfToolUse: ReadonlyMap<string, number>): void {
+function printModelStep(out: Output, step: StepRecord, entry: JournalEntry | undefined,
+  stepOfToolUse: ReadonlyMap<string, number>): void {
   const { style, width } = out;
   const meta = [`Turn ${step.turn}`, 'assistant', `step ${step.id}`];
   if (entry?.kind !== 'ModelResponse') {
     out.print(heading(meta.join(' · '), width, style));
     let note: string;
-    if (step.phase === 'Succeeded' || step.phase === 'Failed') note = `(${step.phase}${step.outcome ? `/${step.outcome}` : ''}; no journal entry${step.message ? `: ${step.message}` : ''})`;
-    else if (step.phase === 'AwaitingApproval') note = '(the run reached a limit and waits for approval of a budget extension before this call)';
-    else if (step.retry?.nextRetryAt !== undefined) note = `(model call failed: ${step.retry.errorClass}: ${step.retry.errorMessage}; retry ${step.attempt} at ${step.retry.nextRetryAt})`;
+    if (step.phase === 'Succeeded' || step.phase === 'Failed')
+      note = noEntryNote(step);
+    else if (step.phase === 'AwaitingApproval')
+      note = '(the run reached a limit and waits for approval of a budget extension before this call)';
+    else if (step.retry?.nextRetryAt !== undefined)
+      note = `(model call failed: ${step.retry.errorClass}: ${step.retry.errorMessage}; `
+        + `retry ${step.attempt} at ${step.retry.nextRetryAt})`;
     else if (step.phase === 'Pending') note = '(not started yet)';
     else note = '(model call in flight)';
     for (const line of wrap(note, width)) out.print(style.dim(line));
     return;
   }
   const u = entry.response.usage;
-  meta.push(`${u.input_tokens} in, ${u.output_tokens} out${u.cache_read_input_tokens ? `, ${u.cache_read_input_tokens} cache read` : ''}${u.cache_creation_input_tokens ? `, ${u.cache_creation_input_tokens} cache write` : ''}`);
+  const cacheRead = u.cache_read_input_tokens ? `, ${u.cache_read_input_tokens} cache read` : '';
+  const cacheWrite = u.cache_creation_input_tokens ? `, ${u.cache_creation_input_tokens} cache write` : '';
+  meta.push(`${u.input_tokens} in, ${u.output_tokens} out${cacheRead}${cacheWrite}`);
   out.print(heading(meta.join(' · '), width, style));
   const a = step.approval;
-  if (a) out.print(style.dim(`(budget extension ${a.decision.toLowerCase()}${a.by !== undefined ? ` by ${a.by}` : ''}${a.comment ? `: ${a.comment}` : ''})`));
+  if (a) {
+    const by = a.by !== undefined ? ` by ${a.by}` : '';
+    out.print(style.dim(`(budget extension ${a.decision.toLowerCase()}${by}${a.comment ? `: ${a.comment}` : ''})`));
+  }
   for (const b of entry.response.content) printBlock(out, b, stepOfToolUse);
   const stop = entry.response.stop_reason;
   if (stop !== 'end_turn' && stop !== 'tool_use') out.print(style.yellow(`(stopped: ${stop ?? 'no stop_reason'})`));
@@ -131,13 +145,17 @@ function printBlock(out: Output, b: WireBlock, stepOfToolUse: ReadonlyMap<string
     case 'tool_use': {
       const id = typeof b.id === 'string' ? b.id : '';
       const stepId = stepOfToolUse.get(id);
-      out.print(style.cyan(`→ tool call ${typeof b.name === 'string' ? b.name : '?'}${id ? ` (${id})` : ''}${stepId !== undefined ? ` · step ${stepId}` : ''}`));
+      const name = typeof b.name === 'string' ? b.name : '?';
+      out.print(
+        style.cyan(`→ tool call ${name}${id ? ` (${id})` : ''}${stepId !== undefined ? ` · step ${stepId}` : ''}`),
+      );
       for (const line of wrap(JSON.stringify(b.input ?? {}, null, 2), width, '    ')) out.print(line);
       return;
     }
     case 'thinking':
       out.print(style.dim('(thinking)'));
-      for (const line of wrap(typeof b.thinking === 'string' ? b.thinking : '', width, '  ')) out.print(style.dim(line));
+      for (const line of wrap(typeof b.thinking === 'string' ? b.thinking : '', width, '  '))
+        out.print(style.dim(line));
       return;
     case 'redacted_thinking':
       out.print(style.dim('(redacted thinking)'));
@@ -149,23 +167,32 @@ function printBlock(out: Output, b: WireBlock, stepOfToolUse: ReadonlyMap<string
   }
 }
 
-function printToolStep(out: Output, step: StepRecord, entry: JournalEntry | undefined, awaitingSince: string | undefined): void {
+function printToolStep(out: Output, step: StepRecord, entry: JournalEntry | undefined,
+  awaitingSince: string | undefined): void {
   const { style, width } = out;
-  const meta = ['Tool result', step.tool ?? '?', ...(step.mcpServer !== undefined ? [`MCP server ${step.mcpServer}`] : []), `step ${step.id}`];
+  const meta = ['Tool result', step.tool ?? '?',
+    ...(step.mcpServer !== undefined ? [`MCP server ${step.mcpServer}`] : []), `step ${step.id}`];
   if (entry?.kind !== 'ToolResult') {
     out.print(heading(meta.join(' · '), width, style));
     let note: string;
-    if (step.phase === 'AwaitingApproval') note = `(awaiting approval${awaitingSince !== undefined ? ` for ${age(awaitingSince)}` : ''})`;
+    if (step.phase === 'AwaitingApproval')
+      note = `(awaiting approval${awaitingSince !== undefined ? ` for ${age(awaitingSince)}` : ''})`;
     else if (step.phase === 'Running') {
       const where = step.podName ? ` in pod ${step.podName}` : step.mcpServer ? ` on MCP server ${step.mcpServer}` : '';
       note = `(running${where}, attempt ${step.attempt})`;
     }
     else if (step.phase === 'Pending') note = '(not started yet)';
-    else note = `(${step.phase}${step.outcome ? `/${step.outcome}` : ''}; no journal entry${step.message ? `: ${step.message}` : ''})`;
+    else note = noEntryNote(step);
     for (const line of wrap(note, width)) out.print(style.dim(line));
     return;
   }
   printToolResult(out, step, entry, meta);
+}
+
+/** The note for a step that ended without a journal entry: its phase, outcome and message. */
+function noEntryNote(step: StepRecord): string {
+  const outcome = step.outcome ? `/${step.outcome}` : '';
+  return `(${step.phase}${outcome}; no journal entry${step.message ? `: ${step.message}` : ''})`;
 }
 
 function printToolResult(out: Output, step: StepRecord, entry: ToolResultEntry, meta: string[]): void {
@@ -176,8 +203,14 @@ function printToolResult(out: Output, step: StepRecord, entry: ToolResultEntry, 
   if (entry.attempt > 1) meta.push(`attempt ${entry.attempt}`);
   out.print(heading(meta.join(' · '), width, style));
   const a = step.approval;
-  if (a) out.print(style.dim(`(${a.decision.toLowerCase()}${a.by !== undefined ? ` by ${a.by}` : ''}${a.comment ? `: ${a.comment}` : ''})`));
+  if (a)
+    out.print(
+      style.dim(
+        `(${a.decision.toLowerCase()}${a.by !== undefined ? ` by ${a.by}` : ''}${a.comment ? `: ${a.comment}` : ''})`,
+      ),
+    );
   const lines = wrap(entry.output.replace(/\n+$/, ''), width);
   for (const line of lines) out.print(entry.isError ? style.red(line) : line);
-  if (entry.truncated) out.print(style.yellow('[output truncated: the model got only the first limits.maxToolOutputBytes bytes]'));
+  if (entry.truncated)
+    out.print(style.yellow('[output truncated: the model got only the first limits.maxToolOutputBytes bytes]'));
 }

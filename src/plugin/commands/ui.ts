@@ -11,6 +11,7 @@ import { booleanFlag, stringFlag, type CommandContext } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { startConsole } from '../console/server.ts';
 
+/** Serves the web console on localhost until Ctrl-C, opening the browser unless --no-open. */
 export async function ui(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'ui', []);
   const portText = stringFlag(ctx, 'port') ?? '0';
@@ -21,7 +22,8 @@ export async function ui(ctx: CommandContext): Promise<void> {
   const scope = server.watcher.scope;
   ctx.out.print(`kubectl agentrun ui: ${server.url}`);
   const where = scope.allNamespaces
-    ? 'every namespace' : `namespaces: ${scope.namespaces.join(', ') || 'none you may list runs in'}`;
+    ? 'every namespace' :
+    `namespaces: ${scope.namespaces.join(', ') || 'none you may list runs in'}`;
   ctx.out.note(`Console for ${ctx.kube.server} as your kubeconfig user, showing ${where}. Ctrl-C stops it.`);
   for (const note of scope.notes) ctx.out.note(`note: ${note}`);
   const cleanup: (() => Promise<void>)[] = [];
@@ -30,7 +32,11 @@ export async function ui(ctx: CommandContext): Promise<void> {
     if (opened) cleanup.push(opened);
   }
   await new Promise<void>((resolve) => {
-    const stop = (): void => { process.off('SIGINT', stop); process.off('SIGTERM', stop); resolve(); };
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
@@ -54,7 +60,7 @@ async function openBrowser(url: string): Promise<(() => Promise<void>) | undefin
     + `<a href="${url}">Open the console</a>\n`;
   await writeFile(file, page, { mode: 0o600 });
   const child = spawn(opener, [file], { stdio: 'ignore', detached: true });
-  child.on('error', () => { /* no opener: the printed URL still works */ });
+  child.on('error', () => {/* no opener: the printed URL still works */});
   child.unref();
   return () => rm(dir, { recursive: true, force: true });
 }

@@ -10,6 +10,7 @@ import { expectPositionals } from '../args.ts';
 /** Replaced by the single-executable build (esbuild `define`); absent when run from a checkout. */
 declare const AGENTRUN_BUILD: { readonly version: string; readonly commit: string } | undefined;
 
+/** The plugin's version, the commit it was built from, and how it runs. */
 export interface PluginVersion {
   readonly version: string;
   /** The git commit it was built from, or "source" when run from a checkout. */
@@ -23,10 +24,12 @@ export interface PluginVersion {
 export function pluginVersion(): PluginVersion {
   const build = typeof AGENTRUN_BUILD === 'undefined' ? undefined : AGENTRUN_BUILD;
   const version = build?.version ?? (JSON.parse(
-    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string }).version;
   return { version, commit: build?.commit ?? 'source', node: process.version, singleExecutable: isSea() };
 }
 
+/** `kubectl agentrun version`: prints the plugin's version, commit and runtime. */
 export async function version(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx.positionals, 'version', []);
   const v = pluginVersion();

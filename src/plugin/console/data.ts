@@ -68,8 +68,12 @@ export function summarise(run: Run): RunSummary {
     waitingFor: s.waitingFor ?? '',
     createdBy: creatorOf(annotations)?.user ?? '',
     pending: (s.pendingApprovals ?? []).map((p) => ({
-      step: p.step, kind: p.kind, subject: pendingSubject(p), preview: p.inputPreview,
-      inputBytes: p.inputBytes ?? null, since: p.since,
+      step: p.step,
+      kind: p.kind,
+      subject: pendingSubject(p),
+      preview: p.inputPreview,
+      inputBytes: p.inputBytes ?? null,
+      since: p.since,
       decided: Object.hasOwn(annotations, `approve.agentrun.dev/step-${p.step}`)
         || Object.hasOwn(annotations, `reject.agentrun.dev/step-${p.step}`),
     })),
@@ -115,11 +119,16 @@ const MAX_EVENTS = 50;
 export async function runDetail(kube: Kube, namespace: string, name: string): Promise<RunDetail> {
   const run = await kube.getRun(name, namespace);
   const warnings: string[] = [];
-  const warn = (m: string): void => { warnings.push(m); };
+  const warn = (m: string): void => {
+    warnings.push(m);
+  };
   let eventsError: string | null = null;
   const [journaled, events, tools] = await Promise.all([
     readJournal(kube, run, warn),
-    kube.runEvents(run).catch((error: unknown) => { eventsError = describeError(error); return []; }),
+    kube.runEvents(run).catch((error: unknown) => {
+      eventsError = describeError(error);
+      return [];
+    }),
     toolDescriptions(kube, run, warn),
   ]);
   const s = run.status ?? {};
@@ -132,14 +141,21 @@ export async function runDetail(kube: Kube, namespace: string, name: string): Pr
       tools: [...tools].map(([toolName, description]) => ({ name: toolName, description })),
     },
     status: {
-      message: s.message ?? '', startTime: s.startTime ?? '', completionTime: s.completionTime ?? '',
-      result: s.result ?? '', usage: s.usage ?? null,
-      conditions: s.conditions ?? [], ignoredDecisions: s.ignoredDecisions ?? [],
+      message: s.message ?? '',
+      startTime: s.startTime ?? '',
+      completionTime: s.completionTime ?? '',
+      result: s.result ?? '',
+      usage: s.usage ?? null,
+      conditions: s.conditions ?? [],
+      ignoredDecisions: s.ignoredDecisions ?? [],
     },
     steps: journaled.map((j) => ({ step: j.step, entry: j.entry ?? null })),
     events: events.slice(-MAX_EVENTS).map((e) => ({
-      type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '',
-      time: new Date(eventTime(e)).toISOString(), from: e.source?.component || e.reportingComponent || '',
+      type: e.type ?? '',
+      reason: e.reason ?? '',
+      message: e.message ?? '',
+      time: new Date(eventTime(e)).toISOString(),
+      from: e.source?.component || e.reportingComponent || '',
     })),
     eventsError,
     warnings,
@@ -191,11 +207,15 @@ export interface PendingDetail {
 export async function pendingDetails(kube: Kube, namespace: string, name: string): Promise<PendingDetail[]> {
   const run = await kube.getRun(name, namespace);
   const warnings: string[] = [];
-  const tools = await toolDescriptions(kube, run, (m) => { warnings.push(m); });
+  const tools = await toolDescriptions(kube, run, (m) => {
+    warnings.push(m);
+  });
   const pending: Pending[] = [...(run.status?.pendingApprovals ?? [])].sort((a, b) => a.step - b.step);
   return Promise.all(pending.map(async (p) => {
     const own: string[] = [...warnings];
-    const input = p.kind === 'Budget' ? undefined : await pendingInput(kube, run, p, (m) => { own.push(m); });
+    const input = p.kind === 'Budget' ? undefined : await pendingInput(kube, run, p, (m) => {
+      own.push(m);
+    });
     return {
       step: p.step,
       subject: pendingSubject(p),

@@ -19,6 +19,7 @@ export class BodyError extends PluginError {
 /** An annotation value stays small: it is shown to humans and (for a reason) to the model. */
 const MAX_TEXT = 1024;
 
+/** A decision the browser posts: approve or reject one step, with a comment or reason. */
 const decisionBody = z.strictObject({
   verb: z.enum(['approve', 'reject']),
   step: z.int().min(1).max(999_999_999),
@@ -39,6 +40,7 @@ export function parseDecision(body: unknown): Decision {
   return parsed.data;
 }
 
+/** What deciding printed, for the browser to show. */
 export interface DecisionResult {
   /** What the plugin would have printed: which steps were decided, and by whom the apiserver recorded. */
   readonly lines: readonly string[];
@@ -53,9 +55,19 @@ export async function decide(kube: Kube, namespace: string, name: string, d: Dec
   const lines: string[] = [];
   const notes: string[] = [];
   const out: Output = {
-    print: (t = '') => { lines.push(t); }, note: (t) => { notes.push(t); }, tty: false, width: 100, style: PLAIN,
+    print: (t = '') => {
+      lines.push(t);
+    },
+    note: (t) => {
+      notes.push(t);
+    },
+    tty: false,
+    width: 100,
+    style: PLAIN,
   };
-  const sink = new Writable({ write: (_c, _e, cb) => { cb(); } });
+  const sink = new Writable({ write: (_c, _e, cb) => {
+    cb();
+  } });
   const ctx: CommandContext = {
     command: d.verb,
     // decideOnSteps reads the run in ctx.kube.namespace: a Kube for the run's namespace.

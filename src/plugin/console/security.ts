@@ -83,8 +83,14 @@ export function isSafeMethod(method: string | undefined): boolean {
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Content-Security-Policy': [
-    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
-    "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
   ].join('; '),
   'X-Frame-Options': 'DENY',
   'X-Content-Type-Options': 'nosniff',
@@ -95,8 +101,12 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** Why a request is refused before it reaches a handler, or undefined when it may proceed. */
-export interface Refusal { readonly status: number; readonly message: string }
+export interface Refusal {
+  readonly status: number;
+  readonly message: string;
+}
 
+/** The parts of an HTTP request the security checks look at. */
 export interface RequestFacts {
   readonly method: string | undefined;
   readonly host: string | undefined;

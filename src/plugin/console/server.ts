@@ -18,7 +18,8 @@ import { RunWatcher, type RunChange } from './watch.ts';
 const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   ...Object.fromEntries(['console', 'dom', 'state', 'runs', 'inbox', 'run'].map((m) => [`/${m}.js`, {
-    file: `${m}.js`, type: 'text/javascript; charset=utf-8',
+    file: `${m}.js`,
+    type: 'text/javascript; charset=utf-8',
   }])),
   '/console.css': { file: 'console.css', type: 'text/css; charset=utf-8' },
 };
@@ -30,6 +31,7 @@ const HEARTBEAT_MS = 15_000;
 const NAME = '[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?';
 const RUN_PATH = new RegExp(`^/api/runs/(${NAME})/(${NAME})(/pending|/decisions)?$`);
 
+/** How to start the console: the cluster, the port, and stand-ins for tests. */
 export interface ConsoleOptions {
   readonly kube: Kube;
   /** 0: a free port chosen by the system. */
@@ -43,6 +45,7 @@ export interface ConsoleOptions {
 /** The live runs list the server streams: RunWatcher, or a stand-in in unit tests. */
 export type RunSource = Pick<RunWatcher, 'scope' | 'snapshot' | 'subscribe' | 'start' | 'stop'>;
 
+/** A started console: where it listens, its session token and URL, and how to stop it. */
 export interface RunningConsole {
   readonly port: number;
   readonly token: string;
@@ -56,14 +59,17 @@ export interface RunningConsole {
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
   const token = options.token ?? newToken();
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, {
-    body: readAsset(a.file), type: a.type,
+    body: readAsset(a.file),
+    type: a.type,
   }]));
   const watcher = options.source ?? new RunWatcher(options.kube);
   const streams = new Set<ServerResponse>();
   let port = 0;
   const server: Server = createServer((req, res) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
-    handle(req, res).catch((error: unknown) => { sendError(res, error); });
+    handle(req, res).catch((error: unknown) => {
+      sendError(res, error);
+    });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -71,19 +77,34 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     // The token in the printed URL becomes a cookie, and leaves the address bar (and history).
     const offered = url.searchParams.get('token');
     if (offered !== null && req.method === 'GET' && url.pathname === '/' && hostAllowed(req.headers.host, port)) {
-      if (!tokenMatches(offered, token)) { sendJson(res, 401, { error: 'wrong token' }); return; }
+      if (!tokenMatches(offered, token)) {
+        sendJson(res, 401, { error: 'wrong token' });
+        return;
+      }
       res.writeHead(303, { 'Set-Cookie': sessionCookie(port, token), Location: '/' }).end();
       return;
     }
     const refusal = refuse({
-      method: req.method, host: req.headers.host, origin: req.headers.origin,
-      cookie: req.headers.cookie, contentType: req.headers['content-type'],
+      method: req.method,
+      host: req.headers.host,
+      origin: req.headers.origin,
+      cookie: req.headers.cookie,
+      contentType: req.headers['content-type'],
     }, port, token);
-    if (refusal) { sendJson(res, refusal.status, { error: refusal.message }); return; }
+    if (refusal) {
+      sendJson(res, refusal.status, { error: refusal.message });
+      return;
+    }
 
     const asset = req.method === 'GET' ? assets.get(url.pathname) : undefined;
-    if (asset) { res.writeHead(200, { 'Content-Type': asset.type }).end(asset.body); return; }
-    if (req.method === 'GET' && url.pathname === '/api/events') { stream(res); return; }
+    if (asset) {
+      res.writeHead(200, { 'Content-Type': asset.type }).end(asset.body);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/api/events') {
+      stream(res);
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/api/info') {
       sendJson(res, 200, { server: options.kube.server, namespace: options.kube.namespace, scope: watcher.scope });
       return;
@@ -109,21 +130,33 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   }
 
   function stream(res: ServerResponse): void {
-    if (streams.size >= MAX_STREAMS) { sendJson(res, 503, { error: 'too many open console tabs' }); return; }
+    if (streams.size >= MAX_STREAMS) {
+      sendJson(res, 503, { error: 'too many open console tabs' });
+      return;
+    }
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
     const send = (change: RunChange): void => {
       res.write(`event: ${change.type}\ndata: ${JSON.stringify(change)}\n\n`);
     };
     send({ type: 'snapshot', runs: watcher.snapshot(), scope: watcher.scope });
     const unsubscribe = watcher.subscribe(send);
-    const heartbeat = setInterval(() => { res.write(': keep-alive\n\n'); }, HEARTBEAT_MS);
+    const heartbeat = setInterval(() => {
+      res.write(': keep-alive\n\n');
+    }, HEARTBEAT_MS);
     streams.add(res);
-    res.on('close', () => { clearInterval(heartbeat); unsubscribe(); streams.delete(res); });
+    res.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      streams.delete(res);
+    });
   }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   port = (server.address() as AddressInfo).port;
   try {
@@ -134,18 +167,28 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     throw error;
   }
   return {
-    port, token, url: `http://127.0.0.1:${port}/?token=${token}`, watcher,
+    port,
+    token,
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    watcher,
     close: async () => {
       watcher.stop();
       for (const res of streams) res.end();
       server.closeAllConnections();
-      await new Promise<void>((resolve) => { server.close(() => { resolve(); }); });
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
     },
   };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) { res.end(); return; }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 

@@ -30,8 +30,15 @@ export interface Scope {
 }
 
 type Listener = (change: RunChange) => void;
-interface RawList { items?: unknown[]; metadata?: { resourceVersion?: string } }
+interface RawList {
+  items?: unknown[];
+  metadata?: { resourceVersion?: string };
+}
 
+/**
+ * Keeps the live list of runs the user may see (list, then watch: cluster-wide or per namespace)
+ * and tells subscribers of every change.
+ */
 export class RunWatcher {
   private readonly runs = new Map<string, RunSummary>();
   private readonly listeners = new Set<Listener>();
@@ -49,7 +56,9 @@ export class RunWatcher {
     this.core = kube.config.makeApiClient(CoreV1Api);
   }
 
-  get scope(): Scope { return this.scopeValue; }
+  get scope(): Scope {
+    return this.scopeValue;
+  }
 
   /** Every run seen, in namespace/name order. */
   snapshot(): RunSummary[] {
@@ -60,7 +69,9 @@ export class RunWatcher {
   /** Calls `listener` on every change; returns the unsubscribe function. */
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /**
@@ -84,7 +95,9 @@ export class RunWatcher {
     }
     if (this.kube.flags.namespace !== undefined) candidates = [this.kube.flags.namespace];
     if (candidates.length > MAX_PROBED_NAMESPACES) {
-      notes.push(`${candidates.length} namespaces: only the first ${MAX_PROBED_NAMESPACES} were checked; use -n for another`);
+      notes.push(
+        `${candidates.length} namespaces: only the first ${MAX_PROBED_NAMESPACES} were checked; use -n for another`,
+      );
       candidates = candidates.slice(0, MAX_PROBED_NAMESPACES);
     }
     const allowed: string[] = [];
@@ -100,7 +113,9 @@ export class RunWatcher {
     this.listeners.clear();
   }
 
-  private isStopped(): boolean { return this.stopped; }
+  private isStopped(): boolean {
+    return this.stopped;
+  }
 
   private async mayList(namespace: string | undefined, notes: string[]): Promise<boolean> {
     try {
@@ -138,12 +153,18 @@ export class RunWatcher {
     const path = `/apis/${GROUP}/${VERSION}${namespace === undefined ? '' : `/namespaces/${namespace}`}/${PLURAL}`;
     const restart = (): void => {
       if (this.stopped) return;
-      setTimeout(() => { this.run(namespace).catch(() => { restart(); }); }, RESTART_DELAY_MS).unref();
+      setTimeout(() => {
+        this.run(namespace).catch(() => {
+          restart();
+        });
+      }, RESTART_DELAY_MS).unref();
     };
     const query = { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true };
-    const abort = await new Watch(this.kube.config).watch(path, query,
-      (type: string, obj: unknown) => { this.onEvent(type, obj); },
-      () => { restart(); });
+    const abort = await new Watch(this.kube.config).watch(path, query, (type: string, obj: unknown) => {
+      this.onEvent(type, obj);
+    }, () => {
+      restart();
+    });
     // stop() may have run while the watch was starting.
     if (this.isStopped()) abort.abort();
     else this.aborts.set(key, abort);

@@ -24,7 +24,8 @@ export class CreatorAccess {
 
   /** The verdict for the run's creator; undefined when creator identity is not required. */
   async of(
-    run: AgentRun & { metadata: { uid: string; namespace: string } }, tools: readonly ResolvedTool[],
+    run: AgentRun & { metadata: { uid: string; namespace: string } },
+    tools: readonly ResolvedTool[],
   ): Promise<AccessObservation | undefined> {
     if (!this.required) return undefined;
     const creator = creatorOf(run.metadata.annotations);
@@ -35,7 +36,8 @@ export class CreatorAccess {
     if (known?.fingerprint === fingerprint) return known.verdict;
     const denied = await this.reviewer.denied(run.metadata.namespace, creator.user, creator.groups, requirements);
     const verdict: AccessObservation = denied.length === 0
-      ? { state: 'allowed' } : { state: 'denied', user: creator.user, denied };
+      ? { state: 'allowed' } :
+      { state: 'denied', user: creator.user, denied };
     this.memory.of(run.metadata.uid).access = { fingerprint, verdict };
     return verdict;
   }

@@ -21,8 +21,12 @@ export interface Flight<T> {
  * is still the current one (not forgotten, not replaced), `onDone` is called.
  */
 export function startOnce<K, T>(
-  flights: Map<K, Flight<T>>, id: K, attempt: number, pending: T,
-  work: (signal: AbortSignal) => Promise<T | undefined>, onDone: () => void,
+  flights: Map<K, Flight<T>>,
+  id: K,
+  attempt: number,
+  pending: T,
+  work: (signal: AbortSignal) => Promise<T | undefined>,
+  onDone: () => void,
 ): void {
   const existing = flights.get(id);
   if (existing?.attempt === attempt) return;

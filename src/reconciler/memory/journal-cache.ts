@@ -38,6 +38,5 @@ function checkDigest(found: Found, expected: ExpectedEntry): JournalRead {
   if (expected.digest === undefined || expected.digest === found.recorded.digest) return found;
   return { state: 'untrusted', reason: Reason.JournalTampered,
     problem: `AgentRunJournal ${expected.name} has digest ${found.recorded.digest}, `
-      + `but status recorded ${expected.digest}`,
-  };
+      + `but status recorded ${expected.digest}` };
 }

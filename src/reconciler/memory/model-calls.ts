@@ -68,7 +68,9 @@ export class ModelCalls {
       let outcome: ModelCallOutcome;
       try {
         outcome = await this.client.call(call.request, { apiKey, baseURL, signal });
-      } finally { this.slots.release(); }
+      } finally {
+        this.slots.release();
+      }
       return outcome.ok
         ? { state: 'succeeded', attempt: call.attempt, response: outcome.response }
         : { state: 'failed', attempt: call.attempt,
@@ -79,8 +81,8 @@ export class ModelCalls {
       const message = redactSecret((error instanceof Error ? error.message : String(error)).slice(0, 1024), key);
       return { state: 'failed', attempt: call.attempt,
         failure: error instanceof CredentialsError
-          ? { kind: 'api-key-unavailable', message } : { kind: 'connection', message },
-      };
+          ? { kind: 'api-key-unavailable', message } :
+          { kind: 'connection', message } };
     }
   }
 
@@ -122,17 +124,25 @@ class CredentialsError extends Error {}
 class Slots {
   private free: number;
   private readonly waiting: (() => void)[] = [];
-  constructor(size: number) { this.free = size; }
+  constructor(size: number) {
+    this.free = size;
+  }
 
   async acquire(signal: AbortSignal): Promise<void> {
-    if (this.free > 0) { this.free--; return; }
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         const i = this.waiting.indexOf(take);
         if (i >= 0) this.waiting.splice(i, 1);
         reject(new ModelCallAbortedError('model call aborted while waiting for a slot'));
       };
-      const take = (): void => { signal.removeEventListener('abort', onAbort); resolve(); };
+      const take = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
       this.waiting.push(take);
       signal.addEventListener('abort', onAbort, { once: true });
     });

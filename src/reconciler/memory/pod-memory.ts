@@ -14,7 +14,9 @@ const NEVER_STARTED = new Set(['StartError', 'ContainerCannotRun', 'CreateContai
 /** Tool pods as this process saw them, kept in the memory of the run that owns each. */
 export class PodMemory {
   private readonly memory: RunMemory;
-  constructor(memory = new RunMemory()) { this.memory = memory; }
+  constructor(memory = new RunMemory()) {
+    this.memory = memory;
+  }
 
   /** Records a pod from an informer add/update event. */
   record(pod: V1Pod): void {
@@ -112,16 +114,19 @@ export function observePod(pod: V1Pod, exists: boolean): PodObservation {
     exists,
     phase,
     started,
-    ...(ranThenEnded ? {
-      terminated: {
-        exitCode: terminated.exitCode,
-        ...(terminated.reason ? { reason: terminated.reason } : {}),
-        ...(terminated.message ? { message: terminated.message } : {}),
-        ...(terminated.finishedAt ? { finishedAt: new Date(terminated.finishedAt).toISOString() } : {}),
-      },
-    } : {}),
+    ...(ranThenEnded ?
+      {
+        terminated: {
+          exitCode: terminated.exitCode,
+          ...(terminated.reason ? { reason: terminated.reason } : {}),
+          ...(terminated.message ? { message: terminated.message } : {}),
+          ...(terminated.finishedAt ? { finishedAt: new Date(terminated.finishedAt).toISOString() } : {}),
+        },
+      } :
+      {}),
     ...(waiting?.reason
-      ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } } : {}),
+      ? { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } } :
+      {}),
     ...(unschedulable ? { unschedulable: unschedulable.message ?? 'no node fits the pod' } : {}),
     ...(status?.reason ?? neverStartedReason ? { reason: status?.reason ?? neverStartedReason } : {}),
     ...(status?.message ?? terminated?.message ? { message: status?.message ?? terminated?.message } : {}),
@@ -140,4 +145,3 @@ function ownerKeyOf(pod: V1Pod): string {
 function ownerUidOf(pod: V1Pod): string | undefined {
   return pod.metadata?.ownerReferences?.find((o) => o.kind === 'AgentRun' && o.controller)?.uid;
 }
-

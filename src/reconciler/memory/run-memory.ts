@@ -5,14 +5,21 @@
  * again from the apiserver and the journal.
  */
 import type {
-  AccessObservation, MCPCallObservation, ModelCallObservation, PodObservation, ToolOutputObservation,
+  AccessObservation,
+  MCPCallObservation,
+  ModelCallObservation,
+  PodObservation,
+  ToolOutputObservation,
 } from '../../core/observed.ts';
 import type { JournalRead } from '../../core/journal.ts';
 import type { AgentRunObject } from '../../ports.ts';
 import type { Flight } from './in-flight.ts';
 
 /** A tool pod as remembered: the run it belongs to (namespace/name) and what was last seen of it. */
-export interface RememberedPod { readonly owner: string; observation: PodObservation }
+export interface RememberedPod {
+  readonly owner: string;
+  observation: PodObservation;
+}
 
 /** A log read waiting for room, with its arrival order across all runs. */
 export interface WaitingRead {
@@ -59,9 +66,18 @@ export class RunMemory {
     let state = this.runs.get(uid);
     if (!state) {
       state = {
-        key: undefined, written: undefined, recovered: false, access: undefined, rejectedWrite: undefined,
-        rejectedPods: new Map(), journal: new Map(), pods: new Map(), modelCalls: new Map(), mcpCalls: new Map(),
-        toolOutputs: new Map(), waitingReads: new Map(),
+        key: undefined,
+        written: undefined,
+        recovered: false,
+        access: undefined,
+        rejectedWrite: undefined,
+        rejectedPods: new Map(),
+        journal: new Map(),
+        pods: new Map(),
+        modelCalls: new Map(),
+        mcpCalls: new Map(),
+        toolOutputs: new Map(),
+        waitingReads: new Map(),
       };
       this.runs.set(uid, state);
     }

@@ -32,14 +32,19 @@ export class ToolOutputReads {
   private seq = 0;
 
   constructor(
-    read: Reader, maxHeld = DEFAULT_MAX_HELD_OUTPUTS, maxPerRun = DEFAULT_MAX_HELD_PER_RUN, memory = new RunMemory(),
+    read: Reader,
+    maxHeld = DEFAULT_MAX_HELD_OUTPUTS,
+    maxPerRun = DEFAULT_MAX_HELD_PER_RUN,
+    memory = new RunMemory(),
   ) {
     this.read = read;
     this.maxHeld = maxHeld;
     this.maxPerRun = maxPerRun;
     this.memory = memory;
     // A forgotten run frees what it held.
-    memory.onForget(() => { this.startWaiting(); });
+    memory.onForget(() => {
+      this.startWaiting();
+    });
   }
 
   /**
@@ -48,12 +53,19 @@ export class ToolOutputReads {
    * asked next.
    */
   observe(
-    runUid: string, namespace: string, pod: string, limitBytes: number, onDone: () => void,
+    runUid: string,
+    namespace: string,
+    pod: string,
+    limitBytes: number,
+    onDone: () => void,
   ): ToolOutputObservation | undefined {
     const run = this.memory.of(runUid);
     const existing = run.toolOutputs.get(pod);
     if (existing?.done) {
-      if (existing.outcome?.ok === false) { run.toolOutputs.delete(pod); this.startWaiting(); }
+      if (existing.outcome?.ok === false) {
+        run.toolOutputs.delete(pod);
+        this.startWaiting();
+      }
       return existing.outcome;
     }
     if (existing) return undefined;
