@@ -74,12 +74,8 @@ export interface LeaderElectorOptions {
   readonly onNewLeader?: (identity: string) => void;
 }
 
-/** How long standbys wait after the last renewal before taking over (client-go's default). */
-export const DEFAULT_LEASE_DURATION_MS = 15_000;
-/** How long the leader tries to renew before it gives up leadership (client-go's default). */
-export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
-/** How often candidates try to acquire and the leader renews (client-go's default). */
-export const DEFAULT_RETRY_PERIOD_MS = 2_000;
+/** client-go's defaults: take over 15 s after the last renewal, give up renewing after 10 s, try every 2 s. */
+export const DEFAULT_LEASE_DURATION_MS = 15_000, DEFAULT_RENEW_DEADLINE_MS = 10_000, DEFAULT_RETRY_PERIOD_MS = 2_000;
 /** client-go's JitterFactor: acquire attempts are spread over [retryPeriod, 2.2 × retryPeriod). */
 const JITTER_FACTOR = 1.2;
 
