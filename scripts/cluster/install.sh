@@ -49,7 +49,8 @@ build_kubernetes() { # $@ = the cmd/ binaries to build
   log "kubernetes v$K8S_VERSION: building ${missing[*]} (cold build takes several minutes on 2 cores)"
   local dir="$work/k8s" minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
   mkdir -p "$dir" && cd "$dir"
-  go mod init agentrun.local/k8s-build >/dev/null 2>&1
+  # Called twice (control plane, then node): the wrapper module exists after the first call.
+  [[ -f go.mod ]] || go mod init agentrun.local/k8s-build >/dev/null
   local upstream; upstream="$(gomod_of "k8s.io/kubernetes@v$K8S_VERSION")"
   # shellcheck disable=SC2046
   go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION" \
