@@ -137,8 +137,15 @@ export function progressRunningTool(d: Draft, step: StepRecord): void {
   retryOrGiveUp(d, step, tool, pod);
 }
 
-/** Kubelet waiting reasons that will not clear by themselves: the image, or the container's config. */
-const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+/** Kubelet waiting reasons that say the image cannot be pulled; they do not clear by themselves. */
+export const IMAGE_PULL_REASONS: ReadonlySet<string> = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'RegistryUnavailable',
+]);
+/** Kubelet waiting reasons of a container whose config cannot be made (a missing Secret or key). */
 const CONFIG_REASONS = new Set(['CreateContainerConfigError']);
 /**
  * The runtime refused to start the container (e.g. its command is missing). containerd reports

@@ -14,6 +14,7 @@ import {
   type ManagedOwner,
   type OperatorPeer,
 } from '../core/mcp-managed.ts';
+import { IMAGE_PULL_REASONS } from '../core/tool-steps.ts';
 import { describeError } from '../port-errors.ts';
 import type { ManagedObjectsClient } from '../ports.ts';
 
@@ -38,14 +39,6 @@ export type ManagedState =
 /** How soon a server that is deploying is looked at again (its pods are not watched). */
 export const MANAGED_POLL_MS = 2_000;
 
-const IMAGE_PULL = new Set([
-  'ErrImagePull',
-  'ImagePullBackOff',
-  'InvalidImageName',
-  'ErrImageNeverPull',
-  'RegistryUnavailable',
-]);
-
 /** Ensures a managed server's objects and says whether it is ready to be reached, and where. */
 export async function reconcileManaged(client: ManagedObjectsClient, owner: ManagedOwner, spec: MCPManagedSpec,
   settings: ManagedSettings): Promise<ManagedState> {
@@ -65,7 +58,7 @@ export async function reconcileManaged(client: ManagedObjectsClient, owner: Mana
   if (!available) {
     const selector = Object.entries(managedSelector(owner)).map(([k, v]) => `${k}=${v}`).join(',');
     const problem = await client.podProblem(owner.namespace, selector).catch(() => undefined);
-    if (problem && IMAGE_PULL.has(problem.reason)) {
+    if (problem && IMAGE_PULL_REASONS.has(problem.reason)) {
       return { kind: 'not-ready', reason: MCPManagedReason.ImagePullFailed, changes,
         message: `image ${spec.image} cannot be pulled (${problem.reason}): ${problem.message.slice(0, 1024)}. `
           + 'Fix: spec.managed.image must name an image the nodes can pull.' };
