@@ -165,7 +165,20 @@ describe('kubectl agentrun ui', () => {
     await gatedRun('not-yours', { command: 'echo hi' });
     const item = inboxItem(editorPage, 'not-yours');
     await item.waitFor({ timeout: 60_000 });
-    await item.getByTestId('approve').click();
+    // A watch event re-renders the inbox while the button is held down: the click must survive it.
+    // (Cards used to be redrawn on every event, so mousedown and mouseup met two different buttons.)
+    // The whole input (or why this persona cannot read it) has arrived: the layout has settled.
+    await expect.poll(async () => (await item.getByTestId('tool-description').textContent())?.length).toBeGreaterThan(0);
+    const approve = item.getByTestId('approve');
+    await approve.hover();
+    await editorPage.mouse.down();
+    const rendered = editorPage.evaluate(() => new Promise<void>((resolve) => {
+      new MutationObserver((_, o) => { o.disconnect(); resolve(); })
+        .observe(document.getElementById('main')!, { childList: true, subtree: true, characterData: true });
+    }));
+    await kubectl(['label', 'agentrun', 'not-yours', '-n', env.namespace, 'touched=yes']);
+    await rendered;
+    await editorPage.mouse.up();
     const result = item.getByTestId('decision-result');
     await expect.poll(() => result.textContent(), { timeout: 10_000 }).toContain(`user ${people.names.editor} may not decide on AgentRun steps`);
     expect(await result.textContent()).toMatch(/^Error from server \(Forbidden\): /);
@@ -208,6 +221,20 @@ describe('kubectl agentrun ui', () => {
     await page.getByTestId('filter-phase').selectOption('Succeeded');
     await expect.poll(() => page.locator(`[data-testid=run-row][data-run="${env.namespace}/hostile"]`).count()).toBe(1);
     await page.getByTestId('filter-phase').selectOption('');
+    // A label selector half typed survives the watch events that arrive meanwhile.
+    const labelFilter = page.getByTestId('filter-label');
+    await labelFilter.focus();
+    await page.keyboard.type('team=');
+    const redrawn = page.evaluate(() => new Promise<void>((resolve) => {
+      new MutationObserver((_, o) => { o.disconnect(); resolve(); })
+        .observe(document.getElementById('main')!, { childList: true, subtree: true, characterData: true });
+    }));
+    await kubectl(['label', 'agentrun', 'hostile', '-n', env.namespace, 'touched=yes']);
+    await redrawn;
+    await page.keyboard.type('a');
+    expect(await labelFilter.inputValue()).toBe('team=a');
+    await labelFilter.fill('');
+    await labelFilter.press('Enter');
     // Keyboard: j/k move the selection, Enter opens the selected run.
     await gatedRun('second-row', { command: 'echo hi' });
     const rows = page.locator('[data-testid=run-row]');
