@@ -118,6 +118,12 @@ function pendingSeen(namespace: string, name: string): Promise<number> {
 
 const inboxItem = (page: Page, name: string) => page.locator(`[data-testid=inbox-item][data-run="${env.namespace}/${name}"]`);
 
+/** Resolves when the page next changes anything under <main> (a watch event redrew the view). */
+function nextRedraw(page: Page): Promise<unknown> {
+  return page.evaluate(`new Promise((resolve) => new MutationObserver((_, observer) => { observer.disconnect(); resolve(); })
+    .observe(document.getElementById('main'), { childList: true, subtree: true, characterData: true }))`);
+}
+
 describe('kubectl agentrun ui', () => {
   it('a waiting run reaches the inbox within a second; the approver approves it in the page and the apiserver records them', async () => {
     await approverPage.goto(`${new URL(approverUi.url).origin}/#/approvals`);
@@ -172,10 +178,7 @@ describe('kubectl agentrun ui', () => {
     const approve = item.getByTestId('approve');
     await approve.hover();
     await editorPage.mouse.down();
-    const rendered = editorPage.evaluate(() => new Promise<void>((resolve) => {
-      new MutationObserver((_, o) => { o.disconnect(); resolve(); })
-        .observe(document.getElementById('main')!, { childList: true, subtree: true, characterData: true });
-    }));
+    const rendered = nextRedraw(editorPage);
     await kubectl(['label', 'agentrun', 'not-yours', '-n', env.namespace, 'touched=yes']);
     await rendered;
     await editorPage.mouse.up();
@@ -225,10 +228,7 @@ describe('kubectl agentrun ui', () => {
     const labelFilter = page.getByTestId('filter-label');
     await labelFilter.focus();
     await page.keyboard.type('team=');
-    const redrawn = page.evaluate(() => new Promise<void>((resolve) => {
-      new MutationObserver((_, o) => { o.disconnect(); resolve(); })
-        .observe(document.getElementById('main')!, { childList: true, subtree: true, characterData: true });
-    }));
+    const redrawn = nextRedraw(page);
     await kubectl(['label', 'agentrun', 'hostile', '-n', env.namespace, 'touched=yes']);
     await redrawn;
     await page.keyboard.type('a');
