@@ -4,7 +4,7 @@
  *
  * Guards run in a fixed order, Tekton-style: deleted → finished → cancelled → deadline →
  * tools resolvable → in-flight steps → next step. The parts live beside it: lifecycle.ts,
- * model-steps.ts, tool-steps.ts, approvals.ts and gates.ts, all working on one Draft (draft.ts).
+ * model-steps.ts, tool-steps.ts and approvals.ts, all working on one Draft (draft.ts).
  */
 import type { AgentRunStatus, StepRecord } from '../api/agent-run.ts';
 import { approveKey } from '../api/approval.ts';
@@ -23,14 +23,22 @@ import { MAX_JOURNAL_ENTRY_BYTES, journalEntryBytes } from './caps.ts';
 import type { ResolvedTool } from './journal.ts';
 import { STATUS_MESSAGE_MAX, event, journal, nextStepId, now, requeueAt, setCondition, truncate,
   type Draft } from './draft.ts';
-import { progressApprovals } from './approvals.ts';
-import { extensionsOf, requestApproval } from './gates.ts';
+import { extensionsOf, progressApprovals, requestApproval, type AfterDecision } from './approvals.ts';
 import { afterFinish, finalizeDeletion, finish, start } from './lifecycle.ts';
 import { progressModelStep, startModelCall } from './model-steps.ts';
-import { progressToolSteps } from './tool-steps.ts';
+import { progressToolSteps, recordToolResult } from './tool-steps.ts';
 import { waitForMCPServers } from './mcp-wait.ts';
 
 export { OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from './tool-steps.ts';
+
+/** What a human's decision leads to: approvals.ts decides, the step modules carry it out. */
+const AFTER_DECISION: AfterDecision = {
+  callModel: startModelCall,
+  tellModel: recordToolResult,
+  failRun: (d, reason, message) => {
+    finish(d, 'Failed', reason, message);
+  },
+};
 
 /**
  * Decides what a run does next from what was observed: the new status, the effects to carry out in
@@ -88,7 +96,7 @@ export function decide(o: Observed): Decision {
   if (!endpointUsable(d) || !resolveRunTools(d)) return conclude(d);
 
   progressModelStep(d);
-  if (!d.finished) progressApprovals(d);
+  if (!d.finished) progressApprovals(d, AFTER_DECISION);
   if (!d.finished) progressToolSteps(d);
   if (!d.finished) startNextStep(d);
   return conclude(d);

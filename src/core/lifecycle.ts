@@ -6,7 +6,7 @@ import type { PodObservation } from './observed.ts';
 import { decisionsFrom } from '../api/approval.ts';
 import { RESULT_MAX, STATUS_MESSAGE_MAX, emptyUsage, event, now, requeueAt, setCondition, truncate,
   type Draft } from './draft.ts';
-import { reportIgnoredDecisions } from './gates.ts';
+import { reportIgnoredDecisions } from './approvals.ts';
 
 /** Starts a run: its start time, turn 0, zero usage, and a Started Event. */
 export function start(d: Draft): void {

@@ -9,7 +9,7 @@ import { toolInputProblem } from './tool-input.ts';
 import { fitToolOutput } from './caps.ts';
 import { buildToolPod } from './tool-pod.ts';
 import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, type Draft } from './draft.ts';
-import { requestApproval } from './gates.ts';
+import { requestApproval } from './approvals.ts';
 import { settlePod } from './lifecycle.ts';
 import { isMCPTool, progressMCPCall, startMCPCall } from './mcp-steps.ts';
 

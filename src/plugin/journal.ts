@@ -91,7 +91,7 @@ export async function pendingInput(
   const block = entry.response.content
     .find((b) => b.type === 'tool_use' && b.id === tool.toolUseId) as { input?: unknown } | undefined;
   if (!block) return undefined;
-  // The same serialisation the operator used for the digest (core/gates.ts requestApproval).
+  // The same serialisation the operator used for the digest (core/approvals.ts requestApproval).
   const text = JSON.stringify(block.input ?? {});
   return { text, matches: pending.inputDigest === undefined || digestOf(text) === pending.inputDigest };
 }
