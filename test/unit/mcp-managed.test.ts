@@ -6,6 +6,7 @@ import { buildManagedObjects, managedName } from '../../src/core/mcp-managed.ts'
 import { driftOf, quantityValue } from '../../src/core/mcp-drift.ts';
 import { buildToolPod } from '../../src/core/tool-pod.ts';
 import { reconcileManaged, type ManagedSettings } from '../../src/reconciler/mcp-managed-reconcile.ts';
+import { deploymentAvailable, reachable } from '../../src/core/mcp-managed-state.ts';
 import type { ManagedObjectsClient, PodProblem } from '../../src/ports.ts';
 import { loadConfig } from '../../src/config.ts';
 import { managedMCPSettings } from '../../src/operator.ts';
@@ -130,6 +131,20 @@ describe('readiness verdicts of a managed server', () => {
     expect(await reconcileManaged(client({ available: true }), owner, managed(), endpoints)).toMatchObject({ kind: 'not-ready', reason: 'Deploying' });
     expect(await reconcileManaged(client({ available: true }), owner, managed(), { peer, address: 'service' }))
       .toMatchObject({ kind: 'reachable', url: 'http://mcp-memory.team-a.svc:8080/mcp' });
+  });
+});
+
+describe('readiness verdicts, pure', () => {
+  it('counts a replica only once the Deployment observed its current generation', () => {
+    expect(deploymentAvailable({ metadata: { generation: 2 }, status: { observedGeneration: 1, availableReplicas: 1 } })).toBe(false);
+    expect(deploymentAvailable({ metadata: { generation: 2 }, status: { observedGeneration: 2, availableReplicas: 1 } })).toBe(true);
+    expect(deploymentAvailable({ metadata: { generation: 2 }, status: { observedGeneration: 2 } })).toBe(false);
+  });
+
+  it('picks the same ready address on every reconcile, and brackets an IPv6 one', () => {
+    const at = (addresses: string[]) => reachable(owner, managed(), 'endpoints', addresses, []);
+    expect(at(['10.1.0.9', '10.1.0.10'])).toEqual(at(['10.1.0.10', '10.1.0.9']));
+    expect(at(['fd00::5'])).toMatchObject({ kind: 'reachable', url: 'http://[fd00::5]:8080/mcp' });
   });
 });
 
