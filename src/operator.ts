@@ -132,6 +132,7 @@ export function createOperator(
   const statuses = new RunStatusObserver(metrics, log, () => isReconciling(manager, elector));
   const informers = addRunInformers({ manager, kc, log, namespaces, core, custom, podMemory, statuses });
 
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
   const mcp = addMCPServerController({
     manager,
     kc,
@@ -139,12 +140,14 @@ export function createOperator(
     namespaces,
     customPath: informers.customPath,
     customList: informers.customList,
+    listDeployments: (ns) => (s) =>
+      ns ? apps.listNamespacedDeployment({ namespace: ns, ...s }) : apps.listDeploymentForAllNamespaces(s),
     status: new KubeMCPServerStatusWriter(custom),
     secrets,
     workers: config.workers,
     managed: managedMCPSettings(config),
     managedObjects: new KubeManagedObjects({
-      apps: kc.makeApiClient(k8s.AppsV1Api),
+      apps,
       core,
       net: kc.makeApiClient(k8s.NetworkingV1Api),
       discovery: kc.makeApiClient(k8s.DiscoveryV1Api),

@@ -19,7 +19,6 @@ import {
 import { describeError } from '../port-errors.ts';
 import type { ManagedObjectsClient } from '../ports.ts';
 
-
 /** Where the operator's pods are (for the NetworkPolicy) and how it reaches managed servers. */
 export interface ManagedSettings {
   readonly peer: OperatorPeer;

@@ -25,6 +25,8 @@ export interface MCPServerControllerOptions {
   readonly customPath: (plural: string, ns: string | undefined) => string;
   readonly customList: (plural: string,
     ns: string | undefined) => (s: Selectors) => Promise<k8s.KubernetesListObject<Obj>>;
+  /** Lists Deployments in a namespace (all when undefined): the apps/v1 adapter, wired in src/operator.ts. */
+  readonly listDeployments: (ns: string | undefined) => (s: Selectors) => Promise<k8s.V1DeploymentList>;
   /** Writes MCPServer status (the Kubernetes adapter, wired in src/operator.ts). */
   readonly status: MCPServerStatusWriter;
   readonly secrets: SecretReader;
@@ -47,7 +49,6 @@ export interface MCPServerController {
 
 /** Adds the MCPServer informers and controller to the manager (they run only while leading). */
 export function addMCPServerController(o: MCPServerControllerOptions): MCPServerController {
-  const ref: { controller?: Controller } = {};
   const informers = o.namespaces.map((ns) => o.manager.addInformer(new Informer<Obj>({
     kc: o.kc,
     log: o.log,
@@ -55,7 +56,6 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
     path: o.customPath(MCP_SERVER_PLURAL, ns),
     list: o.customList(MCP_SERVER_PLURAL, ns),
     onEvent: (_type, obj) => {
-      ref.controller?.enqueue(objectKey(obj));
       o.onChange(obj.metadata?.namespace);
     },
   })));
@@ -67,28 +67,23 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
     return undefined;
   };
   // Managed servers' Deployments: an availability change or a tenant's edit reconciles the owner.
-  const apps = o.kc.makeApiClient(k8s.AppsV1Api);
   const selector = `${Label.managedBy}=${MANAGED_BY},${Label.component}=${MCP_COMPONENT}`;
-  o.namespaces.forEach((ns) => o.manager.addInformer(new Informer<k8s.V1Deployment>({
+  const deployments = o.namespaces.map((ns) => o.manager.addInformer(new Informer<k8s.V1Deployment>({
     kc: o.kc,
     log: o.log,
     name: `mcp-deployments${ns ? `/${ns}` : ''}`,
     labelSelector: selector,
     path: ns ? `/apis/apps/v1/namespaces/${ns}/deployments` : '/apis/apps/v1/deployments',
-    list: (s) => (ns ? apps.listNamespacedDeployment({ namespace: ns, ...s }) : apps.listDeploymentForAllNamespaces(s)),
-    onEvent: (_type, obj) => {
-      const owner = obj.metadata?.ownerReferences?.find((r) => r.kind === MCP_SERVER_KIND && r.controller);
-      if (owner && obj.metadata?.namespace) ref.controller?.enqueue(`${obj.metadata.namespace}/${owner.name}`);
-    },
+    list: o.listDeployments(ns),
   })));
-  const reconciler = new MCPServerReconciler({
+  const reconciler: MCPServerReconciler = new MCPServerReconciler({
     get,
     status: o.status,
     secrets: o.secrets,
     clock: { now: () => Date.now() },
     log: o.log,
     enqueue: (key) => {
-      ref.controller?.enqueue(key);
+      controller.enqueue(key);
     },
     managed: { client: o.managedObjects, settings: o.managed },
   });
@@ -102,6 +97,14 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
       o.onReconcileDone(durationMs, outcome);
     },
   }));
-  ref.controller = controller;
+  for (const inf of informers) controller.watch(inf, (obj) => [objectKey(obj)]);
+  for (const inf of deployments) controller.watch(inf, managedOwnerKeys);
   return { reconciler, controller, get };
+}
+
+/** The MCPServer that controls a managed Deployment (none for any other Deployment). */
+function managedOwnerKeys(deployment: k8s.V1Deployment): string[] {
+  const owner = deployment.metadata?.ownerReferences?.find((r) => r.kind === MCP_SERVER_KIND && r.controller);
+  const namespace = deployment.metadata?.namespace;
+  return owner && namespace ? [`${namespace}/${owner.name}`] : [];
 }
