@@ -30,6 +30,7 @@ import { RunMemory } from './reconciler/memory/run-memory.ts';
 import { addMCPServerController } from './reconciler/mcp-server-controller.ts';
 import type { ManagedSettings } from './reconciler/mcp-managed-reconcile.ts';
 import { KubeManagedObjects } from './adapters/kube/mcp-managed.ts';
+import { MCPSDKDiscovery } from './adapters/mcp/discovery.ts';
 import { AgentRunReconciler } from './reconciler/agent-run-reconciler.ts';
 import { NO_TRACING, type RunTracer } from './observability/tracing/index.ts';
 import { PodMemory } from './reconciler/memory/pod-memory.ts';
@@ -143,7 +144,7 @@ export function createOperator(
     listDeployments: (ns) => (s) =>
       ns ? apps.listNamespacedDeployment({ namespace: ns, ...s }) : apps.listDeploymentForAllNamespaces(s),
     status: new KubeMCPServerStatusWriter(custom),
-    secrets,
+    discovery: new MCPSDKDiscovery(secrets),
     workers: config.workers,
     managed: managedMCPSettings(config),
     managedObjects: new KubeManagedObjects({

@@ -45,6 +45,19 @@ export class ModelCallAbortedError extends Error {
   override name = 'ModelCallAbortedError';
 }
 
+/**
+ * An MCP server could not be reached before any request got to it: a header's Secret could not
+ * be read (`cause: 'secret'`), or connecting and initialize failed (`cause: 'connect'`).
+ */
+export class MCPUnreachableError extends Error {
+  override name = 'MCPUnreachableError';
+  readonly reason: 'secret' | 'connect';
+  constructor(reason: 'secret' | 'connect', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
 /** Whether `error` says the object does not exist. */
 export const isNotFound = (error: unknown): boolean => error instanceof NotFoundError;
 /** Whether `error` says an object of that name exists already. */

@@ -13,6 +13,7 @@ import type { MCPCallResult } from './core/observed.ts';
 import type { ModelFailure } from './core/policies.ts';
 import type { MCPServerSpec, MCPServerStatus } from './api/mcp-server.ts';
 import type { ManagedObjects } from './core/mcp-managed.ts';
+import type { ListedTool } from './core/mcp-discovery.ts';
 
 /** An AgentRun as read from the apiserver (not yet validated). */
 export type AgentRunObject = Omit<AgentRun, 'spec'> & {
@@ -167,4 +168,37 @@ export interface ManagedObjectsClient {
   podProblem(namespace: string, labelSelector: string): Promise<PodProblem | undefined>;
   /** The ready pod addresses behind the Service (EndpointSlices). */
   readyAddresses(namespace: string, service: string): Promise<string[]>;
+}
+
+/** What the server said about itself at initialize. */
+export interface MCPServerIdentity {
+  readonly name?: string;
+  readonly version?: string;
+  readonly protocolVersion?: string;
+}
+
+/** An open session the MCPServer controller lists a server's tools on. */
+export interface MCPDiscoverySession {
+  readonly server: MCPServerIdentity;
+  /** Every page of tools/list (a bounded number of pages), each within `timeoutMs`. */
+  listTools(timeoutMs: number): Promise<ListedTool[]>;
+  close(): Promise<void>;
+}
+
+/** What a discovery session tells its owner after it opened. */
+export interface MCPDiscoveryEvents {
+  /** The server sent notifications/tools/list_changed. */
+  onToolsChanged(): void;
+  /** The session closed. */
+  onClose(): void;
+  /** The session's stream broke (the server restarted or went away). */
+  onError(): void;
+}
+
+/**
+ * Opens sessions to MCP servers for discovery. A failure to open throws
+ * {@link MCPUnreachableError} (port-errors.ts), saying whether a header's Secret was the cause.
+ */
+export interface MCPDiscovery {
+  open(namespace: string, spec: MCPServerSpec, events: MCPDiscoveryEvents): Promise<MCPDiscoverySession>;
 }

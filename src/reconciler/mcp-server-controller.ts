@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
 import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome,
   type Selectors } from '../controller/index.ts';
-import type { ManagedObjectsClient, MCPServerStatusWriter, SecretReader } from '../ports.ts';
+import type { ManagedObjectsClient, MCPDiscovery, MCPServerStatusWriter } from '../ports.ts';
 import { MCPServerReconciler, type MCPServerObject } from './mcp-server-reconciler.ts';
 import { MCP_COMPONENT } from '../core/mcp-managed.ts';
 import { Label, MANAGED_BY } from '../api/conditions.ts';
@@ -29,7 +29,8 @@ export interface MCPServerControllerOptions {
   readonly listDeployments: (ns: string | undefined) => (s: Selectors) => Promise<k8s.V1DeploymentList>;
   /** Writes MCPServer status (the Kubernetes adapter, wired in src/operator.ts). */
   readonly status: MCPServerStatusWriter;
-  readonly secrets: SecretReader;
+  /** Opens MCP discovery sessions (the SDK adapter, wired in src/operator.ts). */
+  readonly discovery: MCPDiscovery;
   readonly workers: number;
   /** An MCPServer in `namespace` changed (runs waiting for it may go on). */
   readonly onChange: (namespace: string | undefined) => void;
@@ -79,7 +80,7 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
   const reconciler: MCPServerReconciler = new MCPServerReconciler({
     get,
     status: o.status,
-    secrets: o.secrets,
+    discovery: o.discovery,
     clock: { now: () => Date.now() },
     log: o.log,
     enqueue: (key) => {

@@ -10,10 +10,10 @@ import type { Condition } from '../api/primitives.ts';
 import { parseDurationMs } from '../api/primitives.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
 import { canonicalJson } from '../core/canonical.ts';
-import { boundDiscovery, type ListedTool } from '../core/mcp-discovery.ts';
-import { MCPConnectError, connectMCP, describeMCPError, type MCPConnection } from '../adapters/mcp/connect.ts';
-import { isConflict, isNotFound } from '../port-errors.ts';
-import type { ManagedObjectsClient, MCPServerStatusWriter, SecretReader, WallClock } from '../ports.ts';
+import { boundDiscovery } from '../core/mcp-discovery.ts';
+import { MCPUnreachableError, describeError, isConflict, isNotFound } from '../port-errors.ts';
+import type { ManagedObjectsClient, MCPDiscovery, MCPDiscoverySession, MCPServerStatusWriter,
+  WallClock } from '../ports.ts';
 import { MANAGED_POLL_MS, reconcileManaged, type ManagedSettings } from './mcp-managed-reconcile.ts';
 
 /** An MCPServer as the informer caches it. */
@@ -27,7 +27,8 @@ export interface MCPServerObject {
 export interface MCPServerReconcilerDeps {
   readonly get: (namespace: string, name: string) => MCPServerObject | undefined;
   readonly status: MCPServerStatusWriter;
-  readonly secrets: SecretReader;
+  /** Opens the sessions tools are listed on (adapters/mcp/discovery.ts). */
+  readonly discovery: MCPDiscovery;
   readonly clock: WallClock;
   readonly log: Logger;
   readonly enqueue: (key: string) => void;
@@ -35,14 +36,12 @@ export interface MCPServerReconcilerDeps {
   readonly managed?: { readonly client: ManagedObjectsClient; readonly settings: ManagedSettings };
 }
 
-/** Pages of tools/list read at most (each may hold many tools; the status keeps a bounded number). */
-const MAX_LIST_PAGES = 20;
 /** How soon a server that could not be reached is tried again (at most; its refreshInterval if shorter). */
 export const MCP_RETRY_MS = 15_000;
 
 interface Watch {
   fingerprint: string;
-  connection: Promise<MCPConnection>;
+  session: Promise<MCPDiscoverySession>;
   listedAt: number;
   changed: boolean;
 }
@@ -101,18 +100,17 @@ export class MCPServerReconciler {
     let next: MCPServerStatus;
     let requeueAfterMs = refreshMs;
     try {
-      const connection = await watch.connection;
+      const session = await watch.session;
       watch.changed = false;
-      const listed = await listTools(connection, parseDurationMs(spec.timeouts.connect));
+      const listed = await session.listTools(parseDurationMs(spec.timeouts.connect));
       watch.listedAt = this.d.clock.now();
       const discovery = boundDiscovery(listed);
-      const info = connection.client.getServerVersion();
       next = {
         observedGeneration: obj.metadata.generation ?? 0,
         serverInfo: {
-          ...(info?.name ? { name: info.name.slice(0, 256) } : {}),
-          ...(info?.version ? { version: info.version.slice(0, 128) } : {}),
-          ...(connection.protocolVersion ? { protocolVersion: connection.protocolVersion.slice(0, 64) } : {}),
+          ...(session.server.name ? { name: session.server.name.slice(0, 256) } : {}),
+          ...(session.server.version ? { version: session.server.version.slice(0, 128) } : {}),
+          ...(session.server.protocolVersion ? { protocolVersion: session.server.protocolVersion.slice(0, 64) } : {}),
         },
         toolCount: discovery.total,
         discoveredTools: discovery.tools,
@@ -129,15 +127,14 @@ export class MCPServerReconciler {
     } catch (error) {
       // The session is opened again next time; the tools listed before stay (runs already resolved keep theirs anyway).
       this.close(key);
-      const secret = error instanceof MCPConnectError && error.message.startsWith('header ');
+      const unreachable = error instanceof MCPUnreachableError ? error : undefined;
+      const secret = unreachable?.reason === 'secret';
       const reason = secret
         ? MCPReason.SecretUnavailable
-        : error instanceof MCPConnectError
+        : unreachable
         ? MCPReason.ConnectFailed
         : MCPReason.ListToolsFailed;
-      const what = error instanceof MCPConnectError
-        ? describeMCPError(error)
-        : `${spec.url ?? ''}: ${describeMCPError(error)}`;
+      const what = unreachable ? unreachable.message : `${spec.url ?? ''}: ${describeError(error).slice(0, 500)}`;
       const fix = secret ?
         'create the Secret (and list it in the chart value mcpServerSecrets)'
         : spec.managed ?
@@ -179,7 +176,7 @@ export class MCPServerReconciler {
       fingerprint,
       listedAt: 0,
       changed: true,
-      connection: connectMCP(namespace, spec, this.d.secrets, {
+      session: this.d.discovery.open(namespace, spec, {
         onToolsChanged: () => {
           watch.changed = true;
           this.d.enqueue(key);
@@ -199,7 +196,7 @@ export class MCPServerReconciler {
         },
       }),
     };
-    watch.connection.catch(() => undefined);
+    watch.session.catch(() => undefined);
     this.watches.set(key, watch);
     return watch;
   }
@@ -207,25 +204,13 @@ export class MCPServerReconciler {
   private close(key: string): void {
     const watch = this.watches.get(key);
     this.watches.delete(key);
-    watch?.connection.then((c) => c.client.close(), () => undefined).catch(() => undefined);
+    watch?.session.then((s) => s.close(), () => undefined).catch(() => undefined);
   }
 
   /** Closes every session (the operator stops). */
   closeAll(): void {
     for (const key of [...this.watches.keys()]) this.close(key);
   }
-}
-
-async function listTools(connection: MCPConnection, timeoutMs: number): Promise<ListedTool[]> {
-  const out: ListedTool[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < MAX_LIST_PAGES; page++) {
-    const result = await connection.client.listTools(cursor !== undefined ? { cursor } : {}, { timeout: timeoutMs });
-    out.push(...result.tools);
-    cursor = result.nextCursor;
-    if (cursor === undefined) break;
-  }
-  return out;
 }
 
 function ready(status: MCPServerStatus): Condition | undefined {

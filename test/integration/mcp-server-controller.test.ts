@@ -1,11 +1,12 @@
 /**
- * The MCPServer reconciler against the real server-everything, with the status writer and the
- * Secret reader replaced by recorders: what status says when the server answers, when it is
+ * The MCPServer reconciler and its SDK discovery adapter against the real server-everything, with
+ * the status writer and the Secret reader replaced by recorders: what status says when the server answers, when it is
  * killed, when a header's Secret is missing, and that a header's value never reaches status.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MCPServerStatus } from '../../src/api/mcp-server.ts';
 import { SecretUnavailableError } from '../../src/adapters/kube/secrets.ts';
+import { MCPSDKDiscovery } from '../../src/adapters/mcp/discovery.ts';
 import { MCPServerReconciler, type MCPServerObject } from '../../src/reconciler/mcp-server-reconciler.ts';
 import type { SecretReader } from '../../src/ports.ts';
 import { startEverythingServer, type EverythingServer } from '../harness/mcp-server.ts';
@@ -21,7 +22,7 @@ function harness(spec: Record<string, unknown>, secrets: SecretReader) {
   const reconciler = new MCPServerReconciler({
     get: () => obj,
     status: { write: (_ns, _name, _rv, status) => { writes.push(status); obj.status = status; return Promise.resolve(); } },
-    secrets, clock: { now: () => Date.now() }, log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+    discovery: new MCPSDKDiscovery(secrets), clock: { now: () => Date.now() }, log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     enqueue: () => undefined,
   });
   return { obj, writes, reconciler };
