@@ -134,6 +134,7 @@ export function createOperator(
   const informers = addRunInformers({ manager, kc, log, namespaces, core, custom, podMemory, statuses });
 
   const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const events = new KubeEventSink(core);
   const mcp = addMCPServerController({
     manager,
     kc,
@@ -145,6 +146,7 @@ export function createOperator(
       ns ? apps.listNamespacedDeployment({ namespace: ns, ...s }) : apps.listDeploymentForAllNamespaces(s),
     status: new KubeMCPServerStatusWriter(custom),
     discovery: new MCPSDKDiscovery(secrets),
+    events,
     workers: config.workers,
     managed: managedMCPSettings(config),
     managedObjects: new KubeManagedObjects({
@@ -170,7 +172,7 @@ export function createOperator(
     runs: new KubeRunWriter(custom),
     journal: new KubeJournalStore(custom),
     pods: new KubePodClient(core),
-    events: new KubeEventSink(core),
+    events,
     secrets,
     access: new KubeAccessReviewer(kc.makeApiClient(k8s.AuthorizationV1Api)),
     requireCreatorIdentity: config.requireCreatorIdentity,

@@ -91,9 +91,14 @@ export interface PodClient {
   ): Promise<{ text: string; truncated: boolean }>;
 }
 
-/** Records an Event on a run. */
+/** An object Events are recorded on: a run (the default kind) or an MCPServer. */
+export interface EventSubject extends RunOwner {
+  readonly kind?: 'AgentRun' | 'MCPServer';
+}
+
+/** Records an Event on a run or an MCPServer. */
 export interface EventSink {
-  emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  emit(on: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
 /** Reads Secret values (API keys, MCP headers). */

@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
 import { Controller, Informer, objectKey, type Logger, type Manager, type ReconcileOutcome,
   type Selectors } from '../controller/index.ts';
-import type { ManagedObjectsClient, MCPDiscovery, MCPServerStatusWriter } from '../ports.ts';
+import type { EventSink, ManagedObjectsClient, MCPDiscovery, MCPServerStatusWriter } from '../ports.ts';
 import { MCPServerReconciler, type MCPServerObject } from './mcp-server-reconciler.ts';
 import { MCP_COMPONENT } from '../core/mcp-managed.ts';
 import { Label, MANAGED_BY } from '../api/conditions.ts';
@@ -31,6 +31,8 @@ export interface MCPServerControllerOptions {
   readonly status: MCPServerStatusWriter;
   /** Opens MCP discovery sessions (the SDK adapter, wired in src/operator.ts). */
   readonly discovery: MCPDiscovery;
+  /** Records Events on MCPServers (the Kubernetes adapter, wired in src/operator.ts). */
+  readonly events: EventSink;
   readonly workers: number;
   /** An MCPServer in `namespace` changed (runs waiting for it may go on). */
   readonly onChange: (namespace: string | undefined) => void;
@@ -81,6 +83,7 @@ export function addMCPServerController(o: MCPServerControllerOptions): MCPServer
     get,
     status: o.status,
     discovery: o.discovery,
+    events: o.events,
     clock: { now: () => Date.now() },
     log: o.log,
     enqueue: (key) => {

@@ -12,7 +12,7 @@ import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResu
 import { canonicalJson } from '../core/canonical.ts';
 import { boundDiscovery } from '../core/mcp-discovery.ts';
 import { MCPUnreachableError, describeError, isConflict, isNotFound } from '../port-errors.ts';
-import type { ManagedObjectsClient, MCPDiscovery, MCPDiscoverySession, MCPServerStatusWriter,
+import type { EventSink, EventSubject, ManagedObjectsClient, MCPDiscovery, MCPDiscoverySession, MCPServerStatusWriter,
   WallClock } from '../ports.ts';
 import { MANAGED_POLL_MS, reconcileManaged, type ManagedSettings } from './mcp-managed-reconcile.ts';
 
@@ -32,6 +32,8 @@ export interface MCPServerReconcilerDeps {
   readonly clock: WallClock;
   readonly log: Logger;
   readonly enqueue: (key: string) => void;
+  /** Records Events on the MCPServer: Ready turning, owned objects created or restored. */
+  readonly events: EventSink;
   /** Managed servers: the objects' client and where the operator's pods are. */
   readonly managed?: { readonly client: ManagedObjectsClient; readonly settings: ManagedSettings };
 }
@@ -74,8 +76,13 @@ export class MCPServerReconciler {
         throw new TerminalError(`MCPServer ${key} is managed, but this controller runs no managed servers`);
       const managed = await reconcileManaged(this.d.managed.client, { name, namespace, uid: obj.metadata.uid ?? '' },
         spec.managed, this.d.managed.settings);
-      for (const change of managed.changes)
+      const subject: EventSubject = { kind: 'MCPServer', name, namespace, uid: obj.metadata.uid ?? '' };
+      for (const change of managed.changes) {
         this.d.log.info({ mcpServer: key, change }, 'managed MCP server object changed');
+        const created = change.endsWith(': created');
+        await this.emit(subject, created ? 'Normal' : 'Warning', created ? 'ObjectCreated' : 'DriftReverted',
+          `${change}.`);
+      }
       if (managed.kind === 'not-ready') {
         this.close(key);
         const next: MCPServerStatus = { ...current, observedGeneration: obj.metadata.generation ?? 0,
@@ -83,7 +90,7 @@ export class MCPServerReconciler {
         if (canonicalJson(next) !== canonicalJson(current)) {
           if (managed.reason !== 'Deploying')
             this.d.log.warn({ mcpServer: key, reason: managed.reason }, managed.message);
-          await this.write(namespace, name, obj.metadata.resourceVersion, next);
+          await this.write(obj, next);
         }
         // Deploying is polled (pods are not watched); a failure is looked at less often: the pod
         // becoming available changes the Deployment, whose informer reconciles at once.
@@ -149,13 +156,15 @@ export class MCPServerReconciler {
     }
     // A successful refresh is written (lastRefreshTime); a failure repeating itself is not.
     if (canonicalJson(next) !== canonicalJson(current)) {
-      await this.write(namespace, name, obj.metadata.resourceVersion, next);
+      await this.write(obj, next);
     }
     return { requeueAfterMs };
   };
 
-  private async write(namespace: string, name: string, resourceVersion: string | undefined,
-    status: MCPServerStatus): Promise<void> {
+  /** Writes status, then tells `kubectl describe mcpserver` when Ready turned or its reason changed. */
+  private async write(obj: MCPServerObject, status: MCPServerStatus): Promise<void> {
+    const { name, namespace, resourceVersion, uid } = obj.metadata;
+    const before = ready(obj.status ?? {});
     try {
       await this.d.status.write(namespace, name, resourceVersion, status);
     } catch (error) {
@@ -164,6 +173,19 @@ export class MCPServerReconciler {
         throw new ConflictError('the MCPServer changed since it was read', { retryAfterMs: 200, cause: error });
       throw error;
     }
+    const after = ready(status);
+    if (after && (after.status !== before?.status || after.reason !== before.reason)) {
+      const subject: EventSubject = { kind: 'MCPServer', name, namespace, uid: uid ?? '' };
+      await this.emit(subject, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+    }
+  }
+
+  /** Events are best effort: a failure is logged, never fails the reconcile. */
+  private async emit(on: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    await this.d.events.emit(on, type, reason, message).catch((error: unknown) => {
+      this.d.log.warn({ mcpServer: `${on.namespace}/${on.name}`, reason, err: describeError(error) },
+        'could not record an Event');
+    });
   }
 
   /** The session for the server's current spec; a spec change (URL, headers) opens a new one. */

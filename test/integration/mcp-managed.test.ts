@@ -84,6 +84,14 @@ const memoryServer = {
   env: [{ name: 'MEMORY_FILE_PATH', value: '/tmp/memory.jsonl' }],
 };
 
+
+/** The Events recorded on an MCPServer, as `kubectl describe mcpserver` lists them. */
+async function mcpServerEvents(name: string): Promise<{ type?: string; reason?: string; message?: string }[]> {
+  const list = await clients().core.listNamespacedEvent({ namespace: env.namespace,
+    fieldSelector: `involvedObject.kind=MCPServer,involvedObject.name=${name}` });
+  return list.items.map((e) => ({ type: e.type, reason: e.reason, message: e.message }));
+}
+
 describe('managed MCP servers (real node, image agentrun.dev/mcp-servers)', () => {
   it('server-everything becomes Ready with its tools; the pod is hardened with no token; the NetworkPolicy admits only the operator', async () => {
     const started = Date.now();
@@ -170,6 +178,9 @@ describe('managed MCP servers (real node, image agentrun.dev/mcp-servers)', () =
       'Deployment mcp-everything: reverted a change at .spec.template.spec.automountServiceAccountToken',
       'NetworkPolicy mcp-everything: created', 'Service mcp-everything: created',
     ]);
+    // The tenant reads why their edit vanished where they look: `kubectl describe mcpserver`.
+    expect(await mcpServerEvents('everything')).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'DriftReverted',
+      message: 'Deployment mcp-everything: reverted a change at .spec.template.spec.automountServiceAccountToken.' }));
   });
 
   it('an image that cannot be pulled gives Ready=False ImagePullFailed naming the image, promptly', async () => {
@@ -183,6 +194,10 @@ describe('managed MCP servers (real node, image agentrun.dev/mcp-servers)', () =
     console.log(`[mcp-managed] ImagePullFailed reported ${Date.now() - started} ms after apply`);
     expect(ready(server)).toMatchObject({ status: 'False' });
     expect(ready(server)?.message).toContain(`image ${bad} cannot be pulled`);
+    const event = await eventually('the ImagePullFailed Event', async () =>
+      (await mcpServerEvents('bad-image')).find((e) => e.reason === 'ImagePullFailed'), 10_000);
+    expect(event).toMatchObject({ type: 'Warning' });
+    expect(event.message).toContain(`image ${bad} cannot be pulled`);
   });
 
   it('the apiserver refuses an MCPServer with both url and managed, saying what to fix (CEL)', async () => {

@@ -19,13 +19,15 @@ afterAll(async () => { await server.stop(); });
 function harness(spec: Record<string, unknown>, secrets: SecretReader) {
   const obj: MCPServerObject = { metadata: { name: 'ev', namespace: 'ns', generation: 1, resourceVersion: '1' }, spec };
   const writes: MCPServerStatus[] = [];
+  const events: string[] = [];
   const reconciler = new MCPServerReconciler({
     get: () => obj,
     status: { write: (_ns, _name, _rv, status) => { writes.push(status); obj.status = status; return Promise.resolve(); } },
     discovery: new MCPSDKDiscovery(secrets), clock: { now: () => Date.now() }, log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     enqueue: () => undefined,
+    events: { emit: (on, type, reason, message) => { events.push(`${on.kind ?? ''} ${on.name} ${type} ${reason}: ${message}`); return Promise.resolve(); } },
   });
-  return { obj, writes, reconciler };
+  return { obj, writes, events, reconciler };
 }
 
 const ready = (s: MCPServerStatus | undefined) => s?.conditions?.find((c) => c.type === 'Ready');
@@ -58,6 +60,14 @@ describe('MCPServer reconciler (real server-everything)', () => {
       // The tools listed before stay (runs that start meanwhile still see them).
       expect(h.obj.status?.discoveredTools?.length).toBeGreaterThan(0);
       expect(JSON.stringify(h.writes)).not.toContain('s3cret');
+      // One Event per turn of Ready (or change of its reason), not one per failed attempt.
+      expect(h.events.map((e) => e.split(':')[0])).toEqual([
+        'MCPServer ev Normal Connected', expect.stringMatching(/^MCPServer ev Warning (ListToolsFailed|ConnectFailed)$/) as string,
+        ...(h.events.length === 3 ? ['MCPServer ev Warning ConnectFailed'] : []),
+      ]);
+      await h.reconciler.reconcile('ns/ev');
+      expect(h.events.length).toBeLessThanOrEqual(3);
+      expect(h.events.join('\n')).not.toContain('s3cret');
     } finally {
       h.reconciler.closeAll();
       await own.stop();
@@ -73,6 +83,7 @@ describe('MCPServer reconciler (real server-everything)', () => {
       expect(ready(h.obj.status)).toMatchObject({ status: 'False', reason: 'SecretUnavailable' });
       expect(ready(h.obj.status)?.message).toContain('header Authorization: Secret ns/missing-token does not exist');
       expect(ready(h.obj.status)?.message).toContain('mcpServerSecrets');
+      expect(h.events).toEqual([expect.stringMatching(/^MCPServer ev Warning SecretUnavailable: header Authorization: Secret ns\/missing-token does not exist/) as string]);
     } finally {
       h.reconciler.closeAll();
     }

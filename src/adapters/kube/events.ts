@@ -1,10 +1,10 @@
-/** Records Kubernetes Events on a run, as `kubectl describe` shows them. */
+/** Records Kubernetes Events on a run or an MCPServer, as `kubectl describe` shows them. */
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/group.ts';
-import type { EventSink, RunOwner } from '../../ports.ts';
+import type { EventSink, EventSubject } from '../../ports.ts';
 import { kubeCall } from './errors.ts';
 
-/** Records Kubernetes Events on a run (core/v1 Events, best effort). */
+/** Records Kubernetes Events on a run or an MCPServer (core/v1 Events, best effort). */
 export class KubeEventSink implements EventSink {
   private readonly core: CoreV1Api;
   private readonly component: string;
@@ -15,7 +15,7 @@ export class KubeEventSink implements EventSink {
     this.host = host;
   }
 
-  async emit(run: RunOwner, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async emit(run: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = new Date();
     await kubeCall(() => this.core.createNamespacedEvent({
       namespace: run.namespace,
@@ -23,7 +23,7 @@ export class KubeEventSink implements EventSink {
         metadata: { generateName: `${run.name}.`, namespace: run.namespace },
         involvedObject: {
           apiVersion: API_VERSION,
-          kind: 'AgentRun',
+          kind: run.kind ?? 'AgentRun',
           name: run.name,
           namespace: run.namespace,
           uid: run.uid,
