@@ -8,7 +8,7 @@ import type { AgentTool } from './api/agent-tool.ts';
 import type { ModelEndpoint } from './api/model-endpoint.ts';
 import type { AccessRequirement } from './core/access.ts';
 import type { ModelRequest } from './core/conversation.ts';
-import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './core/journal.ts';
+import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './api/journal-entry.ts';
 import type { MCPCallResult } from './core/observed.ts';
 import type { ModelFailure } from './core/policies.ts';
 import type { MCPServerSpec, MCPServerStatus } from './api/mcp-server.ts';

@@ -8,7 +8,7 @@
  * and the admission policy in journalPolicyManifests() lets only holders of the verb
  * `write` on the virtual subresource `agentruns/journal` (the operator) create one, or write a
  * run's status, which indexes the journal. The operator still verifies every entry it reads
- * (controller owner, run UID, step, digest): see core/journal.ts verifyJournalObject.
+ * (controller owner, run UID, step, digest): see api/journal-entry.ts verifyJournalObject.
  */
 import { z } from 'zod';
 import { validatingPolicy } from './admission.ts';

@@ -9,7 +9,7 @@ import type { AgentRunSpec } from '../api/agent-run.ts';
 import { MODEL_ENDPOINT_PLURAL, USE_VERB } from '../api/model-endpoint.ts';
 import { GROUP } from '../api/group.ts';
 import { MCP_SERVER_PLURAL } from '../api/mcp-server.ts';
-import type { ResolvedTool } from './journal.ts';
+import type { ResolvedTool } from '../api/journal-entry.ts';
 
 /** One permission the creator needs, on one named object of the run's namespace. */
 export interface AccessRequirement {

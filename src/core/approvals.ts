@@ -9,7 +9,7 @@ import { approveKey, decisionsFrom, rejectKey, type AnnotatedDecision } from '..
 import { Reason, StepOutcome } from '../api/conditions.ts';
 import { parseDurationMs } from '../api/primitives.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
-import { journalDigest, type ToolResultEntry } from './journal.ts';
+import { journalDigest, type ToolResultEntry } from '../api/journal-entry.ts';
 import { moveStep } from './machine.ts';
 import { exhaustedLimit } from './policies.ts';
 

@@ -6,7 +6,7 @@
  */
 import { TOOL_NAME_PATTERN } from '../api/agent-tool.ts';
 import { Reason } from '../api/conditions.ts';
-import { serializeEntry, type JournalEntry, type ModelResponse } from './journal.ts';
+import { serializeEntry, type JournalEntry, type ModelResponse } from '../api/journal-entry.ts';
 import { utf8Bytes } from './tool-input.ts';
 
 /** A journal entry is one ConfigMap, whose data may hold 1 MiB: this leaves room for the rest. */

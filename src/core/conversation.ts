@@ -4,7 +4,7 @@
  * conversation prefix is re-read from the cache on every turn instead of being paid again.
  */
 import type { AgentRunSpec } from '../api/agent-run.ts';
-import type { JournalEntry, ResolvedTool, WireBlock } from './journal.ts';
+import type { JournalEntry, ResolvedTool, WireBlock } from '../api/journal-entry.ts';
 
 /** One message of the conversation, as the Messages API takes it. */
 export interface WireMessage {

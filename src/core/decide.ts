@@ -20,7 +20,7 @@ import { CREATED_BY_USER } from '../api/creator.ts';
 import { endpointRefusal } from '../api/model-endpoint.ts';
 import { toolSchemaProblem } from './tool-input.ts';
 import { MAX_JOURNAL_ENTRY_BYTES, journalEntryBytes } from './caps.ts';
-import type { ResolvedTool } from './journal.ts';
+import type { ResolvedTool } from '../api/journal-entry.ts';
 import { STATUS_MESSAGE_MAX, event, journal, nextStepId, now, requeueAt, setCondition, truncate,
   type Draft } from './draft.ts';
 import { extensionsOf, progressApprovals, requestApproval, type AfterDecision } from './approvals.ts';

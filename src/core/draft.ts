@@ -7,8 +7,9 @@ import type { EventReason, Reason } from '../api/conditions.ts';
 import type { Condition } from '../api/primitives.ts';
 import type { Effect } from './effects.ts';
 import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry,
-  type ResolvedTool } from './journal.ts';
-import type { Observed, RecordedEntry } from './observed.ts';
+  type ResolvedTool } from '../api/journal-entry.ts';
+import type { Observed } from './observed.ts';
+import type { RecordedEntry } from '../api/journal-entry.ts';
 
 /** status.result's maxLength in the CRD; the whole final answer stays in the journal. */
 export const RESULT_MAX = 4096;

@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRunStatus } from '../api/agent-run.ts';
 import type { EventReason } from '../api/conditions.ts';
-import type { JournalEntry } from './journal.ts';
+import type { JournalEntry } from '../api/journal-entry.ts';
 import type { ModelRequest } from './conversation.ts';
 
 /** One side effect decide() asks for; the reconciler carries it out, in the order of the execution plan. */

@@ -7,7 +7,7 @@
  */
 import type { StepRecord } from '../api/agent-run.ts';
 import { StepOutcome } from '../api/conditions.ts';
-import type { MCPTool, ResolvedTool } from './journal.ts';
+import type { MCPTool, ResolvedTool } from '../api/journal-entry.ts';
 import type { MCPCallResult } from './observed.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
 import { recordToolResult, toolInputOf } from './tool-steps.ts';

@@ -8,7 +8,7 @@ import { TOOL_NAME_PATTERN } from '../api/agent-tool.ts';
 import type { RunTool } from '../api/agent-run.ts';
 import type { DiscoveredTool, MCPServerSpec, MCPToolOverride, ToolAnnotations } from '../api/mcp-server.ts';
 import { parseDurationMs } from '../api/primitives.ts';
-import type { ResolvedTool } from './journal.ts';
+import type { ResolvedTool } from '../api/journal-entry.ts';
 import type { MCPServerObservation } from './observed.ts';
 
 /** How often a call that never reached the server (or an interrupted idempotent one) is made again. */

@@ -2,7 +2,7 @@
 import type { StepRecord } from '../api/agent-run.ts';
 import { Reason, StepOutcome } from '../api/conditions.ts';
 import { buildModelRequest, finalText } from './conversation.ts';
-import { entryStep, type ModelResponseEntry } from './journal.ts';
+import { entryStep, type ModelResponseEntry } from '../api/journal-entry.ts';
 import { isStepDone, moveStep } from './machine.ts';
 import { journalName } from './naming.ts';
 import { backoffMs, classifyModelFailure, runDeadline } from './policies.ts';

@@ -8,13 +8,7 @@ import type { Reason } from '../api/conditions.ts';
 import type { ModelEndpointSpec } from '../api/model-endpoint.ts';
 import type { DiscoveredTool, MCPServerSpec } from '../api/mcp-server.ts';
 import type { AccessRequirement } from './access.ts';
-import type { JournalEntry, ModelResponse, ResolvedTool } from './journal.ts';
-
-/** A journal entry read back, with the digest of its stored bytes. */
-export interface RecordedEntry {
-  readonly entry: JournalEntry;
-  readonly digest: string;
-}
+import type { ModelResponse, RecordedEntry, ResolvedTool } from '../api/journal-entry.ts';
 import type { ModelFailure } from './policies.ts';
 
 /** A journal object the run cannot use: missing where status points, or not the operator's own entry. */

@@ -7,7 +7,7 @@ import type { V1Pod, V1EnvVar, V1ResourceRequirements } from '@kubernetes/client
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import { API_VERSION } from '../api/group.ts';
 import { Label, MANAGED_BY, TOOL_POD_FINALIZER } from '../api/conditions.ts';
-import type { PodTool } from './journal.ts';
+import type { PodTool } from '../api/journal-entry.ts';
 import { runLabelValue } from './naming.ts';
 import { DEFAULT_RESOURCES, hardenedContainerSecurityContext, hardenedPodSecurityContext } from './pod-hardening.ts';
 

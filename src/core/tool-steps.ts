@@ -1,7 +1,7 @@
 /** Tool steps: validate the call, run it in a pod, classify how the pod ended, journal the result. */
 import type { StepRecord } from '../api/agent-run.ts';
 import { StepOutcome } from '../api/conditions.ts';
-import type { ResolvedTool, ToolResultEntry } from './journal.ts';
+import type { ResolvedTool, ToolResultEntry } from '../api/journal-entry.ts';
 import { isStepDone, moveStep } from './machine.ts';
 import { journalName, toolPodName } from './naming.ts';
 import type { PodObservation } from './observed.ts';

@@ -2,7 +2,7 @@
 import type { AgentRunSpec } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { parseDurationMs } from '../api/primitives.ts';
-import type { ResolvedTool } from './journal.ts';
+import type { ResolvedTool } from '../api/journal-entry.ts';
 import { resolveMCPEntry } from './mcp-tools.ts';
 import type { MCPServerObservation } from './observed.ts';
 

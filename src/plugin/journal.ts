@@ -1,12 +1,12 @@
 /**
  * Reads a run's journal as the operator wrote it: one AgentRunJournal per finished step (named
- * in status.steps[].journal), verified exactly as the operator verifies it (core/journal.ts):
+ * in status.steps[].journal), verified exactly as the operator verifies it (api/journal-entry.ts):
  * owned by the run, for that step, matching the digest in status. An entry that fails is never
  * shown — only a warning that says why.
  */
 import type { StepRecord } from '../api/agent-run.ts';
 import { sha256 } from '../api/journal-digest.ts';
-import { journalDigest, verifyJournalObject, type JournalEntry } from '../core/journal.ts';
+import { journalDigest, verifyJournalObject, type JournalEntry } from '../api/journal-entry.ts';
 import type { Kube, Run } from './kube.ts';
 
 /** One step of a run with its verified journal entry, when there is one. */

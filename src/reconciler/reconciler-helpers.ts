@@ -6,7 +6,7 @@ import type { AgentRun, AgentRunStatus } from '../api/agent-run.ts';
 import type { AgentToolSpec } from '../api/agent-tool.ts';
 import { ConflictError, type Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
-import type { ResolvedTool } from '../core/journal.ts';
+import type { ResolvedTool } from '../api/journal-entry.ts';
 import type { MCPServerObservation } from '../core/observed.ts';
 import { resolveTools } from '../core/tools.ts';
 import { isConflict, writeRejection } from '../port-errors.ts';

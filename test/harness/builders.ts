@@ -12,12 +12,11 @@ import { agentRunSpec, type AgentRun, type AgentRunSpec, type AgentRunStatus, ty
 import type { AgentToolSpec } from '../../src/api/agent-tool.ts';
 import { FINALIZER } from '../../src/api/conditions.ts';
 import type { Decision, Effect } from '../../src/core/effects.ts';
-import {
-  serializeEntry, type JournalEntry, type ModelResponse, type ModelResponseEntry, type ResolvedTool, type ToolResultEntry, type WireBlock,
-} from '../../src/core/journal.ts';
+import { serializeEntry, type JournalEntry, type ModelResponse, type ModelResponseEntry, type ResolvedTool, type ToolResultEntry, type WireBlock } from '../../src/api/journal-entry.ts';
 import { isStepDone } from '../../src/core/machine.ts';
 import { journalName, shortHash } from '../../src/core/naming.ts';
-import type { ModelCallObservation, Observed, PodObservation, RecordedEntry, ToolOutputObservation } from '../../src/core/observed.ts';
+import type { ModelCallObservation, Observed, PodObservation, ToolOutputObservation } from '../../src/core/observed.ts';
+import type { RecordedEntry } from '../../src/api/journal-entry.ts';
 import type { ModelFailure } from '../../src/core/policies.ts';
 import { resolveTools } from '../../src/core/tools.ts';
 import { merge } from '../fixtures/invalid-manifests.ts';

@@ -29,10 +29,11 @@ import { FINALIZER } from '../../src/api/conditions.ts';
 import { decide } from '../../src/core/decide.ts';
 import type { Decision, Effect } from '../../src/core/effects.ts';
 import { planExecution } from '../../src/core/execution-plan.ts';
-import type { ModelResponse } from '../../src/core/journal.ts';
+import type { ModelResponse } from '../../src/api/journal-entry.ts';
 import { isFinished, isStepDone, isStepMove } from '../../src/core/machine.ts';
 import { journalName, toolPodName, toolsJournalName } from '../../src/core/naming.ts';
-import type { ModelCallObservation, Observed, PodObservation, RecordedEntry, ToolOutputObservation } from '../../src/core/observed.ts';
+import type { ModelCallObservation, Observed, PodObservation, ToolOutputObservation } from '../../src/core/observed.ts';
+import type { RecordedEntry } from '../../src/api/journal-entry.ts';
 import type { ModelFailure } from '../../src/core/policies.ts';
 import { fakeHash, failure, iso, NAMESPACE, response, RUN_UID, spec, T0, text, toolUse, ANY_MODEL_ENDPOINT } from '../harness/builders.ts';
 

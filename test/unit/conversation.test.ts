@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildModelRequest, finalText, type WireMessage } from '../../src/core/conversation.ts';
-import type { JournalEntry } from '../../src/core/journal.ts';
+import type { JournalEntry } from '../../src/api/journal-entry.ts';
 import { modelEntry, resolvedTools, response, spec, text, toolResultEntry, toolUse } from '../harness/builders.ts';
 
 const EPHEMERAL = { type: 'ephemeral' };

@@ -9,7 +9,7 @@ import { FINALIZER } from '../../src/api/conditions.ts';
 import { decide, OUTPUT_READ_RECHECK_MS, RESULT_CAPTURE_GRACE_MS } from '../../src/core/decide.ts';
 import type { Decision } from '../../src/core/effects.ts';
 import { planExecution } from '../../src/core/execution-plan.ts';
-import type { ToolResultEntry } from '../../src/core/journal.ts';
+import type { ToolResultEntry } from '../../src/api/journal-entry.ts';
 import { toolPodName } from '../../src/core/naming.ts';
 import type { PodObservation } from '../../src/core/observed.ts';
 import type { ModelFailure } from '../../src/core/policies.ts';

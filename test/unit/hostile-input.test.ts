@@ -8,7 +8,7 @@ import { agentRunStatus } from '../../src/api/agent-run.ts';
 import { MAX_JOURNAL_ENTRY_BYTES, MAX_TOOL_USES_PER_RESPONSE } from '../../src/core/caps.ts';
 import { decide } from '../../src/core/decide.ts';
 import type { Decision } from '../../src/core/effects.ts';
-import { serializeEntry, type ToolResultEntry } from '../../src/core/journal.ts';
+import { serializeEntry, type ToolResultEntry } from '../../src/api/journal-entry.ts';
 import { toolPodName } from '../../src/core/naming.ts';
 import { MAX_TOOL_INPUT_BYTES, toolInputProblem, toolSchemaProblem, utf8Bytes } from '../../src/core/tool-input.ts';
 import {

@@ -13,7 +13,7 @@ import { Reason } from '../../src/api/conditions.ts';
 import { MAX_JOURNAL_ENTRY_BYTES } from '../../src/core/caps.ts';
 import { decide } from '../../src/core/decide.ts';
 import type { Decision } from '../../src/core/effects.ts';
-import { serializeEntry, type ModelResponse, type WireBlock } from '../../src/core/journal.ts';
+import { serializeEntry, type ModelResponse, type WireBlock } from '../../src/api/journal-entry.ts';
 import type { Observed } from '../../src/core/observed.ts';
 import { utf8Bytes } from '../../src/core/tool-input.ts';
 import { advance, at, call, effectsOf, modelStep, observed, pod, runningStatus } from '../harness/builders.ts';

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { approveKey, decidedByKey } from '../../src/api/approval.ts';
 import { decide } from '../../src/core/decide.ts';
-import { journalObject, verifyJournalObject } from '../../src/core/journal.ts';
+import { journalObject } from '../../src/core/journal.ts';
+import { verifyJournalObject } from '../../src/api/journal-entry.ts';
 import { resolveTools } from '../../src/core/tools.ts';
 import {
   NAMESPACE, RUN_NAME, RUN_UID, T0, effectsOf, fakeHash, journaled, modelEntry, modelStep, observed, response, runningStatus, spec, stepOf,

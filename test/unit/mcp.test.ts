@@ -13,7 +13,7 @@ import { decide } from '../../src/core/decide.ts';
 import { boundDiscovery } from '../../src/core/mcp-discovery.ts';
 import { cutToBytes, mcpResultText } from '../../src/core/mcp-content.ts';
 import { approvalFromServer, idempotentFromServer } from '../../src/core/mcp-tools.ts';
-import type { ResolvedTool } from '../../src/core/journal.ts';
+import type { ResolvedTool } from '../../src/api/journal-entry.ts';
 import type { MCPCallObservation, MCPServerObservation, Observed } from '../../src/core/observed.ts';
 import { resolveTools } from '../../src/core/tools.ts';
 import {

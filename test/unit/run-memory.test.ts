@@ -4,7 +4,7 @@
  * older attempt, enqueue when done).
  */
 import { describe, expect, it } from 'vitest';
-import type { ExpectedEntry, JournalEntry, JournalRead } from '../../src/core/journal.ts';
+import type { ExpectedEntry, JournalEntry, JournalRead } from '../../src/api/journal-entry.ts';
 import type { ModelCallOutcome, ModelClient, JournalStore, RunOwner } from '../../src/ports.ts';
 import { CachedJournal } from '../../src/reconciler/memory/journal-cache.ts';
 import { startOnce, type Flight } from '../../src/reconciler/memory/in-flight.ts';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentRunStatus, StepRecord } from '../../src/api/agent-run.ts';
 import { loadConfig } from '../../src/config.ts';
-import type { JournalEntry } from '../../src/core/journal.ts';
+import type { JournalEntry } from '../../src/api/journal-entry.ts';
 import { formatTraceparent, parseTraceparent, runSpanId, runTraceId, stepSpanId, TRACEPARENT_ANNOTATION } from '../../src/observability/tracing/ids.ts';
 import { NO_TRACING, createRunTracer } from '../../src/observability/tracing/index.ts';
 import { createOtlpSink, resourceAttributes, samplerFromEnv, toReadableSpan } from '../../src/observability/tracing/otlp.ts';

@@ -1,20 +1,15 @@
 /**
  * The journal on the apiserver: one immutable AgentRunJournal object per entry, created before
- * status points at it. Every object read back is verified (core/journal.ts verifyJournalObject)
+ * status points at it. Every object read back is verified (api/journal-entry.ts verifyJournalObject)
  * before anything uses it. Stateless: the reconciler's run memory caches verified entries.
  */
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { JOURNAL_PLURAL, type AgentRunJournalObject } from '../../api/agent-run-journal.ts';
 import { GROUP, VERSION } from '../../api/group.ts';
 import { sha256 } from '../../api/journal-digest.ts';
-import {
-  entryStep,
-  journalObject,
-  verifyJournalObject,
-  type ExpectedEntry,
-  type JournalEntry,
-  type JournalRead,
-} from '../../core/journal.ts';
+import { journalObject } from '../../core/journal.ts';
+import { entryStep, verifyJournalObject, type ExpectedEntry, type JournalEntry,
+  type JournalRead } from '../../api/journal-entry.ts';
 import { isAlreadyExists, isNotFound } from '../../port-errors.ts';
 import type { JournalStore, RunOwner } from '../../ports.ts';
 import { kubeCall } from './errors.ts';

@@ -10,7 +10,7 @@ import Anthropic, {
   APIUserAbortError,
 } from '@anthropic-ai/sdk';
 import type { ModelRequest } from '../../core/conversation.ts';
-import { modelResponse } from '../../core/journal.ts';
+import { modelResponse } from '../../api/journal-entry.ts';
 import type { ModelCallOutcome, ModelClient } from '../../ports.ts';
 import { ModelCallAbortedError } from '../../port-errors.ts';
 import { boundedFetch, responseTooLargeIn } from './bounded-fetch.ts';

@@ -5,7 +5,7 @@
  * lost, and the backend folds the byte-identical copies into one (Jaeger's span-hash deduper).
  */
 import type { AgentRunStatus } from '../../api/agent-run.ts';
-import type { JournalEntry } from '../../core/journal.ts';
+import type { JournalEntry } from '../../api/journal-entry.ts';
 import { isFinished, isStepDone } from '../../core/machine.ts';
 import { TRACEPARENT_ANNOTATION, formatTraceparent, parseTraceparent, runSpanId, runTraceId, stepSpanId,
   type RunTraceContext } from './ids.ts';

@@ -4,7 +4,7 @@
  * spans with the same ids and times. Pure: no clock, no I/O.
  */
 import type { AgentRunStatus, StepRecord } from '../../api/agent-run.ts';
-import type { JournalEntry } from '../../core/journal.ts';
+import type { JournalEntry } from '../../api/journal-entry.ts';
 import { isFinished, isStepDone } from '../../core/machine.ts';
 import { runSpanId, stepSpanId, type RunTraceContext } from './ids.ts';
 

@@ -5,7 +5,7 @@
  */
 import type { StepRecord } from '../../api/agent-run.ts';
 import { buildModelRequest, finalText } from '../../core/conversation.ts';
-import type { JournalEntry, ModelResponseEntry, ToolResultEntry, WireBlock } from '../../core/journal.ts';
+import type { JournalEntry, ModelResponseEntry, ToolResultEntry, WireBlock } from '../../api/journal-entry.ts';
 import { expectPositionals } from '../args.ts';
 import { stringFlag, type CommandContext } from '../context.ts';
 import { UsageError } from '../errors.ts';

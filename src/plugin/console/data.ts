@@ -7,7 +7,7 @@
 import type { AgentRunStatus, StepRecord } from '../../api/agent-run.ts';
 import { creatorOf } from '../../api/creator.ts';
 import { sha256 } from '../../api/journal-digest.ts';
-import { verifyJournalObject, type JournalEntry } from '../../core/journal.ts';
+import { verifyJournalObject, type JournalEntry } from '../../api/journal-entry.ts';
 import { describeError } from '../api-errors.ts';
 import { pendingSubject } from '../decisions.ts';
 import { pendingInput, readJournal } from '../journal.ts';

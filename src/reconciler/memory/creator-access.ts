@@ -5,7 +5,7 @@
 import type { AgentRun } from '../../api/agent-run.ts';
 import { creatorOf } from '../../api/creator.ts';
 import { accessRequirements } from '../../core/access.ts';
-import type { ResolvedTool } from '../../core/journal.ts';
+import type { ResolvedTool } from '../../api/journal-entry.ts';
 import type { AccessObservation } from '../../core/observed.ts';
 import type { AccessReviewer } from '../../ports.ts';
 import type { RunMemory } from './run-memory.ts';

@@ -3,7 +3,7 @@
  * once verified, so it is read from the apiserver once per process.
  */
 import { Reason } from '../../api/conditions.ts';
-import type { ExpectedEntry, JournalEntry, JournalRead } from '../../core/journal.ts';
+import type { ExpectedEntry, JournalEntry, JournalRead } from '../../api/journal-entry.ts';
 import type { JournalStore, RunOwner } from '../../ports.ts';
 import type { RunMemory } from './run-memory.ts';
 

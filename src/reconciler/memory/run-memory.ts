@@ -11,7 +11,7 @@ import type {
   PodObservation,
   ToolOutputObservation,
 } from '../../core/observed.ts';
-import type { JournalRead } from '../../core/journal.ts';
+import type { JournalRead } from '../../api/journal-entry.ts';
 import type { AgentRunObject } from '../../ports.ts';
 import type { Flight } from './in-flight.ts';
 
