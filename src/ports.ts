@@ -8,7 +8,7 @@ import type { AgentTool } from './api/agent-tool.ts';
 import type { ModelEndpoint } from './api/model-endpoint.ts';
 import type { AccessRequirement } from './core/access.ts';
 import type { ModelRequest } from './core/conversation.ts';
-import type { ExpectedEntry, JournalEntry, JournalRead, ModelResponse } from './api/journal-entry.ts';
+import type { ExpectedEntry, JournalEntry, JournalRead, MCPTaskHandle, ModelResponse } from './api/journal-entry.ts';
 import type { MCPCallResult } from './core/observed.ts';
 import type { ModelFailure } from './core/policies.ts';
 import type { MCPServerSpec, MCPServerStatus } from './api/mcp-server.ts';
@@ -142,6 +142,14 @@ export interface MCPCallRequest {
 export interface MCPClient {
   /** Makes the call; the result says what happened (sent or not, error kinds) for the core to decide. */
   call(request: MCPCallRequest, signal: AbortSignal): Promise<MCPCallResult>;
+  /**
+   * Makes the call as an MCP task: once the server created it, `created(handle)` is awaited (the
+   * handle is journaled meanwhile) before the task is polled to its end.
+   */
+  callTask(request: MCPCallRequest, signal: AbortSignal,
+    created: (handle: MCPTaskHandle) => Promise<void>): Promise<MCPCallResult>;
+  /** Polls a task created earlier (maybe by a previous process) on its session, to its end. */
+  resumeTask(request: MCPCallRequest, handle: MCPTaskHandle, signal: AbortSignal): Promise<MCPCallResult>;
   /** Closes every open session (the operator stops). */
   close(): Promise<void>;
 }
@@ -180,6 +188,8 @@ export interface MCPServerIdentity {
   readonly name?: string;
   readonly version?: string;
   readonly protocolVersion?: string;
+  /** The server advertises MCP Tasks for tools/call (capabilities.tasks.requests.tools.call). */
+  readonly toolTasks?: boolean;
 }
 
 /** An open session the MCPServer controller lists a server's tools on. */

@@ -28,8 +28,11 @@ export const JOURNAL_READER_CLUSTER_ROLE = 'agentrun-journal-reader';
 /** Largest entry text: etcd's object limit is 1.5 MiB; keep room for metadata. */
 export const MAX_JOURNAL_ENTRY_BYTES = 1_048_576;
 
-/** What a journal entry can hold: a model response, a tool result, or the run's resolved tools. */
-export const JOURNAL_ENTRY_KINDS = ['ModelResponse', 'ToolResult', 'Tools'] as const;
+/**
+ * What a journal entry can hold: a model response, a tool result, the run's resolved tools, or
+ * the handle of an MCP task a tool step's attempt started (polled again after a restart).
+ */
+export const JOURNAL_ENTRY_KINDS = ['ModelResponse', 'ToolResult', 'Tools', 'MCPTask'] as const;
 
 /** Spec of an AgentRunJournal: which run and step it records, and the entry as the exact bytes its digest covers. */
 export const agentRunJournalSpec = z.object({

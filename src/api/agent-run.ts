@@ -228,6 +228,9 @@ export const stepRecord = z.object({
   journal: journalRef.optional().describe(
     "Where the step's payload (model response, tool input and output) is journaled.",
   ),
+  mcpTask: journalRef.optional().describe(
+    "Where the handle of the MCP task this attempt started is journaled (polled again after a restart).",
+  ),
   usage: tokenUsage.optional(),
   stopReason: z.string().max(64).optional(),
   outcome: z.string().max(64).optional().describe('Why the step ended as it did, as a CamelCase reason.'),

@@ -67,6 +67,7 @@ export const EventOnlyReason = {
   ToolSucceeded: 'ToolSucceeded', // a tool step completed (only with --step-events)
   ToolFailed: 'ToolFailed', // a tool step ended with an error result the model sees
   ToolRetrying: 'ToolRetrying', // a tool pod failed before its tool ran, or vanished; the next attempt starts
+  MCPTaskResumed: 'MCPTaskResumed', // a restarted operator polls the journaled MCP task again (not re-issued)
   Approved: 'Approved', // a waiting step was approved, by whom
   Rejected: 'Rejected', // a waiting step was rejected, by whom
   ApprovalTimedOut: 'ApprovalTimedOut', // nobody decided within limits.approvalTimeout

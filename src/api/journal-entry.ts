@@ -32,6 +32,19 @@ export const modelResponse = z.object({
 });
 export type ModelResponse = z.infer<typeof modelResponse>;
 
+/** What a restarted operator needs to poll an MCP task again (the server's task store is per session). */
+export const mcpTaskHandle = z.object({
+  taskId: z.string().max(256),
+  /** Mcp-Session-Id of the session that created it: a handle, not a credential (headers authenticate). */
+  sessionId: z.string().max(256).optional(),
+  protocolVersion: z.string().max(64).optional(),
+  /** When the server created it (ISO 8601): the tool's timeout counts from here. */
+  createdAt: z.string().max(64),
+  pollIntervalMs: z.number().optional(),
+  ttlMs: z.number().nullable().optional(),
+});
+export type MCPTaskHandle = z.infer<typeof mcpTaskHandle>;
+
 /** A tool definition after toolRefs are resolved: everything a step needs to run. */
 export const resolvedTool = z.object({
   name: z.string(),
@@ -48,8 +61,11 @@ export const resolvedTool = z.object({
       requests: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
     }).optional(),
   }).optional().describe('The pod that runs a call; absent for MCP tools.'),
-  /** An MCP tool: called on the MCPServer `server` as `tool` (its name there), not in a pod. */
-  mcp: z.object({ server: z.string(), tool: z.string() }).optional(),
+  /**
+   * An MCP tool: called on the MCPServer `server` as `tool` (its name there), not in a pod; `task`:
+   * called as an MCP task (its handle journaled and polled), decided once at the run's start.
+   */
+  mcp: z.object({ server: z.string(), tool: z.string(), task: z.boolean().optional() }).optional(),
   timeoutSeconds: z.number(),
   requiresApproval: z.boolean(),
   idempotent: z.boolean(),
@@ -63,7 +79,7 @@ export type PodTool = ResolvedTool & { container: NonNullable<ResolvedTool['cont
 /** A tool called on an MCP server. */
 export type MCPTool = ResolvedTool & { mcp: NonNullable<ResolvedTool['mcp']> };
 
-/** One journal entry: a model response, a tool call's result, or the run's resolved tools. */
+/** One journal entry: a model response, a tool call's result, the run's resolved tools, or an MCP task handle. */
 export const journalEntry = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('ModelResponse'),
@@ -92,12 +108,23 @@ export const journalEntry = z.discriminatedUnion('kind', [
     kind: z.literal('Tools'),
     tools: z.array(resolvedTool),
   }),
+  z.object({
+    kind: z.literal('MCPTask'),
+    stepId: z.number(),
+    attempt: z.number(),
+    server: z.string(),
+    tool: z.string(),
+    /** The task as the server created it: polled with tasks/get on the session that created it. */
+    handle: mcpTaskHandle,
+  }),
 ]);
 export type JournalEntry = z.infer<typeof journalEntry>;
 /** A journaled model response, with the step, turn and attempt it answers. */
 export type ModelResponseEntry = Extract<JournalEntry, { kind: 'ModelResponse' }>;
 /** A journaled tool result: what the model gets back, and how the call ended. */
 export type ToolResultEntry = Extract<JournalEntry, { kind: 'ToolResult' }>;
+/** A journaled MCP task handle of one attempt of a tool step. */
+export type MCPTaskEntry = Extract<JournalEntry, { kind: 'MCPTask' }>;
 
 /** A digest as status records it: `sha256:<hex>` of the stored text (the hash is injected: core does no I/O). */
 export function journalDigest(sha256Hex: string): string {

@@ -78,6 +78,11 @@ export const mcpServerSpec = withRules(z.object({
   tools: z.array(toolOverride).max(128).optional().describe(
     'Per-tool decisions of the admin; they win over annotations.',
   ),
+  tasks: z.enum(['Never', 'Prefer']).optional().describe(
+    'MCP Tasks (protocol 2025-11-25): Prefer calls tools whose taskSupport is optional as tasks too '
+      + '(their handle is journaled, so a call survives an operator restart). Tools that require tasks '
+      + 'are always called as tasks. Default Never.',
+  ),
 }).describe('MCPServerSpec is an MCP server (Streamable HTTP), remote or managed, runs may call tools of.'), [{
   cel: 'has(self.url) != has(self.managed)',
   message: 'set exactly one of url (a remote server) or managed (the operator runs it)',
@@ -106,6 +111,10 @@ export const discoveredTool = z.object({
   description: z.string().max(MCP_LIMITS.maxDescriptionChars + 64).optional(),
   inputSchema: freeFormObject('JSON Schema of the tool input, as the server lists it.').optional(),
   annotations: toolAnnotations.optional(),
+  taskSupport: z.enum(['optional', 'required']).optional().describe(
+    'The tool can (optional) or must (required) be called as an MCP task; absent: never, or the server '
+      + 'does not advertise tasks for tools/call.',
+  ),
   problem: z.string().max(512).optional().describe(
     'Why runs cannot use this tool (name or schema the Messages API rejects).',
   ),

@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentRunStatus } from '../api/agent-run.ts';
 import type { EventReason } from '../api/conditions.ts';
-import type { JournalEntry } from '../api/journal-entry.ts';
+import type { JournalEntry, MCPTaskHandle } from '../api/journal-entry.ts';
 import type { ModelRequest } from './conversation.ts';
 
 /** One side effect decide() asks for; the reconciler carries it out, in the order of the execution plan. */
@@ -25,7 +25,13 @@ export type Effect =
   | { readonly type: 'cancelModelCall'; readonly stepId: number }
   /** Call `tool` (its name on the server) on the MCPServer `server`: the step is Running in status first. */
   | { readonly type: 'startMCPCall'; readonly stepId: number; readonly attempt: number; readonly server: string;
-    readonly tool: string; readonly input: unknown; readonly timeoutMs: number; readonly maxOutputBytes: number }
+    readonly tool: string; readonly input: unknown; readonly timeoutMs: number; readonly maxOutputBytes: number;
+    /** Call it as an MCP task: its handle comes back for the journal before it is polled. */
+    readonly task?: boolean }
+  /** Poll the journaled MCP task of the attempt to its end (continue in this process, or resume after a restart). */
+  | { readonly type: 'pollMCPTask'; readonly stepId: number; readonly attempt: number; readonly server: string;
+    readonly tool: string; readonly handle: MCPTaskHandle; readonly timeoutMs: number;
+    readonly maxOutputBytes: number }
   | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason;
     readonly message: string }
   | { readonly type: 'removeFinalizer' }

@@ -18,6 +18,9 @@
  *      Events (they tell about what status says), MCP calls whose intent must be recorded first
  *      (a non-idempotent call interrupted by a crash is reported, not repeated), and the
  *      finalizer's removal or the run's deletion.
+ *
+ * An MCP task's handle is a journal entry (phase 2) before the task is polled (phase 3): polling
+ * reads the task and is safe to repeat, and a restarted operator polls the same task again.
  */
 import type { Effect } from './effects.ts';
 
@@ -34,6 +37,8 @@ const PHASE_OF: { readonly [T in Effect['type']]: 'finalizer' | 'journal' | 'sta
   deleteEndedPods: 'settle',
   cancelModelCall: 'settle',
   startMCPCall: 'settle',
+  // Reading a task is safe to repeat, and its handle is durable before this phase (journal).
+  pollMCPTask: 'start',
   event: 'settle',
   removeFinalizer: 'settle',
   deleteRun: 'settle',

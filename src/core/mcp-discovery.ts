@@ -12,6 +12,7 @@ export interface ListedTool {
   readonly description?: string | undefined;
   readonly inputSchema?: unknown;
   readonly annotations?: unknown;
+  readonly execution?: { readonly taskSupport?: string | undefined } | undefined;
 }
 
 /** A server's tools/list bounded for status: the kept tools, how many were listed, and what was dropped. */
@@ -25,13 +26,16 @@ export interface Discovery {
 
 const bytes = (v: unknown): number => new TextEncoder().encode(JSON.stringify(v)).length;
 
-/** Bounds what a server listed (count, names, descriptions, schemas) before it reaches status. */
-export function boundDiscovery(listed: readonly ListedTool[]): Discovery {
+/**
+ * Bounds what a server listed (count, names, descriptions, schemas) before it reaches status;
+ * `toolTasks`: the server advertises capabilities.tasks.requests.tools.call.
+ */
+export function boundDiscovery(listed: readonly ListedTool[], toolTasks = false): Discovery {
   const notes: string[] = [];
   const tools: DiscoveredTool[] = [];
   let total = 0;
   for (const t of listed.slice(0, MCP_LIMITS.maxTools)) {
-    const tool = boundTool(t);
+    const tool = boundTool(t, toolTasks);
     const size = bytes(tool);
     if (total + size > MCP_LIMITS.maxDiscoveredBytes) {
       notes.push(
@@ -49,7 +53,7 @@ export function boundDiscovery(listed: readonly ListedTool[]): Discovery {
   return { tools, total: listed.length, notes };
 }
 
-function boundTool(t: ListedTool): DiscoveredTool {
+function boundTool(t: ListedTool, toolTasks: boolean): DiscoveredTool {
   const name = t.name.slice(0, 128);
   const out: DiscoveredTool = { name };
   if (t.description) {
@@ -59,6 +63,9 @@ function boundTool(t: ListedTool): DiscoveredTool {
   }
   const annotations = toolAnnotations.safeParse(t.annotations ?? {});
   if (annotations.success && Object.keys(annotations.data).length > 0) out.annotations = annotations.data;
+  // A tool's taskSupport counts only when the server advertises tasks for tools/call.
+  const support = t.execution?.taskSupport;
+  if (toolTasks && (support === 'optional' || support === 'required')) out.taskSupport = support;
   const schema = t.inputSchema;
   if (typeof schema !== 'object' || schema === null || (schema as { type?: unknown }).type !== 'object') {
     out.problem = 'its inputSchema is not a JSON object schema ("type": "object")';

@@ -4,6 +4,7 @@
  * call starts, and its result is journaled before status says it is done. After a crash, a step
  * Running with no call of its attempt in this process was interrupted: an idempotent tool is
  * called again (next attempt), any other gets an "interrupted" error result — never a silent repeat.
+ * A call made as an MCP task is the exception: its journaled handle is polled again (mcp-tasks.ts).
  */
 import type { StepRecord } from '../api/agent-run.ts';
 import { StepOutcome } from '../api/conditions.ts';
@@ -11,6 +12,7 @@ import type { MCPTool, ResolvedTool } from '../api/journal-entry.ts';
 import type { MCPCallResult } from './observed.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
 import { recordToolResult, toolInputOf } from './tool-steps.ts';
+import { decideMCPTask, journalMCPTask, journaledTask, lostTaskMessage, resumeMCPTask } from './mcp-tasks.ts';
 
 /** Wait before a call that never reached the server is tried again, times the attempt. */
 export const MCP_RETRY_BASE_MS = 1000;
@@ -24,6 +26,8 @@ export function isMCPTool(tool: ResolvedTool): tool is MCPTool {
 export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
   step.mcpServer = tool.mcp.server;
   delete step.retry;
+  delete step.mcpTask; // an earlier attempt's task
+
   d.effects.push({
     type: 'startMCPCall',
     stepId: step.id,
@@ -33,12 +37,18 @@ export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
     input: toolInputOf(d, step) ?? {},
     timeoutMs: tool.timeoutSeconds * 1000,
     maxOutputBytes: d.spec.limits.maxToolOutputBytes,
+    ...(tool.mcp.task === true ? { task: true } : {}),
   });
 }
 
 /** Moves a Running MCP step on: records a finished call, retries when due, or handles an interruption. */
 export function progressMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
   const call = d.o.mcpCalls?.get(step.id);
+  const task = decideMCPTask(step.attempt, call, journaledTask(d, step));
+  if (task.next === 'journal') {
+    journalMCPTask(d, step, tool, task.handle);
+    return;
+  }
   if (call && call.attempt === step.attempt) {
     if (call.state === 'done') recordMCPOutcome(d, step, tool, call.result);
     return;
@@ -50,6 +60,10 @@ export function progressMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void
       return;
     }
     startMCPCall(d, step, tool);
+    return;
+  }
+  if (task.next === 'resume') {
+    resumeMCPTask(d, step, tool, task.handle);
     return;
   }
   // No call of this attempt in this process: the process that started it stopped mid-call.
@@ -66,6 +80,19 @@ export function progressMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void
     `Error: the call to tool ${tool.mcp.tool} on MCP server ${tool.mcp.server} was interrupted `
       + '(the operator stopped while it was in flight). The tool is not marked idempotent, so it was not called again; '
       + 'it may or may not have had its effect.');
+}
+
+/** After a call's task was lost (the server restarted): called again when idempotent, else reported. */
+function afterLostTask(d: Draft, step: StepRecord, tool: MCPTool, why: string): void {
+  if (afterInterruption(tool, step.attempt) === 'retry') {
+    event(d, 'Warning', 'ToolRetrying',
+      `Step ${step.id} (${tool.name}): MCP server ${tool.mcp.server} lost the task (${truncate(why, 300)}); `
+        + `the tool is idempotent, so attempt ${step.attempt + 1} calls it again.`);
+    step.attempt += 1;
+    startMCPCall(d, step, tool);
+    return;
+  }
+  record(d, step, tool, StepOutcome.Interrupted, lostTaskMessage(tool, truncate(why, 400)));
 }
 
 /** What an interrupted call leads to: called again (idempotent, attempts left) or reported. */
@@ -94,6 +121,9 @@ function recordMCPOutcome(d: Draft, step: StepRecord, tool: MCPTool, r: MCPCallR
       record(d, step, tool, StepOutcome.TimedOut,
         `Error: the tool did not finish within its timeout (${tool.timeoutSeconds}s); `
           + 'the call was cancelled. It may or may not have had its effect.');
+      return;
+    case 'task-lost':
+      afterLostTask(d, step, tool, r.text);
       return;
     case 'not-sent':
     case 'transport-error': {

@@ -44,6 +44,15 @@ export function idempotentFromServer(spec: MCPServerSpec, annotations: ToolAnnot
   return spec.trustHints && annotations?.idempotentHint === true;
 }
 
+/**
+ * Whether calls of a tool are MCP tasks: always when the tool requires it, when it merely allows
+ * it only if the admin prefers tasks (spec.tasks). Discovery records taskSupport only for servers
+ * that advertise tasks for tools/call.
+ */
+export function callAsTask(spec: MCPServerSpec, tool: DiscoveredTool): boolean {
+  return tool.taskSupport === 'required' || (tool.taskSupport === 'optional' && spec.tasks === 'Prefer');
+}
+
 /** Resolves a run's MCP tools[] entry against the server's discovered tools and the admin's overrides. */
 export function resolveMCPEntry(entry: RunTool, server: MCPServerObservation | undefined,
   runApproval: boolean): MCPEntryResolution {
@@ -79,7 +88,7 @@ export function resolveMCPEntry(entry: RunTool, server: MCPServerObservation | u
       name: toolName,
       ...(t.description !== undefined ? { description: t.description } : {}),
       inputSchema: t.inputSchema ?? { type: 'object' },
-      mcp: { server: name, tool: t.name },
+      mcp: { server: name, tool: t.name, ...(callAsTask(server.spec, t) ? { task: true } : {}) },
       timeoutSeconds: Math.ceil(parseDurationMs(server.spec.timeouts.call) / 1000),
       // Approval can only be added by the run: the server's (admin-decided) approval stays.
       requiresApproval: approvalFromServer(t.annotations, override) || runApproval,

@@ -34,6 +34,11 @@ export function journalName(run: string, stepId: number): string {
   return boundedName(run, `-j${stepId}`);
 }
 
+/** Name of the journal entry holding the MCP task handle of one attempt of a step: `<run>-j<step>-t<attempt>`. */
+export function mcpTaskJournalName(run: string, stepId: number, attempt: number): string {
+  return boundedName(run, `-j${stepId}-t${attempt}`);
+}
+
 /** Name of the journal ConfigMap holding the run's resolved tool definitions. */
 export function toolsJournalName(run: string): string {
   return boundedName(run, '-tools');

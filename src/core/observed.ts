@@ -8,7 +8,7 @@ import type { Reason } from '../api/conditions.ts';
 import type { ModelEndpointSpec } from '../api/model-endpoint.ts';
 import type { DiscoveredTool, MCPServerSpec } from '../api/mcp-server.ts';
 import type { AccessRequirement } from './access.ts';
-import type { ModelResponse, RecordedEntry, ResolvedTool } from '../api/journal-entry.ts';
+import type { MCPTaskHandle, ModelResponse, RecordedEntry, ResolvedTool } from '../api/journal-entry.ts';
 import type { ModelFailure } from './policies.ts';
 
 /** A journal object the run cannot use: missing where status points, or not the operator's own entry. */
@@ -67,17 +67,22 @@ export interface MCPCallResult {
    * result: a tool result; tool-error: a result with isError; unknown-tool: the server does not
    * have the tool; protocol-error: a JSON-RPC error; timeout: the tool's timeout passed;
    * not-sent: the call never reached the server (no connection, no MCPServer, no Secret);
-   * transport-error: the connection broke after the call was sent.
+   * transport-error: the connection broke after the call was sent; task-lost: the server no longer
+   * knows the MCP task or its session (it restarted), so the task's outcome is unknown.
    */
   readonly kind: 'result' | 'tool-error' | 'unknown-tool' | 'protocol-error' | 'timeout' | 'not-sent'
-    | 'transport-error';
+    | 'transport-error' | 'task-lost';
   readonly text: string;
   readonly truncated: boolean;
 }
 
-/** Where the MCP call of a step stands in this process: in flight, or done with its result. */
+/**
+ * Where the MCP call of a step stands in this process: in flight, a task the server created
+ * (polled once its handle is journaled), or done with its result.
+ */
 export type MCPCallObservation =
   | { readonly state: 'in-flight'; readonly attempt: number }
+  | { readonly state: 'task'; readonly attempt: number; readonly handle: MCPTaskHandle }
   | { readonly state: 'done'; readonly attempt: number; readonly result: MCPCallResult };
 
 /** An MCPServer a run references: what the operator discovered, and the admin's decisions. */
@@ -124,6 +129,8 @@ export interface Observed {
   readonly modelCalls: ReadonlyMap<number, ModelCallObservation>;
   /** This process's MCP calls by step id. Empty after a restart. */
   readonly mcpCalls?: ReadonlyMap<number, MCPCallObservation>;
+  /** Journaled MCP task handles of Running MCP steps, by step id (verified like every entry). */
+  readonly mcpTasks?: ReadonlyMap<number, RecordedEntry>;
   /** MCPServers named by the run's mcpServerRefs (undefined: not found). */
   readonly mcpServers?: ReadonlyMap<string, MCPServerObservation | undefined>;
   /** Output of finished tool pods whose result is not journaled yet, by step id. */

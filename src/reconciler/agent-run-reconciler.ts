@@ -13,7 +13,7 @@ import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
 import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
-import { journalName, toolsJournalName } from '../core/naming.ts';
+import { journalName, mcpTaskJournalName, toolsJournalName } from '../core/naming.ts';
 import type { JournalProblem, Observed, ToolOutputObservation } from '../core/observed.ts';
 import type { RecordedEntry } from '../api/journal-entry.ts';
 import { sha256 } from '../api/journal-digest.ts';
@@ -149,6 +149,7 @@ export class AgentRunReconciler {
 
     let toolSnapshot: Observed['toolSnapshot'];
     const journal = new Map<number, RecordedEntry>();
+    const mcpTasks = new Map<number, RecordedEntry>();
     if (!finished) {
       const firstLook = !this.d.memory.of(uid).recovered;
       const toolsRef = run.status?.toolsJournal;
@@ -164,6 +165,12 @@ export class AgentRunReconciler {
           const recorded = await verified(journalName(name, step.id), step.id, undefined);
           if (recorded) journal.set(step.id, recorded);
         }
+        // The MCP task handle of a Running step's attempt: status records it, or (before it did) its name.
+        if (step.mcpServer === undefined || isStepDone(step) || journal.has(step.id)) return;
+        const task: { name: string; digest?: string } | undefined = step.mcpTask
+          ?? (firstLook ? { name: mcpTaskJournalName(name, step.id, step.attempt) } : undefined);
+        const recorded = task ? await verified(task.name, step.id, task.digest) : undefined;
+        if (recorded?.entry.kind === 'MCPTask') mcpTasks.set(step.id, recorded);
       }));
       this.d.memory.of(uid).recovered = true;
     }
@@ -206,6 +213,7 @@ export class AgentRunReconciler {
       pods,
       modelCalls: this.d.modelCalls.observe(uid),
       mcpCalls: this.d.mcpCalls.observe(uid),
+      ...(mcpTasks.size > 0 ? { mcpTasks } : {}),
       mcpServers,
       toolOutputs,
       statusByteBudget: this.d.statusByteBudget,

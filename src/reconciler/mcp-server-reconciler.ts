@@ -111,7 +111,7 @@ export class MCPServerReconciler {
       watch.changed = false;
       const listed = await session.listTools(parseDurationMs(spec.timeouts.connect));
       watch.listedAt = this.d.clock.now();
-      const discovery = boundDiscovery(listed);
+      const discovery = boundDiscovery(listed, session.server.toolTasks === true);
       next = {
         observedGeneration: obj.metadata.generation ?? 0,
         serverInfo: {

@@ -76,6 +76,13 @@ export async function performEffects(
             d.enqueue(key);
           } });
         return;
+      case 'pollMCPTask':
+        d.mcpCalls.poll({ ...effect, runUid: owner.uid, namespace: owner.namespace,
+          spec: () => mcpServerSpecOf(d.caches, owner.namespace, effect.server),
+          onDone: () => {
+            d.enqueue(key);
+          } });
+        return;
       case 'removeFinalizer': {
         const before = current();
         const resourceVersion = await d.runs.removeFinalizer(before, FINALIZER);

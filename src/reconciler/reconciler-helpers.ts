@@ -23,6 +23,7 @@ export function stepFields(effect: Effect): { step?: number; attempt?: number; p
     case 'cancelModelCall':
       return { step: effect.stepId };
     case 'startMCPCall':
+    case 'pollMCPTask':
       return { step: effect.stepId, attempt: effect.attempt };
     case 'writeJournal':
       return effect.stepId !== undefined ? { step: effect.stepId } : {};

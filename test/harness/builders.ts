@@ -285,6 +285,9 @@ export function advance(o: Observed, decision: Decision, tick: Tick = {}): Obser
       case 'startModelCall': calls.set(e.stepId, { state: 'in-flight', attempt: e.attempt }); break;
       case 'cancelModelCall': calls.delete(e.stepId); break;
       case 'startMCPCall': mcpCalls.set(e.stepId, { state: 'in-flight', attempt: e.attempt }); break;
+      case 'pollMCPTask':
+        if (mcpCalls.get(e.stepId)?.attempt !== e.attempt) mcpCalls.set(e.stepId, { state: 'task', attempt: e.attempt, handle: e.handle });
+        break;
       case 'createPod': {
         const name = e.pod.metadata?.name ?? '';
         if (!pods.get(name)?.exists) pods.set(name, pod.pending(name));

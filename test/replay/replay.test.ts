@@ -59,7 +59,7 @@ type EffectSummary =
   | { type: 'deleteEndedPods'; labelSelector: string }
   | { type: 'startModelCall'; stepId: number; attempt: number; request: string }
   | { type: 'cancelModelCall'; stepId: number }
-  | { type: 'startMCPCall'; stepId: number; attempt: number }
+  | { type: 'startMCPCall' | 'pollMCPTask'; stepId: number; attempt: number }
   | { type: 'event'; eventType: string; reason: string };
 
 interface DecisionSummary {
@@ -106,7 +106,7 @@ function summarizeEffect(e: Effect): EffectSummary {
     case 'deleteEndedPods': return { type: e.type, labelSelector: e.labelSelector };
     case 'startModelCall': return { type: e.type, stepId: e.stepId, attempt: e.attempt, request: fakeHash(JSON.stringify(e.request)).slice(0, 16) };
     case 'cancelModelCall': return { type: e.type, stepId: e.stepId };
-    case 'startMCPCall': return { type: e.type, stepId: e.stepId, attempt: e.attempt };
+    case 'startMCPCall': case 'pollMCPTask': return { type: e.type, stepId: e.stepId, attempt: e.attempt };
     case 'event': return { type: e.type, eventType: e.eventType, reason: e.reason };
   }
 }
@@ -458,7 +458,7 @@ class World {
         return false;
       }
       case 'cancelModelCall': this.proc.calls.delete(e.stepId); return false;
-      case 'startMCPCall': this.violation('the replayed histories use no MCP tools'); return false;
+      case 'startMCPCall': case 'pollMCPTask': this.violation('the replayed histories use no MCP tools'); return false;
       case 'removeFinalizer':
         run.metadata.finalizers = run.metadata.finalizers.filter((f) => f !== FINALIZER);
         if (run.metadata.deletionTimestamp && run.metadata.finalizers.length === 0) this.gone();

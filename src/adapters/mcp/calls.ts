@@ -6,10 +6,12 @@
 import { CallToolResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { MCPServerSpec } from '../../api/mcp-server.ts';
-import { cutToBytes, mcpResultText, type MCPContentBlock } from '../../core/mcp-content.ts';
+import type { MCPTaskHandle } from '../../api/journal-entry.ts';
+import { cutToBytes } from '../../core/mcp-content.ts';
 import type { MCPCallResult } from '../../core/observed.ts';
 import type { MCPCallRequest, MCPClient, SecretReader } from '../../ports.ts';
 import { connectMCP, describeMCPError, type MCPConnection } from './connect.ts';
+import { classifyToolResult, createTask, pollTask, type TaskSession } from './tasks.ts';
 
 /** The SDK's ErrorCode values this file tells apart (an enum; compared as plain numbers). */
 const JSONRPC = { connectionClosed: -32000, requestTimeout: -32001, invalidParams: -32602 } as const;
@@ -46,15 +48,86 @@ export class MCPSessionClient implements MCPClient {
         CallToolResultSchema,
         { signal, timeout: call.timeoutMs, maxTotalTimeout: call.timeoutMs, resetTimeoutOnProgress: true },
       );
-      const content = result as { content?: MCPContentBlock[]; structuredContent?: unknown };
-      const view = mcpResultText(content, call.maxOutputBytes);
-      if (result.isError !== true) return { kind: 'result', ...view };
-      // The SDK's server turns "no such tool" into an error result; the step says what it is.
-      if (/^MCP error -32602: Tool \S+ not found/.test(view.text)) return { kind: 'unknown-tool', ...view };
-      return { kind: 'tool-error', ...view };
+      return classifyToolResult(result, call.maxOutputBytes);
     } catch (error) {
       return this.classify(key, error, call.maxOutputBytes);
     }
+  }
+
+  async callTask(call: MCPCallRequest, signal: AbortSignal,
+    created: (handle: MCPTaskHandle) => Promise<void>): Promise<MCPCallResult> {
+    const spec = call.spec;
+    if (!spec) {
+      return notSent(`MCPServer ${call.namespace}/${call.server} does not exist (any more): ask an admin to create it`);
+    }
+    let connection: MCPConnection;
+    const key = `${call.namespace}/${call.server}`;
+    try {
+      connection = await this.session(call.namespace, call.server, spec);
+    } catch (error) {
+      return notSent(describeMCPError(error));
+    }
+    let handle: MCPTaskHandle;
+    try {
+      const creation = await createTask(connection.client, connection.transport.sessionId, connection.protocolVersion,
+        call, signal);
+      if (!creation.created) return creation.result;
+      handle = creation.handle;
+    } catch (error) {
+      return this.classify(key, error, call.maxOutputBytes);
+    }
+    try {
+      await created(handle);
+    } catch {
+      return { kind: 'transport-error', text: 'aborted before the task was polled', truncated: false };
+    }
+    return await this.resumeTask(call, handle, signal);
+  }
+
+  async resumeTask(call: MCPCallRequest, handle: MCPTaskHandle, signal: AbortSignal): Promise<MCPCallResult> {
+    const spec = call.spec;
+    if (!spec) {
+      return { kind: 'task-lost', truncated: false,
+        text: `MCPServer ${call.namespace}/${call.server} does not exist any more` };
+    }
+    const session = this.taskSession(call.namespace, call.server, spec, handle);
+    try {
+      return await pollTask(session, handle, call, signal);
+    } finally {
+      await session.close();
+    }
+  }
+
+  /**
+   * A client on the task's session: the shared one while it is that session, else one that
+   * rejoins it by its id (the server's task store is per session), closed when polling ends.
+   */
+  private taskSession(namespace: string, name: string, spec: MCPServerSpec,
+    handle: MCPTaskHandle): TaskSession & { close(): Promise<void> } {
+    const key = `${namespace}/${name}`;
+    let own: Promise<MCPConnection> | undefined;
+    const closeOwn = async () => {
+      const c = own;
+      own = undefined;
+      await c?.then((x) => x.client.close(), () => undefined).catch(() => undefined);
+    };
+    return {
+      open: async () => {
+        const shared = this.sessions.get(key);
+        if (shared && !own) {
+          const connection = await shared.connection.catch(() => undefined);
+          if (connection && connection.transport.sessionId === handle.sessionId) return connection.client;
+        }
+        if (handle.sessionId === undefined) return (await this.session(namespace, name, spec)).client;
+        own ??= connectMCP(namespace, spec, this.secrets,
+          { resume: { sessionId: handle.sessionId, protocolVersion: handle.protocolVersion } });
+        return (await own).client;
+      },
+      broken: () => {
+        void closeOwn();
+      },
+      close: closeOwn,
+    };
   }
 
   private classify(key: string, error: unknown, limit: number): MCPCallResult {

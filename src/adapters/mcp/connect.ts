@@ -49,7 +49,9 @@ export async function headersOf(namespace: string, spec: MCPServerSpec,
  * the session and carries only small notifications.
  */
 export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets: SecretReader,
-  options: { onToolsChanged?: () => void; onClose?: () => void; onError?: () => void } = {}): Promise<MCPConnection> {
+  options: { onToolsChanged?: () => void; onClose?: () => void; onError?: () => void;
+    /** Rejoin an existing session (an MCP task's): no initialize, the session's protocol version. */
+    resume?: { sessionId: string; protocolVersion: string | undefined } } = {}): Promise<MCPConnection> {
   // A managed server's address is known once it runs (mcp-observations.ts puts status.url in).
   if (spec.url === undefined)
     throw new MCPConnectError('the managed MCP server has no address yet: it is not Ready (see its Ready condition)');
@@ -61,6 +63,7 @@ export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets
     // A broken stream is not resumed: the call's outcome is decided by the step (retry or report).
     reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000,
       reconnectionDelayGrowFactor: 1 },
+    ...(options.resume ? { sessionId: options.resume.sessionId } : {}),
   });
   const client = new Client(CLIENT_INFO, {
     capabilities: {},
@@ -77,6 +80,8 @@ export async function connectMCP(namespace: string, spec: MCPServerSpec, secrets
     await client.close().catch(() => undefined);
     throw new MCPConnectError(`connecting to ${spec.url} failed: ${describeMCPError(error)}`);
   }
+  // The SDK skips initialize for a transport with a session id; requests still name the version.
+  if (options.resume?.protocolVersion !== undefined) transport.setProtocolVersion(options.resume.protocolVersion);
   // Set after connect: errors during it are the connect's own.
   if (options.onError) client.onerror = options.onError;
   return { client, transport, protocolVersion: transport.protocolVersion };

@@ -38,6 +38,7 @@ export class MCPSDKDiscovery implements MCPDiscovery {
         ...(info?.name ? { name: info.name } : {}),
         ...(info?.version ? { version: info.version } : {}),
         ...(connection.protocolVersion ? { protocolVersion: connection.protocolVersion } : {}),
+        toolTasks: connection.client.getServerCapabilities()?.tasks?.requests?.tools?.call !== undefined,
       },
       listTools: async (timeoutMs) => {
         try {

@@ -3,9 +3,12 @@
  * starts a call after the step's intent is in status; when it ends, its classified outcome is
  * kept in the run's memory and the run is enqueued so that decide() journals it. Memory is per
  * process on purpose: after a restart a Running step with no call here was interrupted
- * (core/mcp-steps.ts).
+ * (core/mcp-steps.ts) — unless its MCP task's handle is journaled: then poll() resumes it.
+ * A call made as a task shows its handle (state `task`) once the server created it, and polls it
+ * only after poll() says the handle is journaled.
  */
 import type { MCPServerSpec } from '../../api/mcp-server.ts';
+import type { MCPTaskHandle } from '../../api/journal-entry.ts';
 import type { MCPCallObservation, MCPCallResult } from '../../core/observed.ts';
 import type { MCPClient } from '../../ports.ts';
 import { outcomes, startOnce } from './in-flight.ts';
@@ -22,10 +25,16 @@ export interface StartMCPCall {
   readonly input: unknown;
   readonly timeoutMs: number;
   readonly maxOutputBytes: number;
+  /** Call it as an MCP task. */
+  readonly task?: boolean;
   /** The MCPServer's spec when the call starts (undefined: it no longer exists). */
   readonly spec: () => MCPServerSpec | undefined;
+  /** Called when the call ends, and when its task was created (the handle is to be journaled). */
   readonly onDone: () => void;
 }
+
+/** A journaled MCP task to poll: continued in this process or resumed after a restart. */
+export type PollMCPTask = Omit<StartMCPCall, 'input' | 'task'> & { readonly handle: MCPTaskHandle };
 
 /** Called once per finished call, for metrics: server is namespace/name. */
 export type MCPCallListener = (server: string, outcome: MCPCallResult['kind'], ms: number) => void;
@@ -35,6 +44,8 @@ export class MCPCalls {
   private readonly client: MCPClient;
   private readonly onCallFinished: MCPCallListener | undefined;
   private readonly memory: RunMemory;
+  /** Task calls whose handle waits to be journaled, by run/step/attempt: resolving lets them poll. */
+  private readonly gates = new Map<string, () => void>();
 
   constructor(client: MCPClient, onCallFinished?: MCPCallListener, memory = new RunMemory()) {
     this.client = client;
@@ -49,11 +60,58 @@ export class MCPCalls {
       const started = performance.now();
       const { namespace, server, tool, input, timeoutMs, maxOutputBytes } = call;
       const request = { namespace, server, spec: call.spec(), tool, input, timeoutMs, maxOutputBytes };
-      const result = await this.client.call(request, signal);
+      const result = call.task === true
+        ? await this.client.callTask(request, signal, async (handle) => {
+          await this.created(call, handle, signal);
+        })
+        : await this.client.call(request, signal);
       if (signal.aborted) return undefined;
       this.onCallFinished?.(`${namespace}/${server}`, result.kind, performance.now() - started);
       return { state: 'done' as const, attempt: call.attempt, result };
     }, call.onDone);
+  }
+
+  /**
+   * Polls a journaled task: lets this process's call of the attempt go on polling, or (after a
+   * restart, when there is none) resumes the task on its session.
+   */
+  poll(call: PollMCPTask): void {
+    const gate = this.gates.get(gateKey(call.runUid, call.stepId, call.attempt));
+    if (gate) {
+      gate();
+      return;
+    }
+    const pending: MCPCallObservation = { state: 'task', attempt: call.attempt, handle: call.handle };
+    startOnce(this.memory.of(call.runUid).mcpCalls, call.stepId, call.attempt, pending, async (signal) => {
+      const started = performance.now();
+      const { namespace, server, tool, timeoutMs, maxOutputBytes } = call;
+      const request = { namespace, server, spec: call.spec(), tool, input: undefined, timeoutMs, maxOutputBytes };
+      const result = await this.client.resumeTask(request, call.handle, signal);
+      if (signal.aborted) return undefined;
+      this.onCallFinished?.(`${namespace}/${server}`, result.kind, performance.now() - started);
+      return { state: 'done' as const, attempt: call.attempt, result };
+    }, call.onDone);
+  }
+
+  /** Shows the created task's handle (for the journal) and waits until poll() says it is journaled. */
+  private async created(call: StartMCPCall, handle: MCPTaskHandle, signal: AbortSignal): Promise<void> {
+    const flight = this.memory.peek(call.runUid)?.mcpCalls.get(call.stepId);
+    if (!flight || flight.attempt !== call.attempt || signal.aborted) throw new Error('aborted');
+    const key = gateKey(call.runUid, call.stepId, call.attempt);
+    await new Promise<void>((resolve, reject) => {
+      const stop = () => {
+        this.gates.delete(key);
+        reject(new Error('aborted'));
+      };
+      this.gates.set(key, () => {
+        this.gates.delete(key);
+        signal.removeEventListener('abort', stop);
+        resolve();
+      });
+      signal.addEventListener('abort', stop, { once: true });
+      flight.outcome = { state: 'task', attempt: call.attempt, handle };
+      call.onDone();
+    });
   }
 
   /** What this process knows about the run's calls, by step id. */
@@ -78,9 +136,18 @@ export class MCPCalls {
     return n;
   }
 
+  /** Task calls waiting for their handle to be journaled (for tests). */
+  waitingForJournal(): number {
+    return this.gates.size;
+  }
+
   /** Aborts every call and closes every session (the operator stops). */
   async close(): Promise<void> {
     for (const run of this.memory.all()) for (const f of run.mcpCalls.values()) f.abort.abort();
     await this.client.close();
   }
+}
+
+function gateKey(runUid: string, stepId: number, attempt: number): string {
+  return `${runUid}/${stepId}/${attempt}`;
 }
