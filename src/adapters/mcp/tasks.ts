@@ -24,6 +24,8 @@ export const TASK_POLL = { minMs: 200, defaultMs: 1000, maxMs: 30_000, requestTi
 /** How long a best-effort tasks/cancel may take. */
 const CANCEL_TIMEOUT_MS = 5000;
 const INVALID_PARAMS = -32602;
+/** Longest task or session id kept in the journal (mcpTaskHandle in core/journal.ts). */
+const MAX_ID_CHARS = 256;
 
 /** What a task poll needs of the call. */
 export interface TaskCall {
@@ -62,13 +64,20 @@ export async function createTask(client: Client, sessionId: string | undefined, 
       text: 'the server answered tools/call with neither a task nor a tool result' } };
   }
   const task = created.data.task;
+  // The handle goes into the journal, whose schema bounds it: a server is not trusted to be small.
+  if (task.taskId.length > MAX_ID_CHARS || (sessionId?.length ?? 0) > MAX_ID_CHARS) {
+    return { created: false, result: { kind: 'protocol-error', truncated: false,
+      text: `the server's task or session id is over ${MAX_ID_CHARS} characters; the task cannot be tracked` } };
+  }
+  const createdAt = Number.isFinite(Date.parse(task.createdAt)) && task.createdAt.length <= 64
+    ? task.createdAt : new Date().toISOString();
   return { created: true, handle: {
     taskId: task.taskId,
     ...(sessionId !== undefined ? { sessionId } : {}),
-    ...(protocolVersion !== undefined ? { protocolVersion } : {}),
-    createdAt: task.createdAt,
-    ...(task.pollInterval !== undefined ? { pollIntervalMs: task.pollInterval } : {}),
-    ttlMs: task.ttl,
+    ...(protocolVersion !== undefined ? { protocolVersion: protocolVersion.slice(0, 64) } : {}),
+    createdAt,
+    ...(Number.isFinite(task.pollInterval) ? { pollIntervalMs: task.pollInterval } : {}),
+    ttlMs: Number.isFinite(task.ttl) ? task.ttl : null,
   } };
 }
 
