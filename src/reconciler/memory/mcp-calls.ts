@@ -136,11 +136,6 @@ export class MCPCalls {
     return n;
   }
 
-  /** Task calls waiting for their handle to be journaled (for tests). */
-  waitingForJournal(): number {
-    return this.gates.size;
-  }
-
   /** Aborts every call and closes every session (the operator stops). */
   async close(): Promise<void> {
     for (const run of this.memory.all()) for (const f of run.mcpCalls.values()) f.abort.abort();
