@@ -85,7 +85,8 @@ export class OperatorMetrics {
     this.mcpCallDuration = new Histogram({
       name: `${PREFIX}mcp_call_duration_seconds`,
       help: 'Latency of one MCP tool call, by MCPServer (namespace/name) and outcome '
-        + '(result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error).',
+        + '(result, tool-error, unknown-tool, protocol-error, timeout, not-sent, transport-error, task-lost); '
+        + 'an MCP task resumed after a restart counts from its resumption.',
       labelNames: ['server', 'outcome'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
       registers,
