@@ -27,7 +27,6 @@ export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
   step.mcpServer = tool.mcp.server;
   delete step.retry;
   delete step.mcpTask; // an earlier attempt's task
-
   d.effects.push({
     type: 'startMCPCall',
     stepId: step.id,
