@@ -229,7 +229,7 @@ export const stepRecord = z.object({
     "Where the step's payload (model response, tool input and output) is journaled.",
   ),
   mcpTask: journalRef.optional().describe(
-    "Where the handle of the MCP task this attempt started is journaled (polled again after a restart).",
+    'Where the handle of the MCP task this attempt started is journaled (polled again after a restart).',
   ),
   usage: tokenUsage.optional(),
   stopReason: z.string().max(64).optional(),

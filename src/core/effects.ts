@@ -30,8 +30,7 @@ export type Effect =
     readonly task?: boolean }
   /** Poll the journaled MCP task of the attempt to its end (continue in this process, or resume after a restart). */
   | { readonly type: 'pollMCPTask'; readonly stepId: number; readonly attempt: number; readonly server: string;
-    readonly tool: string; readonly handle: MCPTaskHandle; readonly timeoutMs: number;
-    readonly maxOutputBytes: number }
+    readonly tool: string; readonly handle: MCPTaskHandle; readonly timeoutMs: number; readonly maxOutputBytes: number }
   | { readonly type: 'event'; readonly eventType: 'Normal' | 'Warning'; readonly reason: EventReason;
     readonly message: string }
   | { readonly type: 'removeFinalizer' }

@@ -102,8 +102,9 @@ export class MCPSessionClient implements MCPClient {
    * A client on the task's session: the shared one while it is that session, else one that
    * rejoins it by its id (the server's task store is per session), closed when polling ends.
    */
-  private taskSession(namespace: string, name: string, spec: MCPServerSpec,
-    handle: MCPTaskHandle): TaskSession & { close(): Promise<void> } {
+  private taskSession(namespace: string, name: string, spec: MCPServerSpec, handle: MCPTaskHandle): TaskSession & {
+    close(): Promise<void>;
+  } {
     const key = `${namespace}/${name}`;
     let own: Promise<MCPConnection> | undefined;
     const closeOwn = async () => {
@@ -119,8 +120,9 @@ export class MCPSessionClient implements MCPClient {
           if (connection && connection.transport.sessionId === handle.sessionId) return connection.client;
         }
         if (handle.sessionId === undefined) return (await this.session(namespace, name, spec)).client;
-        own ??= connectMCP(namespace, spec, this.secrets,
-          { resume: { sessionId: handle.sessionId, protocolVersion: handle.protocolVersion } });
+        own ??= connectMCP(namespace, spec, this.secrets, {
+          resume: { sessionId: handle.sessionId, protocolVersion: handle.protocolVersion },
+        });
         return (await own).client;
       },
       broken: () => {

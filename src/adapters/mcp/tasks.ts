@@ -36,7 +36,7 @@ export interface TaskCall {
 }
 
 /** A plain CallToolResult classified for the core (shared by plain calls and task results). */
-export function classifyToolResult(result: Pick<CallToolResult, "isError"> & object, limit: number): MCPCallResult {
+export function classifyToolResult(result: Pick<CallToolResult, 'isError'> & object, limit: number): MCPCallResult {
   const content = result as { content?: MCPContentBlock[]; structuredContent?: unknown };
   const view = mcpResultText(content, limit);
   if (result.isError !== true) return { kind: 'result', ...view };
@@ -54,23 +54,25 @@ export type TaskCreation =
 export async function createTask(client: Client, sessionId: string | undefined, protocolVersion: string | undefined,
   call: TaskCall, signal: AbortSignal): Promise<TaskCreation> {
   const params = { name: call.tool, arguments: (call.input ?? {}) as Record<string, unknown>, task: {} };
-  const raw = await client.request({ method: 'tools/call', params }, ResultSchema,
-    { signal, timeout: call.timeoutMs });
+  const raw = await client.request({ method: 'tools/call', params }, ResultSchema, { signal, timeout: call.timeoutMs });
   const created = CreateTaskResultSchema.safeParse(raw);
   if (!created.success) {
     const plain = CallToolResultSchema.safeParse(raw);
     if (plain.success) return { created: false, result: classifyToolResult(plain.data, call.maxOutputBytes) };
-    return { created: false, result: { kind: 'protocol-error', truncated: false,
-      text: 'the server answered tools/call with neither a task nor a tool result' } };
+    return { created: false,
+      result: { kind: 'protocol-error', truncated: false,
+        text: 'the server answered tools/call with neither a task nor a tool result' } };
   }
   const task = created.data.task;
   // The handle goes into the journal, whose schema bounds it: a server is not trusted to be small.
   if (task.taskId.length > MAX_ID_CHARS || (sessionId?.length ?? 0) > MAX_ID_CHARS) {
-    return { created: false, result: { kind: 'protocol-error', truncated: false,
-      text: `the server's task or session id is over ${MAX_ID_CHARS} characters; the task cannot be tracked` } };
+    return { created: false,
+      result: { kind: 'protocol-error', truncated: false,
+        text: `the server's task or session id is over ${MAX_ID_CHARS} characters; the task cannot be tracked` } };
   }
   const createdAt = Number.isFinite(Date.parse(task.createdAt)) && task.createdAt.length <= 64
-    ? task.createdAt : new Date().toISOString();
+    ? task.createdAt :
+    new Date().toISOString();
   return { created: true, handle: {
     taskId: task.taskId,
     ...(sessionId !== undefined ? { sessionId } : {}),
@@ -125,8 +127,8 @@ export async function pollTask(session: TaskSession, handle: MCPTaskHandle, call
       const message = task.statusMessage ?? '';
       switch (task.status) {
         case 'completed': {
-          const result = await client.experimental.tasks.getTaskResult(handle.taskId, CallToolResultSchema,
-            { signal, timeout });
+          const result = await client.experimental.tasks.getTaskResult(handle.taskId, CallToolResultSchema, { signal,
+            timeout });
           return classifyToolResult(result, limit);
         }
         case 'failed':
