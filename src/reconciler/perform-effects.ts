@@ -27,6 +27,16 @@ export async function performEffects(
 ): Promise<{ effect: Effect; error: unknown }[]> {
   const owner: RunOwner = run.metadata;
   const key = `${owner.namespace}/${owner.name}`;
+  // What every MCP call of the run is started with: the run, its server's current spec, and a
+  // reconcile of the run when the call ends.
+  const mcpCallContext = (server: string) => ({
+    runUid: owner.uid,
+    namespace: owner.namespace,
+    spec: () => mcpServerSpecOf(d.caches, owner.namespace, server),
+    onDone: () => {
+      d.enqueue(key);
+    },
+  });
   const results = await Promise.allSettled(effects.map(async (effect) => {
     d.onEffect?.(effect);
     log.debug({ effect: effect.type, ...stepFields(effect) }, 'effect');
@@ -70,18 +80,10 @@ export async function performEffects(
         d.modelCalls.cancel(owner.uid, effect.stepId);
         return;
       case 'startMCPCall':
-        d.mcpCalls.start({ ...effect, runUid: owner.uid, namespace: owner.namespace,
-          spec: () => mcpServerSpecOf(d.caches, owner.namespace, effect.server),
-          onDone: () => {
-            d.enqueue(key);
-          } });
+        d.mcpCalls.start({ ...effect, ...mcpCallContext(effect.server) });
         return;
       case 'pollMCPTask':
-        d.mcpCalls.poll({ ...effect, runUid: owner.uid, namespace: owner.namespace,
-          spec: () => mcpServerSpecOf(d.caches, owner.namespace, effect.server),
-          onDone: () => {
-            d.enqueue(key);
-          } });
+        d.mcpCalls.poll({ ...effect, ...mcpCallContext(effect.server) });
         return;
       case 'removeFinalizer': {
         const before = current();

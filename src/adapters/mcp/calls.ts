@@ -31,17 +31,9 @@ export class MCPSessionClient implements MCPClient {
   }
 
   async call(call: MCPCallRequest, signal: AbortSignal): Promise<MCPCallResult> {
-    const spec = call.spec;
-    if (!spec) {
-      return notSent(`MCPServer ${call.namespace}/${call.server} does not exist (any more): ask an admin to create it`);
-    }
-    let connection: MCPConnection;
-    const key = `${call.namespace}/${call.server}`;
-    try {
-      connection = await this.session(call.namespace, call.server, spec);
-    } catch (error) {
-      return notSent(describeMCPError(error));
-    }
+    const opened = await this.open(call);
+    if (!opened.ok) return opened.result;
+    const { connection, key } = opened;
     try {
       const result = await connection.client.callTool(
         { name: call.tool, arguments: (call.input ?? {}) as Record<string, unknown> },
@@ -56,17 +48,9 @@ export class MCPSessionClient implements MCPClient {
 
   async callTask(call: MCPCallRequest, signal: AbortSignal,
     created: (handle: MCPTaskHandle) => Promise<void>): Promise<MCPCallResult> {
-    const spec = call.spec;
-    if (!spec) {
-      return notSent(`MCPServer ${call.namespace}/${call.server} does not exist (any more): ask an admin to create it`);
-    }
-    let connection: MCPConnection;
-    const key = `${call.namespace}/${call.server}`;
-    try {
-      connection = await this.session(call.namespace, call.server, spec);
-    } catch (error) {
-      return notSent(describeMCPError(error));
-    }
+    const opened = await this.open(call);
+    if (!opened.ok) return opened.result;
+    const { connection, key } = opened;
     let handle: MCPTaskHandle;
     try {
       const creation = await createTask(connection.client, connection.transport.sessionId, connection.protocolVersion,
@@ -82,6 +66,25 @@ export class MCPSessionClient implements MCPClient {
       return { kind: 'transport-error', text: 'aborted before the task was polled', truncated: false };
     }
     return await this.resumeTask(call, handle, signal);
+  }
+
+  /** The shared session to the call's server, or the not-sent result that says why there is none. */
+  private async open(call: MCPCallRequest): Promise<
+    | { readonly ok: true; readonly connection: MCPConnection; readonly key: string }
+    | { readonly ok: false; readonly result: MCPCallResult }
+  > {
+    const spec = call.spec;
+    if (!spec) {
+      return { ok: false, result: notSent(
+        `MCPServer ${call.namespace}/${call.server} does not exist (any more): ask an admin to create it`,
+      ) };
+    }
+    try {
+      const connection = await this.session(call.namespace, call.server, spec);
+      return { ok: true, connection, key: `${call.namespace}/${call.server}` };
+    } catch (error) {
+      return { ok: false, result: notSent(describeMCPError(error)) };
+    }
   }
 
   async resumeTask(call: MCPCallRequest, handle: MCPTaskHandle, signal: AbortSignal): Promise<MCPCallResult> {
