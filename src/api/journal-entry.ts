@@ -87,6 +87,12 @@ export const journalEntry = z.discriminatedUnion('kind', [
     turn: z.number(),
     attempt: z.number(),
     response: modelResponse,
+    /**
+     * Tool steps whose MCP calls start as soon as this entry is stored, beside the status that
+     * records them: this entry is their intent. After a crash before that status, they may have
+     * been called (core/mcp-steps.ts).
+     */
+    mcpCallsStarted: z.array(z.number().int()).max(64).optional(),
   }),
   z.object({
     kind: z.literal('ToolResult'),

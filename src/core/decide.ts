@@ -21,7 +21,7 @@ import { endpointRefusal } from '../api/model-endpoint.ts';
 import { toolSchemaProblem } from './tool-input.ts';
 import { MAX_JOURNAL_ENTRY_BYTES, journalEntryBytes } from './caps.ts';
 import type { ResolvedTool } from '../api/journal-entry.ts';
-import { STATUS_MESSAGE_MAX, event, journal, nextStepId, now, requeueAt, setCondition, truncate,
+import { STATUS_MESSAGE_MAX, event, journal, journalAnswer, nextStepId, now, requeueAt, setCondition, truncate,
   type Draft } from './draft.ts';
 import { extensionsOf, progressApprovals, requestApproval, type AfterDecision } from './approvals.ts';
 import { afterFinish, finalizeDeletion, finish, start } from './lifecycle.ts';
@@ -57,6 +57,8 @@ export function decide(o: Observed): Decision {
     waiting: undefined,
     hold: undefined,
     journalChars: 0,
+    answer: undefined,
+    calledWithAnswer: new Set(),
   };
   d.status.observedGeneration = o.run.metadata.generation ?? d.status.observedGeneration;
 
@@ -99,6 +101,7 @@ export function decide(o: Observed): Decision {
   if (!d.finished) progressApprovals(d, AFTER_DECISION);
   if (!d.finished) progressToolSteps(d);
   if (!d.finished) startNextStep(d);
+  journalAnswer(d); // now that the MCP calls starting with it are known
   return conclude(d);
 }
 

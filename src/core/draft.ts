@@ -36,6 +36,22 @@ export interface Draft {
   hold: { reason: Reason; message: string } | undefined;
   /** Characters of the journal entries this decision writes: bounds what one reconcile sends. */
   journalChars: number;
+  /**
+   * The model answer this decision journals, while its tool steps may still start MCP calls with
+   * it (mcpCallsStarted; the entry is written at the end of the decision, core/mcp-steps.ts).
+   */
+  answer: {
+    readonly step: StepRecord;
+    readonly entry: ModelResponseEntry;
+    /** The tool steps it asks for. */
+    readonly toolSteps: Set<number>;
+    /** Those whose MCP calls start with it. */
+    readonly started: number[];
+    /** Where its writeJournal effect goes among the decision's effects (where it was decided). */
+    readonly effectIndex: number;
+  } | undefined;
+  /** Tool steps an answer read back from the journal says were called with it (status lost them). */
+  readonly calledWithAnswer: Set<number>;
 }
 
 /**
@@ -54,6 +70,23 @@ export function journal(d: Draft, name: string, stepId: number | undefined, entr
   d.effects.push({ type: 'writeJournal', name, ...(stepId !== undefined ? { stepId } : {}), entry, digest });
   if (stepId !== undefined) d.journal.set(stepId, { entry, digest });
   return digest;
+}
+
+/**
+ * Journals the model answer of this decision (Draft.answer) once the steps it asks for are started,
+ * naming the MCP calls that start with it.
+ */
+export function journalAnswer(d: Draft): void {
+  const answer = d.answer;
+  if (!answer) return;
+  d.answer = undefined;
+  const entry: ModelResponseEntry = answer.started.length > 0
+    ? { ...answer.entry, mcpCallsStarted: [...answer.started] }
+    : answer.entry;
+  const name = answer.step.journal?.name ?? '';
+  answer.step.journal = { name, digest: journal(d, name, answer.step.id, entry) };
+  const write = d.effects.pop();
+  if (write) d.effects.splice(answer.effectIndex, 0, write);
 }
 
 /** Queues a Kubernetes Event about the run. */

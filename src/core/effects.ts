@@ -27,7 +27,12 @@ export type Effect =
   | { readonly type: 'startMCPCall'; readonly stepId: number; readonly attempt: number; readonly server: string;
     readonly tool: string; readonly input: unknown; readonly timeoutMs: number; readonly maxOutputBytes: number;
     /** Call it as an MCP task: its handle comes back for the journal before it is polled. */
-    readonly task?: boolean }
+    readonly task?: boolean;
+    /**
+     * The step is one of the answer this decision journals, which names it (mcpCallsStarted): the
+     * call starts once that entry is stored, beside the status write (core/execution-plan.ts).
+     */
+    readonly withAnswer?: true }
   /** Poll the journaled MCP task of the attempt to its end (continue in this process, or resume after a restart). */
   | { readonly type: 'pollMCPTask'; readonly stepId: number; readonly attempt: number; readonly server: string;
     readonly tool: string; readonly handle: MCPTaskHandle; readonly timeoutMs: number; readonly maxOutputBytes: number }

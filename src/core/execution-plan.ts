@@ -19,6 +19,11 @@
  *      (a non-idempotent call interrupted by a crash is reported, not repeated), and the
  *      finalizer's removal or the run's deletion.
  *
+ * An MCP call of a step the decision's model answer asks for starts with the pods (phase 3): the
+ * answer's journal entry names it (mcpCallsStarted) and is its intent, so a crash before status
+ * lands is read back from the journal as "it may have been called" (core/mcp-steps.ts). Any later
+ * MCP call (a step that waited for a slot, approval or a retry) keeps its intent in status first.
+ *
  * An MCP task's handle is a journal entry (phase 2) before the task is polled (phase 3): polling
  * reads the task and is safe to repeat, and a restarted operator polls the same task again.
  */
@@ -61,7 +66,8 @@ export function planExecution(effects: readonly Effect[]): ExecutionPlan {
   const settle: Effect[] = [];
   let addFinalizer = false;
   for (const effect of effects) {
-    switch (PHASE_OF[effect.type]) {
+    const phase = effect.type === 'startMCPCall' && effect.withAnswer === true ? 'start' : PHASE_OF[effect.type];
+    switch (phase) {
       case 'finalizer':
         addFinalizer = true;
         break;

@@ -11,6 +11,7 @@ import { StepOutcome } from '../api/conditions.ts';
 import type { MCPTool, ResolvedTool } from '../api/journal-entry.ts';
 import type { MCPCallResult } from './observed.ts';
 import { event, now, requeueAt, truncate, type Draft } from './draft.ts';
+import { moveStep } from './machine.ts';
 import { recordToolResult, toolInputOf } from './tool-steps.ts';
 import { decideMCPTask, journalMCPTask, journaledTask, lostTaskMessage, resumeMCPTask } from './mcp-tasks.ts';
 
@@ -22,9 +23,14 @@ export function isMCPTool(tool: ResolvedTool): tool is MCPTool {
   return tool.mcp !== undefined;
 }
 
-/** Asks the reconciler to make the call of the step's current attempt (after the status write). */
-export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
+/**
+ * Asks the reconciler to make the call of the step's current attempt: after the status write, or,
+ * `withAnswer`, as soon as the model answer this decision journals (and which names the step) is
+ * stored.
+ */
+export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool, withAnswer = false): void {
   step.mcpServer = tool.mcp.server;
+  if (withAnswer) d.answer?.started.push(step.id);
   delete step.retry;
   delete step.mcpTask; // an earlier attempt's task
   d.effects.push({
@@ -37,7 +43,22 @@ export function startMCPCall(d: Draft, step: StepRecord, tool: MCPTool): void {
     timeoutMs: tool.timeoutSeconds * 1000,
     maxOutputBytes: d.spec.limits.maxToolOutputBytes,
     ...(tool.mcp.task === true ? { task: true } : {}),
+    ...(withAnswer ? { withAnswer: true as const } : {}),
   });
+}
+
+/**
+ * A step its model answer's journal entry says was called with it, but which status never
+ * recorded as Running (the process stopped before that status landed): it is Running, and
+ * progressMCPCall decides as for any Running step — this process's call adopted, or the
+ * interruption handled (called again only when idempotent). Slots and suspend do not hold it back:
+ * its call may already have been made.
+ */
+export function adoptCalledWithAnswer(d: Draft, step: StepRecord, tool: MCPTool): void {
+  moveStep(step, 'Running');
+  step.startedAt = now(d);
+  step.mcpServer = tool.mcp.server;
+  progressMCPCall(d, step, tool);
 }
 
 /** Moves a Running MCP step on: records a finished call, retries when due, or handles an interruption. */

@@ -6,7 +6,7 @@ import { entryStep, type ModelResponseEntry } from '../api/journal-entry.ts';
 import { isStepDone, moveStep } from './machine.ts';
 import { journalName } from './naming.ts';
 import { backoffMs, classifyModelFailure, runDeadline } from './policies.ts';
-import { STOP_REASON_MAX, addUsage, emptyUsage, event, journal, nextStepId, now, requeueAt, truncate, usageOf,
+import { STOP_REASON_MAX, addUsage, emptyUsage, event, nextStepId, now, requeueAt, truncate, usageOf,
   type Draft } from './draft.ts';
 import { finish } from './lifecycle.ts';
 import { modelResponseProblem } from './caps.ts';
@@ -17,6 +17,9 @@ export function progressModelStep(d: Draft): void {
   if (!step || isStepDone(step) || step.phase === 'AwaitingApproval') return;
   const recorded = d.o.journal.get(step.id);
   if (recorded?.entry.kind === 'ModelResponse') {
+    // Status never recorded this answer: the process that journaled it stopped before. The MCP
+    // calls it started with the answer may have been made.
+    for (const id of recorded.entry.mcpCallsStarted ?? []) d.calledWithAnswer.add(id);
     completeModelStep(d, step, recorded.entry, recorded.digest);
     return;
   }
@@ -35,7 +38,11 @@ export function progressModelStep(d: Draft): void {
         finish(d, 'Failed', exceeded.reason, exceeded.message);
         return;
       }
-      completeModelStep(d, step, entry, journal(d, journalName(d.o.run.metadata.name, step.id), step.id, entry));
+      // Journaled at the end of this decision (journalAnswer), naming the MCP calls that start with it;
+      // the conversation of a later step of this decision reads it from d.journal meanwhile.
+      d.answer = { step, entry, toolSteps: new Set(), started: [], effectIndex: d.effects.length };
+      d.journal.set(step.id, { entry, digest: '' });
+      completeModelStep(d, step, entry, '');
       return;
     }
     const failure = classifyModelFailure(call.failure, d.spec, d.o.modelEndpoint);
@@ -112,6 +119,7 @@ export function completeModelStep(d: Draft, step: StepRecord, entry: ModelRespon
       }
       let id = nextStepId(d);
       for (const use of uses) {
+        if (d.answer?.step === step) d.answer.toolSteps.add(id);
         d.status.steps.push({ id: id++, kind: 'Tool', turn: step.turn, phase: 'Pending', tool: String(use.name),
           toolUseId: String(use.id), attempt: 1 });
       }

@@ -11,7 +11,7 @@ import { buildToolPod } from './tool-pod.ts';
 import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, type Draft } from './draft.ts';
 import { requestApproval } from './approvals.ts';
 import { settlePod } from './lifecycle.ts';
-import { isMCPTool, progressMCPCall, startMCPCall } from './mcp-steps.ts';
+import { adoptCalledWithAnswer, isMCPTool, progressMCPCall, startMCPCall } from './mcp-steps.ts';
 
 /** How long a finished pod's output may stay unreadable before the step gives up on it. */
 export const RESULT_CAPTURE_GRACE_MS = 120_000;
@@ -37,6 +37,12 @@ export function progressToolSteps(d: Draft): void {
       continue;
     }
     if (step.phase === 'Pending') {
+      const tool = d.calledWithAnswer.has(step.id) ? d.tools.find((t) => t.name === step.tool) : undefined;
+      if (tool && isMCPTool(tool)) {
+        adoptCalledWithAnswer(d, step, tool);
+        if (!isStepDone(step)) running++;
+        continue;
+      }
       if (d.spec.suspend || running >= d.spec.limits.maxParallelTools) continue;
       if (started >= DECISION_POD_BUDGET) {
         requeueAt(d, d.o.now);
@@ -81,7 +87,7 @@ export function startToolStep(d: Draft, step: StepRecord): boolean {
   }
   moveStep(step, 'Running');
   step.startedAt = now(d);
-  if (isMCPTool(tool)) startMCPCall(d, step, tool);
+  if (isMCPTool(tool)) startMCPCall(d, step, tool, d.answer?.toolSteps.has(step.id) === true);
   else createPodFor(d, step, tool);
   return true;
 }

@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRun } from '../../src/api/agent-run.ts';
-import { createRun, finished, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../harness/agent-env.ts';
+import { createRun, finished, getRun, startAgentEnv, waitForRun, type AgentEnv, endpointFor } from '../harness/agent-env.ts';
+import { CrashPoint } from '../../src/reconciler/crash-points.ts';
 import { clients, cluster, eventually, kubectl } from '../harness/kube.ts';
 import { text, toolUse } from '../harness/mock-model-server.ts';
 import { startEverythingServer, type EverythingServer } from '../harness/mcp-server.ts';
@@ -134,6 +135,35 @@ describe('MCP servers as tools (real server-everything)', () => {
     expect(toolResultsSent(env.model, runs[1][1], 1)[0]?.content).toContain('Long running operation completed. Duration: 6 seconds, Steps: 3.');
     // Each model turn was asked once: the operator restart repeated no model call that had an answer.
     for (const [, KEY] of runs) expect(env.model.requests(KEY)).toHaveLength(2);
+  });
+
+  it('the operator dies after an MCP call started with the answer, before status recorded either: the answer names the call, so it is never made silently again', async () => {
+    await createMCPServer('everything', everything.url);
+    await createMCPServer('everything-trusted', everything.url, { trustHints: true });
+    const slow = { duration: 2, steps: 2 };
+    for (const [name, KEY, server, idempotent] of [['mcp-lost-plain', '[mcp-lost-plain]', 'everything', false],
+      ['mcp-lost-idem', '[mcp-lost-idem]', 'everything-trusted', true]] as const) {
+      env.model.script(KEY, [{ content: [text('Slow op.'), toolUse('trigger-long-running-operation', slow)] }, { content: [text('Finished.')] }]);
+      // The first start-phase boundary is the run's first model call; the second, the answer's MCP call.
+      await operator.stop();
+      await operator.start({ crashPoint: `${CrashPoint.afterStartBeforeStatus}@2` });
+      await createRun(env.namespace, name, await runSpec(KEY, [{ name: 'ev', mcpServerRef: { name: server }, allow: ['trigger-long-running-operation'] }]));
+      await eventually('the crash point', () => Promise.resolve(operator.tail().includes(`AGENTRUN_CRASH_POINT ${CrashPoint.afterStartBeforeStatus} reached`) ? true : undefined), 60_000);
+      // Status never recorded the answer or the call: the journal entry is all there is.
+      expect((await getRun(env.namespace, name)).status?.steps?.find((st) => st.id === 2)).toBeUndefined();
+      await operator.start({ crashPoint: undefined });
+      const run = await waitForRun(env.namespace, name, `${name} to finish`, finished, 90_000);
+      expect(run.status?.phase).toBe('Succeeded');
+      const [told] = toolResultsSent(env.model, KEY, 1);
+      if (idempotent) {
+        expect(stepOf(run, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', attempt: 2 });
+      } else {
+        expect(stepOf(run, 2)).toMatchObject({ phase: 'Failed', outcome: 'Interrupted', attempt: 1 });
+        expect(told?.content).toContain('not called again');
+      }
+      // The answer was not paid twice.
+      expect(env.model.requests(KEY)).toHaveLength(2);
+    }
   });
 
   it('kill the MCP server mid-call: the model is told the connection broke; the MCPServer says it is not ready', async () => {

@@ -10,6 +10,7 @@ import { agentRunSpec } from '../../src/api/agent-run.ts';
 import { mcpServerSpec, type DiscoveredTool } from '../../src/api/mcp-server.ts';
 import { accessRequirements } from '../../src/core/access.ts';
 import { decide } from '../../src/core/decide.ts';
+import { planExecution } from '../../src/core/execution-plan.ts';
 import { boundDiscovery } from '../../src/core/mcp-discovery.ts';
 import { cutToBytes, mcpResultText } from '../../src/core/mcp-content.ts';
 import { approvalFromServer, idempotentFromServer } from '../../src/core/mcp-tools.ts';
@@ -196,6 +197,81 @@ describe('decide() and MCP calls', () => {
     const d = decide({ ...o, mcpCalls: new Map() });
     expect(effectsOf(d, 'startMCPCall').map((e) => e.stepId)).toEqual([2, 3]);
     expect(stepOf(d, 4).phase).toBe('Pending');
+  });
+});
+
+describe('MCP calls that start with the model answer (its journal entry is their intent)', () => {
+  const uses = [toolUse('t1', 'echo', ECHO_INPUT), toolUse('t2', 'echo', ECHO_INPUT)];
+  const answer = response('tool_use', [text('calling'), ...uses]);
+  const oneAtATime = { tools: [mcpEntry()], limits: { maxParallelTools: 1 } };
+  /** The model step's call just returned `answer`: this decision journals it. */
+  const fresh = () => {
+    const o = observed({ spec: oneAtATime, status: runningStatus([modelStep(1, 1)]), toolSnapshot: TOOLS,
+      modelCalls: { 1: { state: 'succeeded', attempt: 1, response: answer } } });
+    return decide({ ...o, mcpServers: servers(server([ECHO, DELETE])), mcpCalls: new Map() });
+  };
+  /** The answer is journaled, naming `started`, but status never recorded it (the operator stopped). */
+  const recovered = (started: number[] | undefined, calls: Record<number, MCPCallObservation> = {}, tools = TOOLS,
+    extraSpec: Record<string, unknown> = {}) => {
+    const entry = { ...modelEntry(1, 1, answer), ...(started ? { mcpCallsStarted: started } : {}) };
+    const o = observed({ spec: { ...oneAtATime, ...extraSpec }, status: runningStatus([modelStep(1, 1)]), journal: [entry], toolSnapshot: tools });
+    return decide({ ...o, mcpServers: servers(server([ECHO, DELETE])),
+      mcpCalls: new Map(Object.entries(calls).map(([k, v]) => [Number(k), v])) });
+  };
+
+  it('the first call starts beside the status write, and the answer names it; a step that waits for a slot does not', () => {
+    const d = fresh();
+    expect(effectsOf(d, 'startMCPCall')).toEqual([expect.objectContaining({ stepId: 2, attempt: 1, withAnswer: true })]);
+    const plan = planExecution(d.effects);
+    expect(plan.start.map((e) => e.type)).toEqual(['startMCPCall']);
+    expect(plan.journal.map((e) => e.entry)).toEqual([expect.objectContaining({ kind: 'ModelResponse', stepId: 1, mcpCallsStarted: [2] })]);
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', mcpServer: 'everything' });
+    expect(stepOf(d, 3).phase).toBe('Pending');
+    // The status records the digest of the entry as written (with the list).
+    expect(stepOf(d, 1).journal?.digest).toBe(plan.journal[0]?.digest);
+  });
+
+  it('a later start (a slot freed) keeps its intent in status first', () => {
+    const entry = { ...modelEntry(1, 1, answer), mcpCallsStarted: [2] };
+    const done = journaled(toolStep(2, 1, 'echo', 't1'), { kind: 'ToolResult', stepId: 2, tool: 'echo', toolUseId: 't1', attempt: 1, output: 'Echo: hello',
+      isError: false, outcome: 'Completed', truncated: false });
+    const o = observed({ spec: oneAtATime, status: runningStatus([journaled(modelStep(1, 1), entry), done, toolStep(3, 1, 'echo', 't2')]),
+      journal: [entry], toolSnapshot: TOOLS });
+    const d = decide({ ...o, mcpServers: servers(server([ECHO, DELETE])), mcpCalls: new Map() });
+    const [call] = effectsOf(d, 'startMCPCall');
+    expect(call).toMatchObject({ stepId: 3 });
+    expect(call?.withAnswer).toBeUndefined();
+    expect(planExecution(d.effects).settle.map((e) => e.type)).toContain('startMCPCall');
+  });
+
+  it('read back after a crash: a named call not idempotent is reported Interrupted, never made again; an unnamed one starts', () => {
+    const d = recovered([2]);
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Failed', outcome: 'Interrupted' });
+    expect(journaledEntries(d).find((e) => e.kind === 'ToolResult' && e.stepId === 2)).toMatchObject({ isError: true,
+      output: expect.stringContaining('was interrupted') as string });
+    // Step 3 was waiting for the slot, not called: it starts now, with its intent in status first.
+    expect(effectsOf(d, 'startMCPCall')).toEqual([expect.objectContaining({ stepId: 3, attempt: 1 })]);
+    expect(effectsOf(d, 'startMCPCall')[0]?.withAnswer).toBeUndefined();
+    // Even a suspended run does not leave a call that may have been made looking unstarted.
+    expect(stepOf(recovered([2], {}, TOOLS, { suspend: true }), 2).outcome).toBe('Interrupted');
+  });
+
+  it('read back after a crash: a named idempotent call is made again as the next attempt', () => {
+    const d = recovered([2], {}, [IDEMPOTENT_ECHO]);
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 2 });
+    expect(effectsOf(d, 'startMCPCall').map((e) => [e.stepId, e.attempt])).toEqual([[2, 2]]);
+  });
+
+  it('read back by the process that made the call (its status write was refused): the call in flight is adopted', () => {
+    const d = recovered([2], { 2: { state: 'in-flight', attempt: 1 } });
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 1 });
+    expect(effectsOf(d, 'startMCPCall')).toEqual([]);
+    expect(journaledEntries(d).filter((e) => e.kind === 'ToolResult')).toEqual([]);
+  });
+
+  it('an answer journaled by an operator that named no calls (before this rule) starts them as before', () => {
+    const d = recovered(undefined);
+    expect(effectsOf(d, 'startMCPCall').map((e) => e.stepId)).toEqual([2]);
   });
 });
 
