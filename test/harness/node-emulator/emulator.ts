@@ -97,14 +97,31 @@ export class NodeEmulator {
     await updateNodeStatus(this.core, this.nodeName, (node) => {
       (node.status ??= {}).conditions = nodeConditions('Unknown', new Date());
     });
-    await updateNode(this.core, this.nodeName, (node) => {
-      const now = new Date();
-      const spec = node.spec ??= {};
-      spec.taints = [...(spec.taints ?? []).filter((taint) => taint.key !== UNREACHABLE_TAINT),
-        { key: UNREACHABLE_TAINT, effect: 'NoExecute', timeAdded: now },
-        { key: UNREACHABLE_TAINT, effect: 'NoSchedule', timeAdded: now }];
-    });
+    await this.taintUnreachable();
     await this.evictPodsLikeTheTaintManager();
+  }
+
+  /**
+   * Taints the node unreachable (NoExecute and NoSchedule), as the node lifecycle controller does
+   * for a node that stopped reporting. The real kube-controller-manager also manages these taints:
+   * until its cache has the Unknown status it may take NoExecute off again, so the taints are
+   * applied until both are seen together (bounded).
+   */
+  private async taintUnreachable(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      await updateNode(this.core, this.nodeName, (node) => {
+        const now = new Date();
+        const spec = node.spec ??= {};
+        spec.taints = [...(spec.taints ?? []).filter((taint) => taint.key !== UNREACHABLE_TAINT),
+          { key: UNREACHABLE_TAINT, effect: 'NoExecute', timeAdded: now },
+          { key: UNREACHABLE_TAINT, effect: 'NoSchedule', timeAdded: now }];
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const taints = (await this.core.readNode({ name: this.nodeName })).spec?.taints ?? [];
+      const has = (effect: string) => taints.some((t) => t.key === UNREACHABLE_TAINT && t.effect === effect);
+      if ((has('NoExecute') && has('NoSchedule')) || Date.now() > deadline) return;
+    }
   }
 
   /** Container processes running right now (for tests that check processes really end). */
