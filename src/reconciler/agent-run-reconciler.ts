@@ -276,6 +276,7 @@ export class AgentRunReconciler {
     // beside the status write: on a loaded apiserver the two requests slow each other.)
     const startFailures = await performEffects(this.d, plan.start, run, status, () => current, log);
     if (plan.start.length > 0) crashPoint(CrashPoint.afterStartBeforeStatus);
+    if (plan.start.some((e) => e.type === 'startMCPCall')) crashPoint(CrashPoint.afterAnswerCallsStarted);
     const written = await this.writeStatusIfChanged(current, run, status, log);
     if (written.state === 'refused') return false; // the next decision ends the run with the apiserver's reason
     if (written.state === 'written') current = written.run;

@@ -12,6 +12,8 @@ export const CrashPoint = {
   afterToolIntent: 'after-tool-intent',
   /** Journal written, the decision's pods created and model call started; its status not yet written. */
   afterStartBeforeStatus: 'after-start-before-status',
+  /** MCP calls started with the model answer that names them; the status that records it not yet written. */
+  afterAnswerCallsStarted: 'after-answer-calls-started',
   /** A tool pod finished and its output was read; the result is not journaled yet. */
   beforeToolJournal: 'before-tool-journal',
   /** A tool result is journaled; the status that records it is not written yet. */

@@ -144,14 +144,17 @@ describe('MCP servers as tools (real server-everything)', () => {
     for (const [name, KEY, server, idempotent] of [['mcp-lost-plain', '[mcp-lost-plain]', 'everything', false],
       ['mcp-lost-idem', '[mcp-lost-idem]', 'everything-trusted', true]] as const) {
       env.model.script(KEY, [{ content: [text('Slow op.'), toolUse('trigger-long-running-operation', slow)] }, { content: [text('Finished.')] }]);
-      // The first start-phase boundary is the run's first model call; the second, the answer's MCP call.
       await operator.stop();
-      await operator.start({ crashPoint: `${CrashPoint.afterStartBeforeStatus}@2` });
-      await createRun(env.namespace, name, await runSpec(KEY, [{ name: 'ev', mcpServerRef: { name: server }, allow: ['trigger-long-running-operation'] }]));
-      await eventually('the crash point', () => Promise.resolve(operator.tail().includes(`AGENTRUN_CRASH_POINT ${CrashPoint.afterStartBeforeStatus} reached`) ? true : undefined), 60_000);
-      // Status never recorded the answer or the call: the journal entry is all there is.
-      expect((await getRun(env.namespace, name)).status?.steps?.find((st) => st.id === 2)).toBeUndefined();
-      await operator.start({ crashPoint: undefined });
+      await operator.start({ crashPoint: CrashPoint.afterAnswerCallsStarted });
+      try {
+        await createRun(env.namespace, name, await runSpec(KEY, [{ name: 'ev', mcpServerRef: { name: server }, allow: ['trigger-long-running-operation'] }]));
+        await eventually('the crash point', () => Promise.resolve(operator.tail().includes(`AGENTRUN_CRASH_POINT ${CrashPoint.afterAnswerCallsStarted} reached`) ? true : undefined), 60_000);
+        // Status never recorded the answer or the call: the journal entry is all there is.
+        expect((await getRun(env.namespace, name)).status?.steps?.find((st) => st.id === 2)).toBeUndefined();
+      } finally {
+        await operator.stop(); // (when the crash point was not reached)
+        await operator.start({ crashPoint: undefined });
+      }
       const run = await waitForRun(env.namespace, name, `${name} to finish`, finished, 90_000);
       expect(run.status?.phase).toBe('Succeeded');
       const [told] = toolResultsSent(env.model, KEY, 1);
