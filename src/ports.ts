@@ -160,11 +160,17 @@ export interface MCPServerStatusWriter {
   write(namespace: string, name: string, resourceVersion: string | undefined, status: MCPServerStatus): Promise<void>;
 }
 
+/** One owned object ensure() created, or put back after someone changed it. */
+export interface ManagedChange {
+  readonly action: 'created' | 'reverted';
+  /** `Kind name: created` or `Kind name: reverted a change at <path>`, for logs and Events. */
+  readonly description: string;
+}
+
 /** What ensure() did to a managed MCP server's objects, for logs and Events. */
 export interface EnsureResult {
   readonly deployment: V1Deployment;
-  /** `Kind: created` or `Kind: reverted drift at <path>`, for each object that changed. */
-  readonly changes: string[];
+  readonly changes: ManagedChange[];
 }
 
 /** A waiting or crashing container of a managed MCP server's pod. */

@@ -7,6 +7,7 @@ import type { MCPManagedSpec } from '../api/mcp-managed.ts';
 import { MCPManagedReason } from '../api/mcp-managed.ts';
 import { managedName, serviceUrl, type ManagedOwner } from './mcp-managed.ts';
 import { IMAGE_PULL_REASONS } from './tool-steps.ts';
+import type { ManagedChange } from '../ports.ts';
 
 /**
  * How the operator reaches a managed server: `service`, the Service's DNS name (in a cluster with
@@ -17,8 +18,9 @@ export type ManagedAddressMode = 'service' | 'endpoints';
 
 /** The outcome: a URL to check with initialize, or why there is none yet. */
 export type ManagedState =
-  | { readonly kind: 'reachable'; readonly url: string; readonly changes: string[] }
-  | { readonly kind: 'not-ready'; readonly reason: string; readonly message: string; readonly changes: string[] };
+  | { readonly kind: 'reachable'; readonly url: string; readonly changes: ManagedChange[] }
+  | { readonly kind: 'not-ready'; readonly reason: string; readonly message: string;
+    readonly changes: ManagedChange[] };
 
 /** A waiting or crashing container of the server's pod, as the reconciler found it. */
 export interface ManagedPodProblem {
@@ -47,7 +49,7 @@ export function deploymentAvailable(deployment: V1Deployment): boolean {
 
 /** Why a server whose Deployment has no available replica is not ready, from its pod's problem (if any). */
 export function unavailable(owner: ManagedOwner, spec: MCPManagedSpec, problem: ManagedPodProblem | undefined,
-  changes: string[]): ManagedState {
+  changes: ManagedChange[]): ManagedState {
   if (problem && IMAGE_PULL_REASONS.has(problem.reason)) {
     return {
       kind: 'not-ready',
@@ -79,7 +81,7 @@ export function unavailable(owner: ManagedOwner, spec: MCPManagedSpec, problem: 
  * address behind it, so that every reconcile picks the same one.
  */
 export function reachable(owner: ManagedOwner, spec: MCPManagedSpec, mode: ManagedAddressMode,
-  readyAddresses: readonly string[], changes: string[]): ManagedState {
+  readyAddresses: readonly string[], changes: ManagedChange[]): ManagedState {
   if (mode === 'service') return { kind: 'reachable', url: serviceUrl(owner, spec), changes };
   const address = [...readyAddresses].sort()[0];
   if (address === undefined) {

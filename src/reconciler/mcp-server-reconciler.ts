@@ -78,10 +78,10 @@ export class MCPServerReconciler {
         spec.managed, this.d.managed.settings);
       const subject: EventSubject = { kind: 'MCPServer', name, namespace, uid: obj.metadata.uid ?? '' };
       for (const change of managed.changes) {
-        this.d.log.info({ mcpServer: key, change }, 'managed MCP server object changed');
-        const created = change.endsWith(': created');
+        this.d.log.info({ mcpServer: key, change: change.description }, 'managed MCP server object changed');
+        const created = change.action === 'created';
         await this.emit(subject, created ? 'Normal' : 'Warning', created ? 'ObjectCreated' : 'DriftReverted',
-          `${change}.`);
+          `${change.description}.`);
       }
       if (managed.kind === 'not-ready') {
         this.close(key);

@@ -9,7 +9,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ManagedObjects } from '../../core/mcp-managed.ts';
 import { driftOf } from '../../core/mcp-drift.ts';
 import { isNotFound } from '../../port-errors.ts';
-import type { EnsureResult, ManagedObjectsClient, PodProblem } from '../../ports.ts';
+import type { EnsureResult, ManagedChange, ManagedObjectsClient, PodProblem } from '../../ports.ts';
 import { kubeCall } from './errors.ts';
 
 interface Kind<T extends k8s.KubernetesObject> {
@@ -39,7 +39,7 @@ export class KubeManagedObjects implements ManagedObjectsClient {
   }
 
   async ensure(objects: ManagedObjects): Promise<EnsureResult> {
-    const changes: string[] = [];
+    const changes: ManagedChange[] = [];
     const deployment = await ensureOne(objects.deployment, {
       kind: 'Deployment',
       read: (name, namespace) => this.apps.readNamespacedDeployment({ name, namespace }),
@@ -91,7 +91,8 @@ export class KubeManagedObjects implements ManagedObjectsClient {
 }
 
 /** Creates the object, or replaces it when the apiserver's copy lacks what the operator wants. */
-async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T>, changes: string[]): Promise<T> {
+async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T>,
+  changes: ManagedChange[]): Promise<T> {
   const name = desired.metadata?.name ?? '';
   const namespace = desired.metadata?.namespace ?? '';
   let actual: T;
@@ -99,7 +100,7 @@ async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T
     actual = await kubeCall(() => api.read(name, namespace));
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    changes.push(`${api.kind} ${name}: created`);
+    changes.push({ action: 'created', description: `${api.kind} ${name}: created` });
     return await kubeCall(() => api.create(namespace, desired));
   }
   const wanted = {
@@ -108,7 +109,7 @@ async function ensureOne<T extends k8s.KubernetesObject>(desired: T, api: Kind<T
   };
   const drift = driftOf(wanted, actual);
   if (drift === undefined) return actual;
-  changes.push(`${api.kind} ${name}: reverted a change at ${drift}`);
+  changes.push({ action: 'reverted', description: `${api.kind} ${name}: reverted a change at ${drift}` });
   // A whole replace, under the resourceVersion read: a concurrent edit makes this fail and retry.
   return await kubeCall(() =>
     api.replace(name, namespace, Object.assign({}, desired, {
