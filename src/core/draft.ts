@@ -6,10 +6,9 @@ import type { AgentRunSpec, AgentRunStatus, StepRecord, TokenUsage } from '../ap
 import type { EventReason, Reason } from '../api/conditions.ts';
 import type { Condition } from '../api/primitives.ts';
 import type { Effect } from './effects.ts';
-import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry,
+import { journalDigest, serializeEntry, type JournalEntry, type ModelResponseEntry, type RecordedEntry,
   type ResolvedTool } from '../api/journal-entry.ts';
 import type { Observed } from './observed.ts';
-import type { RecordedEntry } from '../api/journal-entry.ts';
 
 /** status.result's maxLength in the CRD; the whole final answer stays in the journal. */
 export const RESULT_MAX = 4096;

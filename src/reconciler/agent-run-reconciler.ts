@@ -5,7 +5,7 @@
 import { agentRun, type AgentRunStatus } from '../api/agent-run.ts';
 import { agentToolSpec, type AgentToolSpec } from '../api/agent-tool.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
-import type { JournalRead } from '../api/journal-entry.ts';
+import type { JournalRead, RecordedEntry } from '../api/journal-entry.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -15,7 +15,6 @@ import { planExecution } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, mcpTaskJournalName, toolsJournalName } from '../core/naming.ts';
 import type { JournalProblem, Observed, ToolOutputObservation } from '../core/observed.ts';
-import type { RecordedEntry } from '../api/journal-entry.ts';
 import { sha256 } from '../api/journal-digest.ts';
 import { describeError, isNotFound, writeRejection, WriteRejectedError } from '../port-errors.ts';
 import type { AgentRunObject, JournalStore, RunOwner } from '../ports.ts';

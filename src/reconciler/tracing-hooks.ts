@@ -4,8 +4,7 @@ import type { AgentRun, AgentRunStatus } from '../api/agent-run.ts';
 import { describeError } from '../port-errors.ts';
 import type { Logger } from '../controller/index.ts';
 import type { Effect } from '../core/effects.ts';
-import type { JournalEntry } from '../api/journal-entry.ts';
-import type { RecordedEntry } from '../api/journal-entry.ts';
+import type { JournalEntry, RecordedEntry } from '../api/journal-entry.ts';
 import { INVALID_TRACEPARENT_REASON, type RunTracer } from '../observability/tracing/index.ts';
 import type { EventSink } from '../ports.ts';
 
