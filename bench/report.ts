@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { repoRoot, resultsDir } from '../test/harness/measure.ts';
 import type { ScenarioResult, Target } from './lib/scenario.ts';
 
-const ORDER = ['overhead', 'api-requests', 'throughput', 'rss', 'resume', 'crash-tokens', 'peers', 'mcp', 'noisy-neighbour'];
+const ORDER = ['overhead', 'api-requests', 'throughput', 'rss', 'resume', 'crash-tokens', 'peers', 'mcp', 'floor', 'noisy-neighbour'];
 
 interface Saved extends Partial<ScenarioResult> {
   scenario: string; error?: string; command: string; durationMs: number; src?: string;

@@ -27,6 +27,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   peers: async () => (await import('./peers-overhead.ts')).peersOverhead,
   'noisy-neighbour': async () => (await import('./noisy-neighbour.ts')).noisyNeighbour,
   mcp: async () => (await import('./mcp-overhead.ts')).mcpOverhead,
+  floor: async () => (await import('./floor.ts')).floor,
 };
 
 async function main(): Promise<number> {
