@@ -13,7 +13,9 @@
  *
  * Timed with the operator's own adapters (src/adapters/kube: client-node with one pooled
  * connection, objects built by src/core as in production), and the model step's two writes also
- * with a bare node:https keep-alive client: what the leanest client could take off.
+ * with a bare node:https keep-alive client: what the leanest client could take off. As root on
+ * Linux the model and tool steps are measured again with the pods on a real node (kubelet +
+ * containerd + runc), whose log read is what a real cluster's tool step pays.
  */
 import * as k8s from '@kubernetes/client-node';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -30,24 +32,87 @@ import { modelEntry, modelStep, resolvedTools, response, runningStatus, spec, to
 import { agentSpec, startBenchEnv, workTool } from '../test/harness/fleet.ts';
 import { startEverythingServer } from '../test/harness/mcp-server.ts';
 import { sleep, summarize, type Summary } from '../test/harness/measure.ts';
+import { chooseNodeMode, type NodeMode } from '../test/harness/real-node.ts';
 import { ms, type Scenario, type Target } from './lib/scenario.ts';
 
-const WARMUP = 10;
+interface Floors {
+  /** Per sample: [journal create, pod create]. */
+  readonly model: number[][];
+  /** Per sample: [log read, journal create]. */
+  readonly tool: number[][];
+  /** The model step's two writes through a bare HTTPS client (emulator only). */
+  readonly bareModel?: number[][];
+  /** Per sample: [tools/call, journal create] (emulator only: no pod involved). */
+  readonly mcp?: number[][];
+  /** Per sample: [status update] (emulator only). */
+  readonly status?: number[][];
+}
 
 export const floor: Scenario = async ({ quick, log }) => {
-  const n = quick ? 15 : 60;
-  const env = await startBenchEnv({ label: 'floor', startOperator: false, log });
-  const everything = await startEverythingServer();
+  const emu = await measure('emulator', quick ? 15 : 60, 10, true, log);
+  // On a real kubelet a pod takes ~1 s to run: fewer turns, enough for a p50.
+  const real = chooseNodeMode().mode === 'real' ? await measure('real', quick ? 5 : 15, 3, false, log) : undefined;
+  const total = (rows: readonly number[][] = []) => summarize(rows.map((r) => r.reduce((a, b) => a + b, 0)));
+  const part = (rows: readonly number[][] = [], k: number) => summarize(rows.map((r) => r[k] ?? 0));
+  const row = (label: string, s: Summary): [string, string] => [label, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)} (n=${s.n})`];
+  const m = total(emu.model);
+  const t = total(emu.tool);
+  const c = total(emu.mcp);
+  const realRows: [string, string][] = real ? [
+    row('REAL NODE: model step floor (journal + tool pod create)', total(real.model)),
+    row('REAL NODE: tool step floor (pod log read from kubelet + containerd, journal)', total(real.tool)),
+    row('REAL NODE: … pod log read', part(real.tool, 0)),
+  ] : [['REAL NODE', 'not measured: needs root on Linux (AGENTRUN_NODE=emulator or no root)']];
+  return {
+    scenario: 'floor',
+    title: 'The floor under each step: its requests in order, nothing else (no operator; same control plane)',
+    params: { samples: emu.model.length, realNodeSamples: real?.model.length ?? 0, node: 'emulator', realNode: real !== undefined,
+      client: 'src/adapters/kube (client-node, pooled)' },
+    table: [
+      row('Model step floor: journal the answer + create its tool pod (target: overhead ≤ 10 ms)', m),
+      row('… AgentRunJournal create', part(emu.model, 0)),
+      row('… tool pod create', part(emu.model, 1)),
+      row('… the same two writes with a bare node:https keep-alive client', total(emu.bareModel)),
+      row('Tool step floor: read the pod log + journal the result (target: overhead ≤ 15 ms)', t),
+      row('… pod log read (apiserver → kubelet)', part(emu.tool, 0)),
+      row('… AgentRunJournal create', part(emu.tool, 1)),
+      row('MCP step floor: echo call + journal the result (target: J1 → J2 ≤ 15 ms)', c),
+      row('… tools/call (echo, session open)', part(emu.mcp, 0)),
+      row('… AgentRunJournal create', part(emu.mcp, 1)),
+      row('AgentRun status update, 10 steps (holds the run\'s worker between two decisions)', part(emu.status, 0)),
+      ...realRows,
+    ],
+    // Not targets of their own: what the step targets are up against (the overhead can only be higher).
+    targets: [
+      floorOf('model-step overhead p50 ≤ 10 ms', 'journal + pod create', m, 10),
+      floorOf('tool-step overhead p50 ≤ 15 ms', 'log read + journal', t, 15),
+      floorOf('MCP tool step overhead p50 ≤ 15 ms', 'call + journal; J1 → J2 also sends the call', c, 15),
+    ],
+    notes: [
+      'Each row is a lower bound for the matching overhead in the `overhead` and `mcp` scenarios: those add the decision, the watch that wakes the operator, and (MCP) sending the call.',
+      'The control plane runs no operator here, so it also serves fewer watches than in those scenarios.',
+      'REAL NODE rows: the same requests with the pods on a real kubelet + containerd + runc (one node of our own control plane).',
+    ],
+    data: { emulator: emu, real },
+  };
+};
+
+/** Times a step's requests alone on one kind of node; `everything` adds the bare client, MCP and status series. */
+async function measure(node: NodeMode, n: number, warmup: number, everything: boolean,
+  log: (line: string) => void): Promise<Floors> {
+  const env = await startBenchEnv({ label: `floor-${node}`, startOperator: false, log, node });
+  const server = everything ? await startEverythingServer() : undefined;
   try {
     const runName = 'floor';
-    const created = await env.kube.createRun(env.namespace, runName, agentSpec('[floor]', env.model.url, [workTool(env.execLog)]));
+    const work = workTool(env.execLog, 'printf ok', env.signalsUrl);
+    const created = await env.kube.createRun(env.namespace, runName, agentSpec('[floor]', env.model.url, [work]));
     const uid = created.metadata.uid;
     if (!uid) throw new Error('the created AgentRun has no uid');
     const owner = { namespace: env.namespace, name: runName, uid };
     const kc = loadPooledKubeConfig(env.kube.kubeconfig);
     const journal = new KubeJournalStore(kc.makeApiClient(k8s.CustomObjectsApi));
     const pods = new KubePodClient(kc.makeApiClient(k8s.CoreV1Api));
-    const runSpec = spec({ tools: [workTool(env.execLog)] });
+    const runSpec = spec({ tools: [work] });
     const tool = resolvedTools(runSpec)[0] as PodTool;
     const podFor = (i: number, prefix: string) => buildToolPod({ run: { ...owner, spec: runSpec }, stepId: i, attempt: 1,
       podName: `${prefix}-s${i}`, tool, input: { task: `unit ${i}` } });
@@ -60,21 +125,21 @@ export const floor: Scenario = async ({ quick, log }) => {
       }
       return at.slice(1).map((t, i) => t - (at[i] ?? t));
     };
-    const series = async (label: string, count: number, one: (i: number) => Promise<number[]>): Promise<number[][]> => {
+    const series = async (label: string, one: (i: number) => Promise<number[]>): Promise<number[][]> => {
       const out: number[][] = [];
-      for (let i = 0; i < WARMUP + count; i++) {
+      for (let i = 0; i < warmup + n; i++) {
         const parts = await one(i);
-        if (i >= WARMUP) out.push(parts);
+        if (i >= warmup) out.push(parts);
       }
-      log(`${label}: ${count} samples`);
+      log(`${node}: ${label}: ${n} samples`);
       return out;
     };
 
     // A turn at a time, as in the `overhead` scenario: journal the answer, create the pod it asks
-    // for (model step), wait untimed until the emulator has run it, read its log and journal the
+    // for (model step), wait untimed until the node has run it, read its log and journal the
     // result (tool step).
-    const toolStepParts: number[][] = [];
-    const model = await series('model + tool step', n, async (i) => {
+    const toolParts: number[][] = [];
+    const model = await series('model + tool step', async (i) => {
       const parts = await timed([
         () => journal.write(owner, `${runName}-j${i}`, answer(i)),
         () => pods.create(podFor(i, runName)),
@@ -84,13 +149,14 @@ export const floor: Scenario = async ({ quick, log }) => {
         () => pods.readLog(owner.namespace, `${runName}-s${i}`, 'tool', 65_536),
         () => journal.write(owner, `${runName}-r${i}`, toolResultEntry(i, tool.name, `toolu_${i}`, 'ok')),
       ]);
-      if (i >= WARMUP) toolStepParts.push(result);
+      if (i >= warmup) toolParts.push(result);
       return parts;
     });
+    if (!server) return { model, tool: toolParts };
 
     // The model step's two writes through a bare HTTPS keep-alive client (no client library).
     const bare = await bareClient(kc);
-    const bareModel = await series('model step, bare client', n, async (i) => {
+    const bareModel = await series('model step, bare client', async (i) => {
       const parts = await timed([
         () => bare('POST', `/apis/agentrun.dev/v1alpha1/namespaces/${owner.namespace}/agentrunjournals`,
           journalObject(owner, `${runName}-bj${i}`, answer(i))),
@@ -101,68 +167,33 @@ export const floor: Scenario = async ({ quick, log }) => {
     });
 
     // MCP step: the call on an open session, then its result journaled.
-    const mcp = new Client({ name: 'floor', version: '1.0.0' });
-    await mcp.connect(new StreamableHTTPClientTransport(new URL(everything.url)));
-    const mcpParts = await series('MCP step', n, (i) => timed([
-      () => mcp.callTool({ name: 'echo', arguments: { message: `floor t${i}` } }),
+    const client = new Client({ name: 'floor', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
+    const mcp = await series('MCP step', (i) => timed([
+      () => client.callTool({ name: 'echo', arguments: { message: `floor t${i}` } }),
       () => journal.write(owner, `${runName}-m${i}`, toolResultEntry(i, 'echo', `toolu_m${i}`, `Echo: floor t${i}`)),
     ]));
-    await mcp.close();
+    await client.close();
 
     // Status: the run's status with 10 finished steps, updated in place.
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
     const api = { group: 'agentrun.dev', version: 'v1alpha1', plural: 'agentruns', namespace: owner.namespace, name: runName };
     let current = await custom.getNamespacedCustomObject(api) as Record<string, unknown>;
-    const statusParts = await series('status update', n, async (i) => {
+    const status = await series('status update', async (i) => {
       const steps = Array.from({ length: 10 }, (_, s) => s % 2 === 0
         ? journaled(modelStep(s + 1, s / 2 + 1), answer(s + 1))
         : journaled(toolStep(s + 1, (s + 1) / 2, tool.name, `toolu_${s}`), toolResultEntry(s + 1, tool.name, `toolu_${s}`, 'ok')));
-      const status = runningStatus(steps, { currentTurn: i });
+      const body = { ...current, status: runningStatus(steps, { currentTurn: i }) };
       const start = performance.now();
-      current = await custom.replaceNamespacedCustomObjectStatus({ ...api, body: { ...current, status } }) as Record<string, unknown>;
+      current = await custom.replaceNamespacedCustomObjectStatus({ ...api, body }) as Record<string, unknown>;
       return [performance.now() - start];
     });
-
-    const total = (rows: number[][]) => summarize(rows.map((r) => r.reduce((a, b) => a + b, 0)));
-    const part = (rows: number[][], k: number) => summarize(rows.map((r) => r[k] ?? 0));
-    const row = (label: string, s: Summary): [string, string] => [label, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)} (n=${s.n})`];
-    const m = total(model);
-    const t = total(toolStepParts);
-    const c = total(mcpParts);
-    return {
-      scenario: 'floor',
-      title: 'The floor under each step: its requests in order, nothing else (no operator; same control plane)',
-      params: { samples: n, warmup: WARMUP, node: 'emulator', client: 'src/adapters/kube (client-node, pooled)' },
-      table: [
-        row('Model step floor: journal the answer + create its tool pod (target: overhead ≤ 10 ms)', m),
-        row('… AgentRunJournal create', part(model, 0)),
-        row('… tool pod create', part(model, 1)),
-        row('… the same two writes with a bare node:https keep-alive client', total(bareModel)),
-        row('Tool step floor: read the pod log + journal the result (target: overhead ≤ 15 ms)', t),
-        row('… pod log read (apiserver → kubelet)', part(toolStepParts, 0)),
-        row('… AgentRunJournal create', part(toolStepParts, 1)),
-        row('MCP step floor: echo call + journal the result (target: J1 → J2 ≤ 15 ms)', c),
-        row('… tools/call (echo, session open)', part(mcpParts, 0)),
-        row('… AgentRunJournal create', part(mcpParts, 1)),
-        row('AgentRun status update, 10 steps (holds the run\'s worker between two decisions)', part(statusParts, 0)),
-      ],
-      // Not targets of their own: what the step targets are up against (the overhead can only be higher).
-      targets: [
-        floorOf('model-step overhead p50 ≤ 10 ms', 'journal + pod create', m, 10),
-        floorOf('tool-step overhead p50 ≤ 15 ms', 'log read + journal', t, 15),
-        floorOf('MCP tool step overhead p50 ≤ 15 ms', 'call + journal; J1 → J2 also sends the call', c, 15),
-      ],
-      notes: [
-        'Each row is a lower bound for the matching overhead in the `overhead` and `mcp` scenarios: those add the decision, the watch that wakes the operator, and (MCP) sending the call.',
-        'The control plane runs no operator here, so it also serves fewer watches than in those scenarios.',
-      ],
-      data: { model, bareModel, tool: toolStepParts, mcp: mcpParts, status: statusParts },
-    };
+    return { model, tool: toolParts, bareModel, mcp, status };
   } finally {
-    await everything.stop();
+    await server?.stop();
     await env.close();
   }
-};
+}
 
 function floorOf(target: string, what: string, s: Summary, limit: number): Target {
   return { target: `floor under "${target}": its requests alone (${what})`,
