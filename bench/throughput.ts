@@ -32,14 +32,14 @@ async function scrapeOperator(port: number): Promise<Sample[]> {
 
 /** Operator-side profile of a round: reconciles, effects, queue depth, event-loop lag; apiserver latency. */
 class Profiler {
+  private readonly env: BenchEnv;
+  private readonly port: number;
   private timer: NodeJS.Timeout | undefined;
   private depths: number[] = [];
   private lags: number[] = [];
   private inFlight: number[] = [];
   private before: Sample[] = [];
   private apiBefore: Sample[] = [];
-  private readonly port: number;
-  private readonly env: BenchEnv;
 
   constructor(env: BenchEnv, port: number) {
     this.env = env;
