@@ -9,7 +9,7 @@
 import type { AgentRunStatus, StepRecord } from '../api/agent-run.ts';
 import { approveKey } from '../api/approval.ts';
 import { ConditionType, FINALIZER, Reason } from '../api/conditions.ts';
-import type { Decision } from './effects.ts';
+import type { Decision, Effect } from './effects.ts';
 import { isFinished, isStepDone, moveStep, phaseOf } from './machine.ts';
 import { toolsJournalName } from './naming.ts';
 import type { Observed } from './observed.ts';
@@ -296,6 +296,9 @@ function describeSteps(steps: readonly StepRecord[]): string {
   return steps.length > 1 ? `${label} (+${steps.length - 1})` : label;
 }
 
+/** Effects that start work a run stopped in the same decision must not start. */
+const STARTS_WORK: ReadonlySet<Effect['type']> = new Set(['createPod', 'startModelCall', 'startMCPCall']);
+
 /** Keeps the status under its byte budget: a run that cannot fit fails loudly instead of looping. */
 function fitBudget(d: Draft): AgentRunStatus {
   const size = new TextEncoder().encode(JSON.stringify(d.status)).length;
@@ -307,7 +310,7 @@ function fitBudget(d: Draft): AgentRunStatus {
   const message = `The run's status would be ${size} bytes, over its budget of ${d.o.statusByteBudget}; `
     + 'the run was stopped. Lower limits.maxTurns or use fewer tool calls per run.';
   // The run ends in this decision: nothing it meant to start may start, nothing is in flight.
-  const kept = d.effects.filter((e) => e.type !== 'createPod' && e.type !== 'startModelCall');
+  const kept = d.effects.filter((e) => !STARTS_WORK.has(e.type));
   d.effects.splice(0, d.effects.length, ...kept);
   finish(d, 'Failed', Reason.StatusTooLarge, message);
   delete d.status.currentStep;

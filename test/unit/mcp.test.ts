@@ -18,7 +18,7 @@ import type { ResolvedTool } from '../../src/api/journal-entry.ts';
 import type { MCPCallObservation, MCPServerObservation, Observed } from '../../src/core/observed.ts';
 import { resolveTools } from '../../src/core/tools.ts';
 import {
-  effectsOf, journaledEntries, journaled, modelEntry, modelStep, observed, response, runningStatus, spec, stepOf, text, toolStep, toolUse,
+  effectTypes, effectsOf, journaledEntries, journaled, modelEntry, modelStep, observed, response, runningStatus, spec, stepOf, succeededCondition, text, toolStep, toolUse,
 } from '../harness/builders.ts';
 
 const ECHO: DiscoveredTool = { name: 'echo', description: 'Echoes back the input string', inputSchema: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
@@ -229,6 +229,15 @@ describe('MCP calls that start with the model answer (its journal entry is their
     expect(stepOf(d, 3).phase).toBe('Pending');
     // The status records the digest of the entry as written (with the list).
     expect(stepOf(d, 1).journal?.digest).toBe(plan.journal[0]?.digest);
+  });
+
+  it('a run stopped for its size in this decision starts no MCP call (nothing it meant to start may start)', () => {
+    const o = observed({ spec: oneAtATime, status: runningStatus([modelStep(1, 1)]), toolSnapshot: TOOLS,
+      modelCalls: { 1: { state: 'succeeded', attempt: 1, response: answer } }, statusByteBudget: 900 });
+    const d = decide({ ...o, mcpServers: servers(server([ECHO, DELETE])), mcpCalls: new Map() });
+    expect(succeededCondition(d).reason).toBe('StatusTooLarge');
+    expect(effectTypes(d)).not.toContain('startMCPCall');
+    expect(journaledEntries(d).map((e) => e.kind)).toEqual(['ModelResponse']);
   });
 
   it('a later start (a slot freed) keeps its intent in status first', () => {
