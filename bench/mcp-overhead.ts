@@ -14,10 +14,10 @@
  *   J2 the tool step's journal entry exists            (AgentRunJournal watch, on arrival)
  *   D  the next request reached the mock               (mock)
  *
- * MCP tool step overhead = J2 − J1: the intent written to status (the call waits for it), the call,
- * and its result journaled — "journal + call + journal". Both ends carry the same watch delay, so
- * it cancels in the difference. The pieces: A→J1 (the model step's journal), J1→B (intent in
- * status, call sent), B→C (the server, ~ms for echo), C→J2 (result journaled), J2→D (next call).
+ * MCP tool step overhead = J2 − J1: the call (its intent is the answer's journal entry, J1), and
+ * its result journaled — "journal + call + journal". Both ends carry the same watch delay, so it
+ * cancels in the difference. The pieces: A→J1 (the model step's journal), J1→B (call sent), B→C
+ * (the server, ~ms for echo), C→J2 (result journaled), J2→D (next call).
  */
 import * as k8s from '@kubernetes/client-node';
 import { agentSpec, createRuns, startBenchEnv, waitFinished, type BenchEnv } from '../test/harness/fleet.ts';
@@ -81,7 +81,7 @@ async function createMCPServer(env: BenchEnv, url: string): Promise<void> {
   }
 }
 
-interface TurnCuts { answerJournal: number[]; intentAndSend: number[]; server: number[]; resultJournal: number[]; nextCall: number[];
+interface TurnCuts { answerJournal: number[]; callSent: number[]; server: number[]; resultJournal: number[]; nextCall: number[];
   toolStep: number[]; turn: number[]; turnOurs: number[];
   /** Every turn's instants (epoch ms), missing ones included: the raw data of the rows. */
   instants: Record<string, string | number | undefined>[] }
@@ -106,7 +106,7 @@ function cutTurns(env: BenchEnv, proxy: MCPProxy, journals: Map<string, number>,
     into.instants.push({ run: name, turn: t, modelStep: modelId, toolStep: toolId, A, J1, B, C, J2, D });
     if (A === undefined || D === undefined || B === undefined || C === undefined || J1 === undefined || J2 === undefined) continue;
     into.answerJournal.push(J1 - A);
-    into.intentAndSend.push(B - J1);
+    into.callSent.push(B - J1);
     into.server.push(C - B);
     into.resultJournal.push(J2 - C);
     into.nextCall.push(D - J2);
@@ -125,7 +125,7 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
   const env = await startBenchEnv({ label: 'mcp', modelLatencyMs: 0, log }).catch(async (error: unknown) => {
     await proxy.close(); await everything.stop(); throw error;
   });
-  const cuts: TurnCuts = { answerJournal: [], intentAndSend: [], server: [], resultJournal: [], nextCall: [], toolStep: [], turn: [], turnOurs: [], instants: [] };
+  const cuts: TurnCuts = { answerJournal: [], callSent: [], server: [], resultJournal: [], nextCall: [], toolStep: [], turn: [], turnOurs: [], instants: [] };
   const ours: PeerSamples = { gaps: [], perTurn: [] };
   let sessions = { initialize: Number.NaN, connections: Number.NaN };
   try {
@@ -175,8 +175,8 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
       params: { turns: TURNS, runsPerSystem: reps, modelLatencyMs: 0, tool: 'server-everything echo (remote, Streamable HTTP, 127.0.0.1)',
         versions: { serverEverything: '2026.8.31', mcpSdk: '1.32.2', langgraph: '1.7.3', restateServer: '1.7.12', restateSdk: '1.17.2' } },
       table: [
-        ['MCP tool step overhead J1 → J2 (intent in status + call + result journaled)', fmt(step)],
-        ['… answer journaled → call at the server (J1 → B: intent written to status, then the call sent)', s(cuts.intentAndSend)],
+        ['MCP tool step overhead J1 → J2 (answer journaled → call → result journaled)', fmt(step)],
+        ['… answer journaled → call at the server (J1 → B: the answer\'s entry is the call\'s intent)', s(cuts.callSent)],
         ['… the call at the server (B → C: server-everything echo + the pass-through)', s(cuts.server)],
         ['… server answered → result journaled (C → J2)', s(cuts.resultJournal)],
         ['Model step: answer → its journal entry (A → J1)', s(cuts.answerJournal)],
@@ -189,7 +189,7 @@ export const mcpOverhead: Scenario = async ({ quick, flags, log }) => {
       ],
       targets: [
         { target: 'MCP tool step overhead (journal + call + journal) p50 ≤ 15 ms', measured: ms(step.p50), met: step.p50 <= 15,
-          note: 'J1 → J2: intent in status, the echo call, result journaled' },
+          note: 'J1 → J2: the echo call after its answer is journaled, then its result journaled' },
         { target: 'per-turn time with an MCP tool ≤ 3× Restate\'s', measured: Number.isFinite(ratio) ? `${ratio.toFixed(1)}× (${ms(perTurn(OURS))} vs ${ms(restate)})` : 'Restate did not run',
           met: Number.isFinite(ratio) ? ratio <= 3 : 'n/a' },
       ],

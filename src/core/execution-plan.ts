@@ -26,6 +26,13 @@
  *
  * An MCP task's handle is a journal entry (phase 2) before the task is polled (phase 3): polling
  * reads the task and is safe to repeat, and a restarted operator polls the same task again.
+ *
+ * The status of such an answer may wait (statusMayWait): everything it records — the model step
+ * done, its MCP steps Running — is what a restarted operator reads back from the answer's entry,
+ * and the call usually ends within milliseconds. So the reconciler keeps that status in memory for
+ * up to STATUS_WAIT_MAX_MS and writes it with the next decision's (the call's result): one status
+ * write per MCP turn on the path instead of two. Only one decision waits at a time, and only one
+ * with nothing to settle after its status (no Events, deletions or later MCP calls).
  */
 import type { Effect } from './effects.ts';
 
@@ -49,6 +56,9 @@ const PHASE_OF: { readonly [T in Effect['type']]: 'finalizer' | 'journal' | 'sta
   deleteRun: 'settle',
 };
 
+/** How long a status that may wait is kept in memory before it is written on its own. */
+export const STATUS_WAIT_MAX_MS = 250;
+
 /** A decision's effects in the order that keeps the run durable. */
 export interface ExecutionPlan {
   readonly addFinalizer: boolean;
@@ -57,6 +67,11 @@ export interface ExecutionPlan {
   readonly start: readonly Effect[];
   /** After the status write (or at once when status is unchanged). */
   readonly settle: readonly Effect[];
+  /**
+   * The status may be written with the next decision's: this one starts MCP calls its journaled
+   * model answer names, which a first look reads back, and has nothing to settle after its status.
+   */
+  readonly statusMayWait: boolean;
 }
 
 /** Splits a decision's effects into the phases of the durable order, keeping their relative order. */
@@ -82,7 +97,10 @@ export function planExecution(effects: readonly Effect[]): ExecutionPlan {
         break;
     }
   }
-  return { addFinalizer, journal, start, settle };
+  const answerCalls = start.some((e) => e.type === 'startMCPCall' && e.withAnswer === true);
+  const statusMayWait = answerCalls && !addFinalizer && settle.length === 0
+    && journal.some((e) => e.entry.kind === 'ModelResponse');
+  return { addFinalizer, journal, start, settle, statusMayWait };
 }
 
 /** The phase an effect type runs in (for tests and docs). */

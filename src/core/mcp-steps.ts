@@ -176,7 +176,6 @@ function scheduleRetry(d: Draft, step: StepRecord, tool: MCPTool, r: MCPCallResu
 
 function record(d: Draft, step: StepRecord, tool: MCPTool, outcome: StepOutcome, output: string, isError = true,
   truncated = false): void {
-  step.message = truncate(`MCP ${tool.mcp.server}/${tool.mcp.tool}: ${outcome}`, 1024);
   step.finishedAt = now(d);
   recordToolResult(d, step, { isError, outcome, output, truncated,
     mcp: { server: tool.mcp.server, tool: tool.mcp.tool } });

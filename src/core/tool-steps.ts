@@ -8,7 +8,7 @@ import type { PodObservation } from './observed.ts';
 import { toolInputProblem } from './tool-input.ts';
 import { fitToolOutput } from './caps.ts';
 import { buildToolPod } from './tool-pod.ts';
-import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, type Draft } from './draft.ts';
+import { DECISION_JOURNAL_BUDGET_CHARS, event, journal, now, requeueAt, truncate, type Draft } from './draft.ts';
 import { requestApproval } from './approvals.ts';
 import { settlePod } from './lifecycle.ts';
 import { adoptCalledWithAnswer, isMCPTool, progressMCPCall, startMCPCall } from './mcp-steps.ts';
@@ -314,6 +314,11 @@ export function completeToolStep(d: Draft, step: StepRecord, entry: ToolResultEn
   step.journal = { name: journalName(d.o.run.metadata.name, step.id), digest };
   if (entry.exitCode !== undefined)
     step.message = `exit code ${entry.exitCode}${entry.truncated ? ', output truncated' : ''}`;
+  if (entry.mcp) {
+    // Also when status never saw the step Running (its answer's status waited, then a restart).
+    step.mcpServer = entry.mcp.server;
+    step.message = truncate(`MCP ${entry.mcp.server}/${entry.mcp.tool}: ${entry.outcome}`, 1024);
+  }
   settlePod(d, step.podName ? d.o.pods.get(step.podName) : undefined);
   if (entry.isError || d.o.stepEvents)
     event(d, entry.isError ? 'Warning' : 'Normal', entry.isError ? 'ToolFailed' : 'ToolSucceeded',

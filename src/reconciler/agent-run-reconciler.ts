@@ -11,7 +11,7 @@ import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResu
 import { canonicalJson } from '../core/canonical.ts';
 import { decide } from '../core/decide.ts';
 import type { Effect } from '../core/effects.ts';
-import { planExecution } from '../core/execution-plan.ts';
+import { planExecution, STATUS_WAIT_MAX_MS } from '../core/execution-plan.ts';
 import { isFinished, isStepDone } from '../core/machine.ts';
 import { journalName, mcpTaskJournalName, toolsJournalName } from '../core/naming.ts';
 import type { JournalProblem, Observed, ToolOutputObservation } from '../core/observed.ts';
@@ -40,6 +40,9 @@ export type { ReconcilerDeps } from './reconciler-deps.ts';
 
 /** What writing the status came to. */
 type StatusWrite = { state: 'written'; run: AgentRunObject } | { state: 'unchanged' } | { state: 'refused' };
+
+/** Where a decision's status ended up: stored, waiting in memory for the next one's, or refused. */
+type Executed = 'stored' | 'waiting' | 'refused';
 
 /** Reconciles AgentRuns: gather → decide() → execute, one run key at a time. */
 export class AgentRunReconciler {
@@ -80,16 +83,19 @@ export class AgentRunReconciler {
       const problem = parsed.error.message.slice(0, 500);
       throw new TerminalError(`AgentRun ${key} does not match the v1alpha1 schema: ${problem}`);
     }
-    const run = parsed.data as ParsedRun;
+    const stored = parsed.data as ParsedRun;
+    const run = this.withWaitingStatus(stored);
     const started = performance.now();
     const observed = await this.gather(run, raw);
     const gathered = performance.now();
     const decision = decide(observed);
     const decided = performance.now();
     const status = tracedStatus(this.d.tracer, this.d.events, run, decision.status, log);
-    const stored = await this.execute(raw, run, status, decision.effects, log);
-    // Spans come from what is stored: a refused write ends nothing.
-    if (stored) this.d.tracer?.observe(run, run.status, status, journalEntries(observed.journal, decision.effects));
+    const executed = await this.execute(raw, run, stored.status, status, decision.effects, log);
+    // Spans come from what is stored: a refused or waiting write ends nothing.
+    if (executed === 'stored') {
+      this.d.tracer?.observe(run, stored.status, status, journalEntries(observed.journal, decision.effects));
+    }
     log.debug({
       gatherMs: Math.round(gathered - started),
       decideMs: Math.round(decided - gathered),
@@ -98,8 +104,27 @@ export class AgentRunReconciler {
     }, 'reconciled');
     const podsSettled = !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod');
     if (isFinished(decision.status) && podsSettled) this.d.podMemory.forgetRun(run.metadata.uid);
-    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
+    // A waiting status is written by the next decision: the call's end, or this requeue at the latest.
+    const requeueAfterMs = executed === 'waiting'
+      ? Math.min(decision.requeueAfterMs ?? STATUS_WAIT_MAX_MS, STATUS_WAIT_MAX_MS)
+      : decision.requeueAfterMs;
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   };
+
+  /**
+   * The run as the last decision left it: with its waiting status, while the stored status is
+   * still the one that status was decided over. When someone else wrote status meanwhile, the
+   * waiting one is dropped and the journal read again (what it said is journaled).
+   */
+  private withWaitingStatus(stored: ParsedRun): ParsedRun {
+    const memory = this.d.memory.peek(stored.metadata.uid);
+    const waiting = memory?.waitingStatus;
+    if (!memory || !waiting) return stored;
+    if (waiting.over === canonicalJson(stored.status ?? {})) return { ...stored, status: waiting.status };
+    memory.waitingStatus = undefined;
+    memory.recovered = false;
+    return stored;
+  }
 
   /** The cached run, unless this process wrote a newer version of it. */
   private freshest(namespace: string, name: string): AgentRunObject | undefined {
@@ -171,6 +196,7 @@ export class AgentRunReconciler {
         const recorded = task ? await verified(task.name, step.id, task.digest) : undefined;
         if (recorded?.entry.kind === 'MCPTask') mcpTasks.set(step.id, recorded);
       }));
+      if (firstLook) await this.readAnswerCalls(owner, steps, journal, mcpTasks, verified);
       this.d.memory.of(uid).recovered = true;
     }
 
@@ -221,14 +247,43 @@ export class AgentRunReconciler {
     };
   }
 
-  /** Carries out a decision in the durable order of core/execution-plan.ts; false when the status write was refused. */
+  /**
+   * The steps a journaled answer started MCP calls for that no stored status names yet (the
+   * answer's status waited in memory, then the process stopped): their results or task handles
+   * may be journaled, and the next decision must see them rather than call again.
+   */
+  private async readAnswerCalls(
+    owner: RunOwner,
+    steps: readonly { id: number }[],
+    journal: Map<number, RecordedEntry>,
+    mcpTasks: Map<number, RecordedEntry>,
+    verified: (name: string, stepId: number) => Promise<RecordedEntry | undefined>,
+  ): Promise<void> {
+    const named = new Set(steps.map((s) => s.id));
+    const unnamed = [...journal.values()]
+      .flatMap((r) => (r.entry.kind === 'ModelResponse' ? r.entry.mcpCallsStarted ?? [] : []))
+      .filter((id) => !named.has(id));
+    await Promise.all(unnamed.map(async (id) => {
+      const result = await verified(journalName(owner.name, id), id);
+      if (result) {
+        journal.set(id, result);
+        return;
+      }
+      // An answer's calls start as attempt 1.
+      const task = await verified(mcpTaskJournalName(owner.name, id, 1), id);
+      if (task?.entry.kind === 'MCPTask') mcpTasks.set(id, task);
+    }));
+  }
+
+  /** Carries out a decision in the durable order of core/execution-plan.ts. */
   private async execute(
     raw: AgentRunObject,
     run: ParsedRun,
+    storedStatus: AgentRunStatus | undefined,
     status: AgentRunStatus,
     effects: readonly Effect[],
     log: Logger,
-  ): Promise<boolean> {
+  ): Promise<Executed> {
     const owner: RunOwner = run.metadata;
     const plan = planExecution(effects);
     let current = raw;
@@ -253,7 +308,7 @@ export class AgentRunReconciler {
       if (!(error instanceof WriteRejectedError)) throw error;
       // Never retried: the next decision ends the run with what the apiserver said.
       this.rejectWrite(owner.uid, key, 'a journal entry', error, log);
-      return false;
+      return 'refused';
     }
     const displaced = plan.journal.find((e, i) => {
       const s = stored[i];
@@ -276,8 +331,15 @@ export class AgentRunReconciler {
     const startFailures = await performEffects(this.d, plan.start, run, status, () => current, log);
     if (plan.start.length > 0) crashPoint(CrashPoint.afterStartBeforeStatus);
     if (plan.start.some((e) => e.type === 'startMCPCall')) crashPoint(CrashPoint.afterAnswerCallsStarted);
-    const written = await this.writeStatusIfChanged(current, run, status, log);
-    if (written.state === 'refused') return false; // the next decision ends the run with the apiserver's reason
+    const memory = this.d.memory.of(owner.uid);
+    if (plan.statusMayWait && !memory.waitingStatus && !memory.rejectedWrite && !run.metadata.deletionTimestamp) {
+      memory.waitingStatus = { status, over: canonicalJson(storedStatus ?? {}) };
+      return 'waiting'; // nothing to settle: the plan allows waiting only then
+    }
+    const written = await this.writeStatusIfChanged(current, storedStatus, run, status, log);
+    // Written, unchanged or refused, a waiting status is now stored or superseded.
+    memory.waitingStatus = undefined;
+    if (written.state === 'refused') return 'refused'; // the next decision ends the run with the apiserver's reason
     if (written.state === 'written') current = written.run;
     if (plan.start.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
@@ -307,7 +369,7 @@ export class AgentRunReconciler {
     if (failures.length > 0) {
       throw new Error(`${failures.length} effects failed, first: ${describeError(failures[0]?.error)}`);
     }
-    return true;
+    return 'stored';
   }
 
   /**
@@ -316,12 +378,13 @@ export class AgentRunReconciler {
    */
   private async writeStatusIfChanged(
     current: AgentRunObject,
+    storedStatus: AgentRunStatus | undefined,
     run: ParsedRun,
     status: AgentRunStatus,
     log: Logger,
   ): Promise<StatusWrite> {
     // Compared canonically: the apiserver returns keys in its own order, and zod in the schema's.
-    const same = canonicalJson(status) === canonicalJson(run.status ?? {});
+    const same = canonicalJson(status) === canonicalJson(storedStatus ?? {});
     if (same || run.metadata.deletionTimestamp) return { state: 'unchanged' };
     const owner: RunOwner = run.metadata;
     const key = `${owner.namespace}/${owner.name}`;

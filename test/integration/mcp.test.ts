@@ -169,6 +169,33 @@ describe('MCP servers as tools (real server-everything)', () => {
     }
   });
 
+  it('the operator dies after an MCP result is journaled while the answer\'s status still waits in memory: the result is read back, nothing is called again', async () => {
+    await createMCPServer('everything', everything.url);
+    const KEY = '[mcp-waiting]', name = 'mcp-waiting';
+    env.model.script(KEY, [{ content: [text('Echoing.'), toolUse('ev_echo', { message: 'said once' })] }, { content: [text('Done.')] }]);
+    await operator.stop();
+    await operator.start({ crashPoint: CrashPoint.afterToolJournal });
+    try {
+      await createRun(env.namespace, name, await runSpec(KEY, [{ name: 'ev', mcpServerRef: { name: 'everything' }, allow: ['echo'], prefix: 'ev_' }]));
+      await eventually('the crash point', () => Promise.resolve(operator.tail().includes(`AGENTRUN_CRASH_POINT ${CrashPoint.afterToolJournal} reached`) ? true : undefined), 60_000);
+      // The answer's status waited for the call's (core/execution-plan.ts): status names neither the answer nor the call.
+      const steps = (await getRun(env.namespace, name)).status?.steps ?? [];
+      expect(steps.find((st) => st.id === 1)?.phase).toBe('Running');
+      expect(steps.find((st) => st.id === 2)).toBeUndefined();
+    } finally {
+      await operator.stop(); // (when the crash point was not reached)
+      await operator.start({ crashPoint: undefined });
+    }
+    const run = await waitForRun(env.namespace, name, `${name} to finish`, finished, 90_000);
+    expect(run.status?.phase, JSON.stringify(run.status?.steps)).toBe('Succeeded');
+    expect(stepOf(run, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', attempt: 1, mcpServer: 'everything' });
+    expect(toolResultsSent(env.model, KEY, 1)[0]?.content).toBe('Echo: said once');
+    expect(env.model.requests(KEY)).toHaveLength(2);
+    // The restarted process made no MCP call at all: the result is the journaled one.
+    const metrics = parseMetrics((await scrape(metricsPort)).body);
+    expect(metricSum(metrics, 'agentrun_mcp_call_duration_seconds_count', { server: `${env.namespace}/everything` })).toBe(0);
+  });
+
   it('kill the MCP server mid-call: the model is told the connection broke; the MCPServer says it is not ready', async () => {
     const flaky = await startEverythingServer();
     try {

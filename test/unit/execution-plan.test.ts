@@ -30,3 +30,27 @@ describe('the durable order (what the reconciler and the replay simulation both 
     expect(phaseOf('addFinalizer')).toBe('finalizer');
   });
 });
+
+describe('a status that may wait for the next decision', () => {
+  const answer = { kind: 'ModelResponse', stepId: 1, turn: 1, attempt: 1, response: { id: 'm', model: 'm', role: 'assistant', content: [], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 1 } }, mcpCallsStarted: [2] } as const;
+  const journalAnswer: Effect = { type: 'writeJournal', name: 'run-j1', stepId: 1, entry: answer as never, digest: 'sha256:a' };
+  const callWithAnswer: Effect = { type: 'startMCPCall', stepId: 2, attempt: 1, server: 's', tool: 't', input: {}, timeoutMs: 1000, maxOutputBytes: 100, withAnswer: true };
+
+  it('is only the status of an answer whose journal entry names the MCP calls it starts', () => {
+    expect(planExecution([journalAnswer, callWithAnswer]).statusMayWait).toBe(true);
+    // Without the answer journaled in this decision, nothing a first look reads names the call.
+    expect(planExecution([callWithAnswer]).statusMayWait).toBe(false);
+    // A later MCP call keeps its intent in status first.
+    const { withAnswer: _, ...later } = callWithAnswer;
+    expect(planExecution([journalAnswer, later as Effect]).statusMayWait).toBe(false);
+    // Pods and model calls with an answer gain nothing from waiting: they run for seconds.
+    expect(planExecution([journalAnswer, { type: 'createPod', stepId: 2, pod }]).statusMayWait).toBe(false);
+  });
+
+  it('never waits when something must settle after status or the finalizer is added first', () => {
+    const event: Effect = { type: 'event', eventType: 'Normal', reason: 'ModelResponded', message: 'm' };
+    expect(planExecution([journalAnswer, callWithAnswer, event]).statusMayWait).toBe(false);
+    expect(planExecution([journalAnswer, callWithAnswer, { type: 'releasePod', name: 'run-s1-a1' }]).statusMayWait).toBe(false);
+    expect(planExecution([{ type: 'addFinalizer' }, journalAnswer, callWithAnswer]).statusMayWait).toBe(false);
+  });
+});

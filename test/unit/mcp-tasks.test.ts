@@ -118,6 +118,17 @@ describe('decide() and MCP tasks', () => {
     expect(effectsOf(d, 'event').map((e) => e.reason)).toContain('MCPTaskResumed');
   });
 
+  it('a handle journaled while the answer\'s status waited (no stored status names the step) is polled after a restart', () => {
+    // Stored status: only the model step, Running. The journal: its answer, naming step 2 as called with it, and step 2's handle.
+    const answer = { ...turn1, mcpCallsStarted: [2] };
+    const o = observed({ spec: { tools: [entry] }, status: runningStatus([modelStep(1, 1, { phase: 'Running' })]), journal: [answer],
+      toolSnapshot: TOOLS });
+    const d = decide({ ...o, mcpServers: new Map([['ev', server()]]), mcpTasks: new Map([[2, { entry: taskEntry(1), digest: digestOf(taskEntry(1)) }]]) });
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 1, mcpServer: 'ev' });
+    expect(effectsOf(d, 'startMCPCall')).toEqual([]);
+    expect(effectsOf(d, 'pollMCPTask')).toEqual([expect.objectContaining({ stepId: 2, attempt: 1, handle: HANDLE })]);
+  });
+
   it('without a journaled handle (the crash came before it was written) a restart is an interruption, as for plain calls', () => {
     const d = decide(taskObserved(running()));
     expect(stepOf(d, 2)).toMatchObject({ phase: 'Failed', outcome: 'Interrupted' });

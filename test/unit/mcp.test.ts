@@ -229,6 +229,8 @@ describe('MCP calls that start with the model answer (its journal entry is their
     expect(stepOf(d, 3).phase).toBe('Pending');
     // The status records the digest of the entry as written (with the list).
     expect(stepOf(d, 1).journal?.digest).toBe(plan.journal[0]?.digest);
+    // Everything this status says, the entry says: it may wait for the call's result to be written.
+    expect(plan.statusMayWait).toBe(true);
   });
 
   it('a run stopped for its size in this decision starts no MCP call (nothing it meant to start may start)', () => {
@@ -263,6 +265,19 @@ describe('MCP calls that start with the model answer (its journal entry is their
     expect(effectsOf(d, 'startMCPCall')[0]?.withAnswer).toBeUndefined();
     // Even a suspended run does not leave a call that may have been made looking unstarted.
     expect(stepOf(recovered([2], {}, TOOLS, { suspend: true }), 2).outcome).toBe('Interrupted');
+  });
+
+  it('read back after a crash: a named call whose result was journaled (its answer\'s status waited) is that result, not called again', () => {
+    const entry = { ...modelEntry(1, 1, answer), mcpCallsStarted: [2] };
+    const result = { kind: 'ToolResult', stepId: 2, tool: 'echo', toolUseId: 't1', attempt: 1, output: 'Echo: hello', isError: false,
+      outcome: 'Completed', truncated: false, mcp: { server: 'everything', tool: 'echo' } } as const;
+    const o = observed({ spec: oneAtATime, status: runningStatus([modelStep(1, 1)]), journal: [entry, result], toolSnapshot: TOOLS });
+    const d = decide({ ...o, mcpServers: servers(server([ECHO, DELETE])), mcpCalls: new Map() });
+    expect(stepOf(d, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', attempt: 1, mcpServer: 'everything',
+      message: 'MCP everything/echo: Completed' });
+    expect(journaledEntries(d).filter((e) => e.kind === 'ToolResult')).toEqual([]);
+    // Step 3 waited for the slot step 2 held: it starts now.
+    expect(effectsOf(d, 'startMCPCall').map((e) => e.stepId)).toEqual([3]);
   });
 
   it('read back after a crash: a named idempotent call is made again as the next attempt', () => {

@@ -12,6 +12,7 @@ import type {
   ToolOutputObservation,
 } from '../../core/observed.ts';
 import type { JournalRead } from '../../api/journal-entry.ts';
+import type { AgentRunStatus } from '../../api/agent-run.ts';
 import type { AgentRunObject } from '../../ports.ts';
 import type { Flight } from './in-flight.ts';
 
@@ -37,6 +38,11 @@ export interface RunState {
   written: AgentRunObject | undefined;
   /** In-flight steps were checked against the journal since this process started. */
   recovered: boolean;
+  /**
+   * A decided status not written yet (core/execution-plan.ts, statusMayWait), and the stored
+   * status it was decided over (canonical JSON): it applies while the stored status is still that.
+   */
+  waitingStatus: { readonly status: AgentRunStatus; readonly over: string } | undefined;
   /** The creator's access verdict and the requirements it was made for. */
   access: { readonly fingerprint: string; readonly verdict: AccessObservation } | undefined;
   /** A refused write (413/422): decide() ends the run. */
@@ -69,6 +75,7 @@ export class RunMemory {
         key: undefined,
         written: undefined,
         recovered: false,
+        waitingStatus: undefined,
         access: undefined,
         rejectedWrite: undefined,
         rejectedPods: new Map(),
