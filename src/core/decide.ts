@@ -97,10 +97,14 @@ export function decide(o: Observed): Decision {
 
   if (!endpointUsable(d) || !resolveRunTools(d)) return conclude(d);
 
-  progressModelStep(d);
-  if (!d.finished) progressApprovals(d, AFTER_DECISION);
-  if (!d.finished) progressToolSteps(d);
-  if (!d.finished) startNextStep(d);
+  // A journal ahead of status (a status written behind its decisions, then a restart) is read back
+  // turn by turn: a new model step whose answer is journaled is that answer, not a new call.
+  for (let pass = 0; pass < READ_BACK_TURNS; pass++) {
+    progressModelStep(d);
+    if (!d.finished) progressApprovals(d, AFTER_DECISION);
+    if (!d.finished) progressToolSteps(d);
+    if (d.finished || startNextStep(d) !== 'read-back') break;
+  }
   journalAnswer(d); // now that the MCP calls starting with it are known
   return conclude(d);
 }
@@ -201,25 +205,34 @@ function invalidToolDefinition(tools: readonly ResolvedTool[]): string | undefin
   return undefined;
 }
 
-function startNextStep(d: Draft): void {
-  if (d.status.steps.some((s) => !isStepDone(s))) return;
-  if (d.spec.suspend) return;
+/**
+ * Turns one decision reads back from a journal ahead of status; more are read by the next
+ * decision (status lags its journal by a few decisions at most, core/execution-plan.ts).
+ */
+const READ_BACK_TURNS = 8;
+
+/** Starts the next model step when every step is done; 'read-back' when its answer is already journaled. */
+function startNextStep(d: Draft): 'read-back' | undefined {
+  if (d.status.steps.some((s) => !isStepDone(s))) return undefined;
+  if (d.spec.suspend) return undefined;
   const turnsDone = d.status.steps.filter((s) => s.kind === 'Model' && s.phase === 'Succeeded').length;
   const exhausted = exhaustedLimit(d.spec, turnsDone, d.status.usage?.totalTokens ?? 0, extensionsOf(d));
   if (exhausted && d.spec.limits.onExhausted !== 'AskForApproval') {
     finish(d, 'Failed', exhausted.reason, exhausted.message);
-    return;
+    return undefined;
   }
   const step: StepRecord = { id: nextStepId(d), kind: 'Model', turn: turnsDone + 1, phase: 'Pending', attempt: 1 };
   d.status.steps.push(step);
   if (exhausted) {
     // The run asks a human to extend its limits instead of failing (limits.onExhausted).
     requestApproval(d, step, 'Budget', `${exhausted.message} Approving grants ${extensionOffer(d.spec)}.`);
-    return;
+    return undefined;
   }
   moveStep(step, 'Running');
   step.startedAt = now(d);
+  if (d.o.journal.get(step.id)?.entry.kind === 'ModelResponse') return 'read-back';
   startModelCall(d, step);
+  return undefined;
 }
 
 function conclude(d: Draft): Decision {

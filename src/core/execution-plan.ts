@@ -27,12 +27,18 @@
  * An MCP task's handle is a journal entry (phase 2) before the task is polled (phase 3): polling
  * reads the task and is safe to repeat, and a restarted operator polls the same task again.
  *
- * The status of such an answer may wait (statusMayWait): everything it records — the model step
- * done, its MCP steps Running — is what a restarted operator reads back from the answer's entry,
- * and the call usually ends within milliseconds. So the reconciler keeps that status in memory for
- * up to STATUS_WAIT_MAX_MS and writes it with the next decision's (the call's result): one status
- * write per MCP turn on the path instead of two. Only one decision waits at a time, and only one
- * with nothing to settle after its status (no Events, deletions or later MCP calls).
+ * Status is not the record, so it need not hold up the next step. A decision with nothing to
+ * settle after its status (no Events, deletions or later MCP calls) may leave it behind:
+ *   - statusMayWait: an answer whose MCP calls start with it. Everything its status says (the model
+ *     step done, its MCP steps Running) a restarted operator reads back from the answer's entry,
+ *     and the call usually ends within milliseconds. The status waits in memory (at most
+ *     STATUS_WAIT_MAX_MS) and is written with the next decision's: one write per MCP turn, not two.
+ *   - statusInBackground: a decision that starts a model call. Its status is written while the
+ *     run's next decision (the answer) may already be made and journaled; status writes stay one
+ *     at a time, in decision order.
+ * A restarted operator reads a journal that is ahead of status back step by step (the reconciler's
+ * first look reads the entries past the last step status names; decide() reads each back as the
+ * step it belongs to), so the decisions a lost status said are made again from their entries.
  */
 import type { Effect } from './effects.ts';
 
@@ -72,6 +78,8 @@ export interface ExecutionPlan {
    * model answer names, which a first look reads back, and has nothing to settle after its status.
    */
   readonly statusMayWait: boolean;
+  /** The status may be written behind the decision: it starts a model call and settles nothing after it. */
+  readonly statusInBackground: boolean;
 }
 
 /** Splits a decision's effects into the phases of the durable order, keeping their relative order. */
@@ -100,7 +108,8 @@ export function planExecution(effects: readonly Effect[]): ExecutionPlan {
   const answerCalls = start.some((e) => e.type === 'startMCPCall' && e.withAnswer === true);
   const statusMayWait = answerCalls && !addFinalizer && settle.length === 0
     && journal.some((e) => e.entry.kind === 'ModelResponse');
-  return { addFinalizer, journal, start, settle, statusMayWait };
+  const statusInBackground = !addFinalizer && settle.length === 0 && start.some((e) => e.type === 'startModelCall');
+  return { addFinalizer, journal, start, settle, statusMayWait, statusInBackground };
 }
 
 /** The phase an effect type runs in (for tests and docs). */

@@ -5,7 +5,7 @@
 import { agentRun, type AgentRunStatus } from '../api/agent-run.ts';
 import { agentToolSpec, type AgentToolSpec } from '../api/agent-tool.ts';
 import { modelEndpointSpec } from '../api/model-endpoint.ts';
-import type { JournalRead, RecordedEntry } from '../api/journal-entry.ts';
+import type { JournalEntry, JournalRead, RecordedEntry } from '../api/journal-entry.ts';
 import { FINALIZER, Reason } from '../api/conditions.ts';
 import { ConflictError, TerminalError, parseKey, type Logger, type ReconcileResult } from '../controller/index.ts';
 import { canonicalJson } from '../core/canonical.ts';
@@ -21,7 +21,7 @@ import type { AgentRunObject, JournalStore, RunOwner } from '../ports.ts';
 import { CreatorAccess } from './memory/creator-access.ts';
 import { CachedJournal } from './memory/journal-cache.ts';
 import { ToolOutputReads, podLogReader } from './memory/tool-output-reads.ts';
-import { CrashPoint, crashPoint } from './crash-points.ts';
+import { CrashPoint, crashPoint, statusBehindDelay } from './crash-points.ts';
 import { journalEntries, tracedStatus } from './tracing-hooks.ts';
 import {
   childLog,
@@ -41,8 +41,11 @@ export type { ReconcilerDeps } from './reconciler-deps.ts';
 /** What writing the status came to. */
 type StatusWrite = { state: 'written'; run: AgentRunObject } | { state: 'unchanged' } | { state: 'refused' };
 
+/** Steps past the last one status names that a first look reads (a status lags by a few decisions at most). */
+const READ_AHEAD_MAX = 64;
+
 /** Where a decision's status ended up: stored, waiting in memory for the next one's, or refused. */
-type Executed = 'stored' | 'waiting' | 'refused';
+type Executed = 'stored' | 'waiting' | 'behind' | 'refused';
 
 /** Reconciles AgentRuns: gather → decide() → execute, one run key at a time. */
 export class AgentRunReconciler {
@@ -84,18 +87,15 @@ export class AgentRunReconciler {
       throw new TerminalError(`AgentRun ${key} does not match the v1alpha1 schema: ${problem}`);
     }
     const stored = parsed.data as ParsedRun;
-    const run = this.withWaitingStatus(stored);
+    const run = this.withUnstoredStatus(stored);
     const started = performance.now();
     const observed = await this.gather(run, raw);
     const gathered = performance.now();
     const decision = decide(observed);
     const decided = performance.now();
     const status = tracedStatus(this.d.tracer, this.d.events, run, decision.status, log);
-    const executed = await this.execute(raw, run, stored.status, status, decision.effects, log);
-    // Spans come from what is stored: a refused or waiting write ends nothing.
-    if (executed === 'stored') {
-      this.d.tracer?.observe(run, stored.status, status, journalEntries(observed.journal, decision.effects));
-    }
+    const journal = journalEntries(observed.journal, decision.effects);
+    const executed = await this.execute(raw, run, stored.status, status, decision.effects, journal, log);
     log.debug({
       gatherMs: Math.round(gathered - started),
       decideMs: Math.round(decided - gathered),
@@ -105,25 +105,40 @@ export class AgentRunReconciler {
     const podsSettled = !decision.effects.some((e) => e.type === 'deletePod' || e.type === 'releasePod');
     if (isFinished(decision.status) && podsSettled) this.d.podMemory.forgetRun(run.metadata.uid);
     // A waiting status is written by the next decision: the call's end, or this requeue at the latest.
-    const requeueAfterMs = executed === 'waiting'
-      ? Math.min(decision.requeueAfterMs ?? STATUS_WAIT_MAX_MS, STATUS_WAIT_MAX_MS)
+    const writeBy = this.d.memory.peek(run.metadata.uid)?.unstored?.writeBy;
+    const requeueAfterMs = executed === 'waiting' && writeBy !== undefined
+      ? Math.min(decision.requeueAfterMs ?? STATUS_WAIT_MAX_MS, Math.max(0, writeBy - this.d.clock.now()))
       : decision.requeueAfterMs;
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   };
 
   /**
-   * The run as the last decision left it: with its waiting status, while the stored status is
-   * still the one that status was decided over. When someone else wrote status meanwhile, the
-   * waiting one is dropped and the journal read again (what it said is journaled).
+   * The run as the last decision left it: with the newest status decided but maybe not stored yet,
+   * while the stored status is one it may sit on. When someone else wrote status meanwhile, it is
+   * dropped and the journal read again (what it said is journaled).
    */
-  private withWaitingStatus(stored: ParsedRun): ParsedRun {
+  private withUnstoredStatus(stored: ParsedRun): ParsedRun {
     const memory = this.d.memory.peek(stored.metadata.uid);
-    const waiting = memory?.waitingStatus;
-    if (!memory || !waiting) return stored;
-    if (waiting.over === canonicalJson(stored.status ?? {})) return { ...stored, status: waiting.status };
-    memory.waitingStatus = undefined;
+    const unstored = memory?.unstored;
+    if (!memory || !unstored) return stored;
+    const storedNow = canonicalJson(stored.status ?? {});
+    if (unstored.over.has(storedNow)) return { ...stored, status: unstored.status };
+    if (storedNow === canonicalJson(unstored.status)) return stored; // it landed
+    memory.unstored = undefined;
     memory.recovered = false;
     return stored;
+  }
+
+  /**
+   * The stored statuses a status decided now may sit on: the one this reconcile read, the one being
+   * written, and the one last written (it may have landed since this reconcile read the run).
+   */
+  private possiblyStored(uid: string, storedStatus: AgentRunStatus | undefined): Set<string> {
+    const memory = this.d.memory.of(uid);
+    const over = new Set([canonicalJson(storedStatus ?? {})]);
+    if (memory.unstored?.writing) over.add(canonicalJson(memory.unstored.status));
+    if (memory.written?.status) over.add(canonicalJson(memory.written.status));
+    return over;
   }
 
   /** The cached run, unless this process wrote a newer version of it. */
@@ -196,7 +211,7 @@ export class AgentRunReconciler {
         const recorded = task ? await verified(task.name, step.id, task.digest) : undefined;
         if (recorded?.entry.kind === 'MCPTask') mcpTasks.set(step.id, recorded);
       }));
-      if (firstLook) await this.readAnswerCalls(owner, steps, journal, mcpTasks, verified);
+      if (firstLook) await this.readAhead(owner, steps, journal, mcpTasks, verified);
       this.d.memory.of(uid).recovered = true;
     }
 
@@ -248,11 +263,12 @@ export class AgentRunReconciler {
   }
 
   /**
-   * The steps a journaled answer started MCP calls for that no stored status names yet (the
-   * answer's status waited in memory, then the process stopped): their results or task handles
-   * may be journaled, and the next decision must see them rather than call again.
+   * Entries journaled for steps no stored status names yet (statuses wait or are written behind
+   * their decisions, core/execution-plan.ts, and the process stopped): the steps after the last
+   * one status names, one by one until one has none, and the calls a journaled answer names (they
+   * end in any order). The next decision reads them back rather than call or ask again.
    */
-  private async readAnswerCalls(
+  private async readAhead(
     owner: RunOwner,
     steps: readonly { id: number }[],
     journal: Map<number, RecordedEntry>,
@@ -260,9 +276,14 @@ export class AgentRunReconciler {
     verified: (name: string, stepId: number) => Promise<RecordedEntry | undefined>,
   ): Promise<void> {
     const named = new Set(steps.map((s) => s.id));
+    for (let id = Math.max(0, ...named) + 1; id <= Math.max(0, ...named) + READ_AHEAD_MAX; id++) {
+      const recorded = await verified(journalName(owner.name, id), id);
+      if (!recorded) break;
+      journal.set(id, recorded);
+    }
     const unnamed = [...journal.values()]
       .flatMap((r) => (r.entry.kind === 'ModelResponse' ? r.entry.mcpCallsStarted ?? [] : []))
-      .filter((id) => !named.has(id));
+      .filter((id) => !named.has(id) && !journal.has(id));
     await Promise.all(unnamed.map(async (id) => {
       const result = await verified(journalName(owner.name, id), id);
       if (result) {
@@ -275,13 +296,14 @@ export class AgentRunReconciler {
     }));
   }
 
-  /** Carries out a decision in the durable order of core/execution-plan.ts. */
+  /** Carries out a decision in the durable order of core/execution-plan.ts; `journal` is for its spans. */
   private async execute(
     raw: AgentRunObject,
     run: ParsedRun,
     storedStatus: AgentRunStatus | undefined,
     status: AgentRunStatus,
     effects: readonly Effect[],
+    journal: ReadonlyMap<number, JournalEntry>,
     log: Logger,
   ): Promise<Executed> {
     const owner: RunOwner = run.metadata;
@@ -332,14 +354,43 @@ export class AgentRunReconciler {
     if (plan.start.length > 0) crashPoint(CrashPoint.afterStartBeforeStatus);
     if (plan.start.some((e) => e.type === 'startMCPCall')) crashPoint(CrashPoint.afterAnswerCallsStarted);
     const memory = this.d.memory.of(owner.uid);
-    if (plan.statusMayWait && !memory.waitingStatus && !memory.rejectedWrite && !run.metadata.deletionTimestamp) {
-      memory.waitingStatus = { status, over: canonicalJson(storedStatus ?? {}) };
-      return 'waiting'; // nothing to settle: the plan allows waiting only then
+    // Left behind only with nothing to settle after it (the plan says so) and nothing unusual.
+    const mayLeave = startFailures.length === 0 && !memory.rejectedWrite && !run.metadata.deletionTimestamp;
+    if (mayLeave && plan.statusMayWait && !(memory.unstored && !memory.unstored.writing)) {
+      const writeBy = this.d.clock.now() + STATUS_WAIT_MAX_MS;
+      memory.unstored = { status, over: this.possiblyStored(owner.uid, storedStatus), writing: false, writeBy };
+      return 'waiting';
+    }
+    // Nothing new (a wake-up by the informer, say): the status decided last goes on waiting until
+    // its time is up, or is being written behind its decision already.
+    const unstored = memory.unstored;
+    if (unstored && unstored.status === run.status && effects.length === 0 &&
+      canonicalJson(status) === canonicalJson(run.status)) {
+      if (unstored.writing) return 'behind';
+      if (this.d.clock.now() < unstored.writeBy) return 'waiting';
+    }
+    // One status write at a time, in decision order: one written behind its decision lands first.
+    if (memory.statusWrite) {
+      await memory.statusWrite;
+      const landed = memory.written;
+      if (landed && newer(landed.metadata.resourceVersion, current.metadata.resourceVersion)) {
+        current = landed;
+        storedStatus = landed.status;
+      }
+    }
+    if (mayLeave && plan.statusInBackground && !memory.statusWriteFailed) {
+      const over = this.possiblyStored(owner.uid, storedStatus);
+      memory.unstored = { status, over, writing: true, writeBy: this.d.clock.now() };
+      memory.statusWrite = this.writeBehind(current, storedStatus, run, status, journal, log);
+      return 'behind';
     }
     const written = await this.writeStatusIfChanged(current, storedStatus, run, status, log);
-    // Written, unchanged or refused, a waiting status is now stored or superseded.
-    memory.waitingStatus = undefined;
+    // Written, unchanged or refused, an unstored status is now stored or superseded.
+    memory.unstored = undefined;
     if (written.state === 'refused') return 'refused'; // the next decision ends the run with the apiserver's reason
+    memory.statusWriteFailed = false;
+    // Spans come from what is stored: a refused, waiting or unwritten status ends nothing.
+    this.d.tracer?.observe(run, storedStatus, status, journal);
     if (written.state === 'written') current = written.run;
     if (plan.start.some((e) => e.type === 'createPod')) crashPoint(CrashPoint.afterToolIntent);
 
@@ -354,13 +405,7 @@ export class AgentRunReconciler {
     }
     const settle = plan.settle.filter((e) => e.type !== 'event');
     const settleFailures = await performEffects(this.d, settle, run, status, () => current, log);
-    // Forget model calls and tool outputs whose outcome is now recorded in status.
-    for (const step of status.steps ?? []) {
-      if (!isStepDone(step)) continue;
-      if (step.kind === 'Model') this.d.modelCalls.forget(owner.uid, step.id);
-      else if (step.mcpServer) this.d.mcpCalls.forget(owner.uid, step.id);
-      else if (step.podName) this.outputs.forget(owner.uid, step.podName);
-    }
+    this.forgetRecorded(owner.uid, status);
 
     const failures = [...startFailures, ...settleFailures];
     for (const f of failures) {
@@ -370,6 +415,48 @@ export class AgentRunReconciler {
       throw new Error(`${failures.length} effects failed, first: ${describeError(failures[0]?.error)}`);
     }
     return 'stored';
+  }
+
+  /**
+   * Writes a status behind its decision (the run's worker goes on to the next one). When it lands
+   * and nothing was decided since, the run has no unstored status; when it fails, the newest
+   * decided status is written by the next reconcile, in the reconcile and with its retries.
+   */
+  private async writeBehind(
+    current: AgentRunObject,
+    storedStatus: AgentRunStatus | undefined,
+    run: ParsedRun,
+    status: AgentRunStatus,
+    journal: ReadonlyMap<number, JournalEntry>,
+    log: Logger,
+  ): Promise<void> {
+    const owner: RunOwner = run.metadata;
+    const memory = this.d.memory.of(owner.uid);
+    try {
+      await statusBehindDelay();
+      const written = await this.writeStatusIfChanged(current, storedStatus, run, status, log);
+      if (written.state === 'refused') return; // recorded: the next decision ends the run
+      if (memory.unstored?.status === status) memory.unstored = undefined;
+      this.d.tracer?.observe(run, storedStatus, status, journal);
+      this.forgetRecorded(owner.uid, status);
+    } catch (error) {
+      log.warn({ err: describeError(error) }, 'status write behind its decision failed; writing it again');
+      memory.statusWriteFailed = true;
+      if (memory.unstored) memory.unstored = { ...memory.unstored, writing: false };
+      this.d.enqueue(`${owner.namespace}/${owner.name}`);
+    } finally {
+      memory.statusWrite = undefined;
+    }
+  }
+
+  /** Forgets model calls, MCP calls and tool outputs whose outcome the stored status now records. */
+  private forgetRecorded(uid: string, status: AgentRunStatus): void {
+    for (const step of status.steps ?? []) {
+      if (!isStepDone(step)) continue;
+      if (step.kind === 'Model') this.d.modelCalls.forget(uid, step.id);
+      else if (step.mcpServer) this.d.mcpCalls.forget(uid, step.id);
+      else if (step.podName) this.outputs.forget(uid, step.podName);
+    }
   }
 
   /**

@@ -36,3 +36,13 @@ export function crashPoint(point: CrashPoint): void {
   process.stderr.write(`AGENTRUN_CRASH_POINT ${point} reached: SIGKILL\n`);
   process.kill(process.pid, 'SIGKILL');
 }
+
+const behindDelayMs = Number(process.env.AGENTRUN_TEST_STATUS_BEHIND_DELAY_MS ?? '0') || 0;
+
+/**
+ * Test-only: with AGENTRUN_TEST_STATUS_BEHIND_DELAY_MS a status written behind its decision lands
+ * that much later, so tests can stop the process while status lags its journal by several decisions.
+ */
+export async function statusBehindDelay(): Promise<void> {
+  if (behindDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, behindDelayMs));
+}

@@ -75,8 +75,11 @@ export class OperatorProcess {
   /** Everything the operator printed so far (stdout and stderr), raw; only the tail with keepLogs: false. */
   output(): string { return this.raw.join('\n'); }
 
-  /** Starts the operator and resolves once its informers are synced and it reconciles. */
-  async start(overrides: Partial<Pick<OperatorOptions, 'crashPoint'>> = {}): Promise<void> {
+  /**
+   * Starts the operator and resolves once its informers are synced and it reconciles; `overrides`
+   * replace the crash point and add to the environment, for this start only.
+   */
+  async start(overrides: Partial<Pick<OperatorOptions, 'crashPoint' | 'env'>> = {}): Promise<void> {
     if (this.running) throw new Error(`${this.name} already running`);
     this.starts++;
     this.spawnedAt = Date.now();
@@ -89,7 +92,8 @@ export class OperatorProcess {
       '--metrics-port', String(o.metricsPort ?? 0), ...(o.extraArgs ?? []),
     ], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env, ...(crashPoint ? { AGENTRUN_CRASH_POINT: crashPoint } : {}) },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env, ...overrides.env,
+        ...(crashPoint ? { AGENTRUN_CRASH_POINT: crashPoint } : {}) },
     });
     this.child = child;
     this.exit = new Promise((resolve) => { child.once('exit', (code, signal) => { resolve({ code, signal, at: Date.now() }); }); });

@@ -196,6 +196,39 @@ describe('MCP servers as tools (real server-everything)', () => {
     expect(metricSum(metrics, 'agentrun_mcp_call_duration_seconds_count', { server: `${env.namespace}/everything` })).toBe(0);
   });
 
+  it('the operator dies while status lags its journal by several decisions: every journaled answer and result is read back, none asked for again', async () => {
+    await createMCPServer('everything-trusted', everything.url, { trustHints: true });
+    const KEY = '[mcp-behind]', name = 'mcp-behind';
+    env.model.script(KEY, [{ content: [toolUse('ev_echo', { message: 'one' })] }, { content: [toolUse('ev_echo', { message: 'two' })] },
+      { content: [text('Both echoed.')] }]);
+    await operator.stop();
+    // Statuses written behind their decisions land 2 s late: the second answer is journaled before
+    // the status that started its model call is stored.
+    await operator.start({ crashPoint: `${CrashPoint.afterModelJournal}@2` as CrashPoint, env: { AGENTRUN_TEST_STATUS_BEHIND_DELAY_MS: '2000' } });
+    try {
+      await createRun(env.namespace, name, await runSpec(KEY, [{ name: 'ev', mcpServerRef: { name: 'everything-trusted' }, allow: ['echo'], prefix: 'ev_' }]));
+      await eventually('the crash point', () => Promise.resolve(operator.tail().includes(`AGENTRUN_CRASH_POINT ${CrashPoint.afterModelJournal} reached`) ? true : undefined), 60_000);
+      // No stored status names step 3, the model step answer 2 is journaled for (the first answer's
+      // status may have been written when its call took over 250 ms: then the lag is two decisions).
+      const steps = (await getRun(env.namespace, name)).status?.steps ?? [];
+      expect(steps.map((st) => st.id)).not.toContain(3);
+      expect(env.model.requests(KEY)).toHaveLength(2);
+    } finally {
+      await operator.stop(); // (when the crash point was not reached)
+      await operator.start({ crashPoint: undefined });
+    }
+    const run = await waitForRun(env.namespace, name, `${name} to finish`, finished, 90_000);
+    expect(run.status?.phase, JSON.stringify(run.status?.steps)).toBe('Succeeded');
+    // Answers 1 and 2 were journaled before the crash: neither was asked for again.
+    expect(env.model.requests(KEY)).toHaveLength(3);
+    expect(stepOf(run, 2)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', attempt: 1 });
+    expect(toolResultsSent(env.model, KEY, 1)[0]?.content).toBe('Echo: one');
+    // Step 4's call started with answer 2 and was lost with the process: the tool is idempotent
+    // (the server's hint, trusted), so it was made again as attempt 2.
+    expect(stepOf(run, 4)).toMatchObject({ phase: 'Succeeded', outcome: 'Completed', attempt: 2 });
+    expect(toolResultsSent(env.model, KEY, 2)[0]?.content).toBe('Echo: two');
+  });
+
   it('kill the MCP server mid-call: the model is told the connection broke; the MCPServer says it is not ready', async () => {
     const flaky = await startEverythingServer();
     try {

@@ -16,6 +16,11 @@
  *
  * Re-record only when decide() is meant to behave differently, and say why in the commit.
  *
+ * The simulated world writes every decision's status before the next decision, the conservative
+ * case of the plan: a status that waits or is written behind its decision (statusMayWait,
+ * statusInBackground) and is then lost is what its 'afterStart' crash models for one decision;
+ * a status several decisions behind is covered by test/unit/mcp.test.ts and the MCP integration tests.
+ *
  * Besides the replay, the whole simulated run is checked for invariants: no step id is reused, a
  * (step, attempt) has at most one pod name and a pod name is never run twice, a journaled model
  * call is never issued again, journal entries never change, and status only points at entries

@@ -54,3 +54,20 @@ describe('a status that may wait for the next decision', () => {
     expect(planExecution([{ type: 'addFinalizer' }, journalAnswer, callWithAnswer]).statusMayWait).toBe(false);
   });
 });
+
+describe('a status written behind its decision', () => {
+  const startCall: Effect = { type: 'startModelCall', stepId: 3, attempt: 1, request: { model: 'm', max_tokens: 1, messages: [] } };
+  const journalResult: Effect = { type: 'writeJournal', name: 'run-j2', stepId: 2, entry, digest: 'sha256:x' };
+
+  it('is the status of a decision that starts a model call and settles nothing after it', () => {
+    expect(planExecution([journalResult, startCall]).statusInBackground).toBe(true);
+    expect(planExecution([journalResult]).statusInBackground).toBe(false);
+    expect(planExecution([journalResult, { type: 'createPod', stepId: 3, pod }]).statusInBackground).toBe(false);
+  });
+
+  it('is never one with Events, a pod to release or the finalizer to add first', () => {
+    expect(planExecution([journalResult, startCall, { type: 'event', eventType: 'Warning', reason: 'ToolFailed', message: 'm' }]).statusInBackground).toBe(false);
+    expect(planExecution([journalResult, startCall, { type: 'releasePod', name: 'run-s2-a1' }]).statusInBackground).toBe(false);
+    expect(planExecution([{ type: 'addFinalizer' }, startCall]).statusInBackground).toBe(false);
+  });
+});

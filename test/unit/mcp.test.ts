@@ -280,6 +280,26 @@ describe('MCP calls that start with the model answer (its journal entry is their
     expect(effectsOf(d, 'startMCPCall').map((e) => e.stepId)).toEqual([3]);
   });
 
+  it('read back after a crash with status several decisions behind: each journaled answer and result, then one new call', () => {
+    // Stored status: only model step 1, Running. Journaled: its answer (call 2), call 2's result, the next answer (call 4), its result.
+    const first = { ...modelEntry(1, 1, response('tool_use', [toolUse('t1', 'echo', ECHO_INPUT)])), mcpCallsStarted: [2] };
+    const second = { ...modelEntry(3, 2, response('tool_use', [toolUse('t2', 'echo', ECHO_INPUT)])), mcpCallsStarted: [4] };
+    const result = (stepId: number, toolUseId: string) => ({ kind: 'ToolResult', stepId, tool: 'echo', toolUseId, attempt: 1,
+      output: `Echo ${toolUseId}`, isError: false, outcome: 'Completed', truncated: false, mcp: { server: 'everything', tool: 'echo' } }) as const;
+    const o = observed({ spec: oneAtATime, status: runningStatus([modelStep(1, 1)]), journal: [first, result(2, 't1'), second, result(4, 't2')],
+      toolSnapshot: TOOLS });
+    const d = decide({ ...o, mcpServers: servers(server([ECHO, DELETE])), mcpCalls: new Map() });
+    expect(d.status.steps?.map((st) => [st.id, st.kind, st.phase])).toEqual([[1, 'Model', 'Succeeded'], [2, 'Tool', 'Succeeded'],
+      [3, 'Model', 'Succeeded'], [4, 'Tool', 'Succeeded'], [5, 'Model', 'Running']]);
+    // Nothing journaled is written or asked for again: one model call, for step 5, with both results.
+    expect(journaledEntries(d)).toEqual([]);
+    expect(effectsOf(d, 'startMCPCall')).toEqual([]);
+    const calls = effectsOf(d, 'startModelCall');
+    expect(calls.map((c) => c.stepId)).toEqual([5]);
+    expect(JSON.stringify(calls[0]?.request.messages)).toContain('Echo t2');
+    expect(d.status.usage?.totalTokens).toBe(240);
+  });
+
   it('read back after a crash: a named idempotent call is made again as the next attempt', () => {
     const d = recovered([2], {}, [IDEMPOTENT_ECHO]);
     expect(stepOf(d, 2)).toMatchObject({ phase: 'Running', attempt: 2 });

@@ -39,10 +39,21 @@ export interface RunState {
   /** In-flight steps were checked against the journal since this process started. */
   recovered: boolean;
   /**
-   * A decided status not written yet (core/execution-plan.ts, statusMayWait), and the stored
-   * status it was decided over (canonical JSON): it applies while the stored status is still that.
+   * The newest decided status that may not be stored yet (core/execution-plan.ts: it waits, or is
+   * written behind its decision), and the stored statuses it may sit on (canonical JSON): it is the
+   * next decision's input while the stored status is one of those.
    */
-  waitingStatus: { readonly status: AgentRunStatus; readonly over: string } | undefined;
+  unstored: {
+    readonly status: AgentRunStatus;
+    readonly over: ReadonlySet<string>;
+    readonly writing: boolean;
+    /** When a waiting status is written at the latest (epoch ms). */
+    readonly writeBy: number;
+  } | undefined;
+  /** The status write in flight behind its decision (one at a time); resolves when it ended, never rejects. */
+  statusWrite: Promise<void> | undefined;
+  /** The last write behind a decision failed: the next status is written in the reconcile, with its retries. */
+  statusWriteFailed: boolean;
   /** The creator's access verdict and the requirements it was made for. */
   access: { readonly fingerprint: string; readonly verdict: AccessObservation } | undefined;
   /** A refused write (413/422): decide() ends the run. */
@@ -75,7 +86,9 @@ export class RunMemory {
         key: undefined,
         written: undefined,
         recovered: false,
-        waitingStatus: undefined,
+        unstored: undefined,
+        statusWrite: undefined,
+        statusWriteFailed: false,
         access: undefined,
         rejectedWrite: undefined,
         rejectedPods: new Map(),
