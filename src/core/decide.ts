@@ -99,7 +99,8 @@ export function decide(o: Observed): Decision {
 
   // A journal ahead of status (a status written behind its decisions, then a restart) is read back
   // turn by turn: a new model step whose answer is journaled is that answer, not a new call.
-  for (let pass = 0; pass < READ_BACK_TURNS; pass++) {
+  // Each pass past the first reads back one journaled answer, so there are at most as many.
+  for (let pass = 0; pass <= d.o.journal.size; pass++) {
     progressModelStep(d);
     if (!d.finished) progressApprovals(d, AFTER_DECISION);
     if (!d.finished) progressToolSteps(d);
@@ -204,12 +205,6 @@ function invalidToolDefinition(tools: readonly ResolvedTool[]): string | undefin
   }
   return undefined;
 }
-
-/**
- * Turns one decision reads back from a journal ahead of status; more are read by the next
- * decision (status lags its journal by a few decisions at most, core/execution-plan.ts).
- */
-const READ_BACK_TURNS = 8;
 
 /** Starts the next model step when every step is done; 'read-back' when its answer is already journaled. */
 function startNextStep(d: Draft): 'read-back' | undefined {
