@@ -270,13 +270,17 @@ export class AgentRunReconciler {
    */
   private async readAhead(
     owner: RunOwner,
-    steps: readonly { id: number }[],
+    steps: readonly { id: number; journal?: unknown }[],
     journal: Map<number, RecordedEntry>,
     mcpTasks: Map<number, RecordedEntry>,
     verified: (name: string, stepId: number) => Promise<RecordedEntry | undefined>,
   ): Promise<void> {
     const named = new Set(steps.map((s) => s.id));
-    for (let id = Math.max(0, ...named) + 1; id <= Math.max(0, ...named) + READ_AHEAD_MAX; id++) {
+    // A decision status never recorded starts from an entry status does not record either: with
+    // none found (the common case, a restart with status up to date) there is nothing to read ahead.
+    const behind = steps.some((s) => s.journal === undefined && journal.has(s.id));
+    const last = Math.max(0, ...named);
+    for (let id = last + 1; behind && id <= last + READ_AHEAD_MAX; id++) {
       const recorded = await verified(journalName(owner.name, id), id);
       if (!recorded) break;
       journal.set(id, recorded);
@@ -432,20 +436,25 @@ export class AgentRunReconciler {
   ): Promise<void> {
     const owner: RunOwner = run.metadata;
     const memory = this.d.memory.of(owner.uid);
+    let landed = false;
     try {
       await statusBehindDelay();
-      const written = await this.writeStatusIfChanged(current, storedStatus, run, status, log);
-      if (written.state === 'refused') return; // recorded: the next decision ends the run
-      if (memory.unstored?.status === status) memory.unstored = undefined;
-      this.d.tracer?.observe(run, storedStatus, status, journal);
-      this.forgetRecorded(owner.uid, status);
+      // A refused write is recorded by writeStatusIfChanged: the next decision ends the run.
+      landed = (await this.writeStatusIfChanged(current, storedStatus, run, status, log)).state !== 'refused';
+      if (landed) {
+        this.d.tracer?.observe(run, storedStatus, status, journal);
+        this.forgetRecorded(owner.uid, status);
+      }
     } catch (error) {
       log.warn({ err: describeError(error) }, 'status write behind its decision failed; writing it again');
       memory.statusWriteFailed = true;
-      if (memory.unstored) memory.unstored = { ...memory.unstored, writing: false };
       this.d.enqueue(`${owner.namespace}/${owner.name}`);
     } finally {
       memory.statusWrite = undefined;
+      // Landed with nothing decided since: nothing is unstored. Not landed: the next reconcile writes it.
+      const unstored = memory.unstored;
+      if (landed && unstored?.status === status) memory.unstored = undefined;
+      else if (unstored?.writing) memory.unstored = { ...unstored, writing: false };
     }
   }
 
